@@ -4,3 +4,6 @@ from .slice import LDSlice
 
 __all__ = ["InputError", "SchemaError", "LDSlice"]
 __version__ = "0.1.0"
+from .likelihood import NLLResult, marginal_nll  # noqa: E402
+
+__all__ += ["NLLResult", "marginal_nll"]

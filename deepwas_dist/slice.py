@@ -7,14 +7,18 @@ into the core through LD. From the slice's LD matrix R (m x m) we keep, once per
     T    = U_r Lambda_r^{-1/2}          (n x r)   whitens core z-scores: u = T^T z_C
     Z    = R_{:,C} T                     (m x r)   K = sigma I + Z^T S Z
     logdet_R = sum log lambda_r
-    Z^T Z = Q diag(omega) Q^T                      the preconditioner's eigenbasis
+
+and then rotate the r-dimensional whitened space by the eigenvectors Q of Z^T Z (Z <- Z Q, T <- T Q),
+so that Z^T Z = diag(omega). The NLL is invariant under this rotation, and in this basis the
+preconditioner P = sigma I + s_bar Z^T Z of the iterative path is diagonal. Identities used below:
+the core rows of Z are Z_C = R_CC T, and R_{:,C} = Z Z_C^T on range(R_CC).
 
 None of it depends on the trait or on the prior network, so it is computed at ingestion and reused
 by every trait, epoch and Tune trial.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -40,7 +44,7 @@ class LDSlice:
         logdet_R: sum of log(lam), a float.
         core_mask: (m,) bool, True for core SNPs (n of them).
         n_ref: reference-panel size the LD came from (None if unknown); used by LDSC's r^2 bias correction.
-        pc_evals, pc_evecs: eigendecomposition of Z^T Z (r,), (r, r); computed on first use if absent.
+        omega: (r,) diagonal of Z^T Z (the basis is rotated so that Z^T Z is diagonal).
     """
 
     Z: torch.Tensor
@@ -48,9 +52,8 @@ class LDSlice:
     lam: torch.Tensor
     logdet_R: float
     core_mask: torch.Tensor
+    omega: torch.Tensor
     n_ref: int | None = None
-    pc_evals: torch.Tensor | None = field(default=None, repr=False)
-    pc_evecs: torch.Tensor | None = field(default=None, repr=False)
 
     # ----------------------------------------------------------------------------------- build
     @classmethod
@@ -94,18 +97,9 @@ class LDSlice:
         lam = evals[keep]
         U = evecs[:, keep]
         T = U / lam.sqrt()
-        Z = R64[:, core] @ T
-        sl = cls(Z=Z, T=T, lam=lam, logdet_R=float(lam.log().sum()), core_mask=mask, n_ref=n_ref)
-        return sl.with_preconditioner().to(device=device, dtype=dtype)
-
-    def with_preconditioner(self) -> "LDSlice":
-        """This slice with the eigendecomposition of Z^T Z attached (computed in float64)."""
-        if self.pc_evals is not None:
-            return self
-        Z64 = self.Z.to(torch.float64)
-        w, Q = torch.linalg.eigh(Z64.T @ Z64)
-        w = w.clamp_min(0.0)
-        return replace(self, pc_evals=w.to(self.Z.dtype), pc_evecs=Q.to(self.Z.dtype))
+        Z, T, omega = _diagonalise(R64[:, core] @ T, T)
+        sl = cls(Z=Z, T=T, lam=lam, logdet_R=float(lam.log().sum()), core_mask=mask, omega=omega, n_ref=n_ref)
+        return sl.to(device=device, dtype=dtype)
 
     # ------------------------------------------------------------------------------ accessors
     @property
@@ -136,8 +130,8 @@ class LDSlice:
         return self.T.T @ z_core
 
     def ld_core_rows(self) -> torch.Tensor:
-        """R_{C,:} (n x m) reconstructed from the factors: R_{C,:} = T Lambda_r Z^T (exact on range(R_CC))."""
-        return (self.T * self.lam) @ self.Z.T
+        """R_{C,:} (n x m) reconstructed from the factors: R_{C,:} = Z_C Z^T (exact on range(R_CC))."""
+        return self.Z[self.core_mask.to(self.Z.device)] @ self.Z.T
 
     def to(self, device: torch.device | str | None = None, dtype: torch.dtype | str | None = None) -> "LDSlice":
         """The same slice on ``device`` with float tensors cast to ``dtype`` (default: keep float64)."""
@@ -146,21 +140,21 @@ class LDSlice:
         def cast(x: torch.Tensor | None) -> torch.Tensor | None:
             return None if x is None else x.to(device=device, dtype=dt)
 
-        return replace(self, Z=cast(self.Z), T=cast(self.T), lam=cast(self.lam),
-                       pc_evals=cast(self.pc_evals), pc_evecs=cast(self.pc_evecs),
+        return replace(self, Z=cast(self.Z), T=cast(self.T), lam=cast(self.lam), omega=cast(self.omega),
                        core_mask=self.core_mask.to(device=device))
 
     def crop(self, keep: np.ndarray | torch.Tensor) -> "LDSlice":
         """The slice restricted to the SNPs in ``keep`` (an (m,) bool mask that includes every core SNP).
 
         Dropping flank rows of Z is exactly the slice with a narrower bandwidth: Z's rows are indexed
-        by slice SNPs and T only involves the core. The preconditioner is recomputed.
+        by slice SNPs and T only involves the core. The basis is re-rotated so Z^T Z stays diagonal.
         """
         keep_t = _as_core_mask(keep, self.m, "crop mask").to(self.core_mask.device)
         if bool((self.core_mask & ~keep_t).any()):
             raise InputError("crop mask drops core SNPs; a narrower bandwidth may only drop flank SNPs")
-        return replace(self, Z=self.Z[keep_t], core_mask=self.core_mask[keep_t],
-                       pc_evals=None, pc_evecs=None).with_preconditioner()
+        dt = self.Z.dtype
+        Z, T, omega = _diagonalise(self.Z[keep_t.to(self.Z.device)].to(torch.float64), self.T.to(torch.float64))
+        return replace(self, Z=Z.to(dt), T=T.to(dt), omega=omega.to(dt), core_mask=self.core_mask[keep_t])
 
     def restrict_core(self, keep_core: np.ndarray | torch.Tensor, eig_threshold: float = 1e-6) -> "LDSlice":
         """The slice with only the core SNPs in ``keep_core`` (an (n,) bool mask over core SNPs) scored.
@@ -173,8 +167,8 @@ class LDSlice:
         if bool(keep_t.all()):
             return self
         dt = self.Z.dtype
-        Z64, T64, lam64 = (x.to(torch.float64) for x in (self.Z, self.T, self.lam))
-        R_all_C = Z64 @ (T64[keep_t] * lam64).T               # R_{:,C'}  (m x n')
+        Z64 = self.Z.to(torch.float64)
+        R_all_C = Z64 @ Z64[self.core_mask.to(self.Z.device)][keep_t].T      # R_{:,C'}  (m x n')
         core_idx = torch.nonzero(self.core_mask.to(self.Z.device)).squeeze(1)
         new_core = torch.zeros_like(self.core_mask, device=self.Z.device)
         new_core[core_idx[keep_t]] = True
@@ -182,15 +176,21 @@ class LDSlice:
         evals, evecs = torch.linalg.eigh(0.5 * (R_CC + R_CC.T))
         keep = evals > eig_threshold * float(evals[-1])
         lam, U = evals[keep], evecs[:, keep]
-        T = U / lam.sqrt()
-        out = LDSlice(Z=R_all_C @ T, T=T, lam=lam, logdet_R=float(lam.log().sum()),
-                      core_mask=new_core.cpu(), n_ref=self.n_ref)
-        return out.with_preconditioner().to(device=self.Z.device, dtype=dt)
+        Z, T, omega = _diagonalise(R_all_C @ (U / lam.sqrt()), U / lam.sqrt())
+        out = LDSlice(Z=Z, T=T, lam=lam, logdet_R=float(lam.log().sum()), core_mask=new_core.cpu(),
+                      omega=omega, n_ref=self.n_ref)
+        return out.to(device=self.Z.device, dtype=dt)
 
     def nbytes(self) -> int:
         """Bytes held by the slice's tensors."""
-        ts = [self.Z, self.T, self.lam, self.core_mask, self.pc_evals, self.pc_evecs]
-        return int(sum(t.element_size() * t.nelement() for t in ts if t is not None))
+        ts = [self.Z, self.T, self.lam, self.core_mask, self.omega]
+        return int(sum(t.element_size() * t.nelement() for t in ts))
+
+
+def _diagonalise(Z: torch.Tensor, T: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Rotate (Z, T) by the eigenvectors of Z^T Z: returns (Z Q, T Q, omega) with (ZQ)^T (ZQ) = diag(omega)."""
+    omega, Q = torch.linalg.eigh(Z.T @ Z)
+    return Z @ Q, T @ Q, omega.clamp_min(0.0)
 
 
 # ------------------------------------------------------------------------------------ checks

@@ -1,0 +1,71 @@
+"""The iterative path: one batched PCG solve on [u, probes], SLQ log-determinant, Hutchinson gradient.
+
+For each trait, with t probes v_i = P^{1/2} e_i (e_i Rademacher, so E[v v^T] = P), PCG solves
+K [a, w_1..w_t] = [u, v_1..v_t]. With y_i = P^{-1} v_i (DESIGN.md section 1):
+    quad      = u^T a
+    logdet K ~= logdet P + (r / t) sum_i e_1^T log(T_i) e_1                                 (SLQ)
+    diag(Z K^{-1} Z^T) ~= diag(Z P^{-1} Z^T) + mean_i (Z (w_i - y_i)) * (Z y_i)              (Hutchinson)
+    tr K^{-1}          ~= tr P^{-1}          + mean_i (w_i - y_i)^T y_i
+    dNLL/dlog s_j   = 1/2 s_j [ diag(Z K^{-1} Z^T)_j - (Z a)_j^2 ]
+    dNLL/dlog sigma = 1/2 sigma [ tr K^{-1} - a^T a ]
+The estimators are unbiased (E[w y^T] = K^{-1}, E[y y^T] = P^{-1}); the exact P terms act as control
+variates, so the noise scales with K^{-1} - P^{-1}, small when P is a good preconditioner.
+Cost per iteration: 4 m r (t + 1) T flops.
+"""
+from __future__ import annotations
+
+import torch
+
+from .cg import batched_pcg
+from .lanczos import quadrature_logdet, tridiagonal_from_cg
+from .operator import KOperator
+from .parts import SliceParts
+from .preconditioner import DiagPreconditioner
+
+
+def rademacher(r: int, t: int, generator: torch.Generator | None, dtype: torch.dtype,
+               device: torch.device) -> torch.Tensor:
+    """(r, t) matrix of independent +-1 entries."""
+    gen_device = "cpu" if generator is None else generator.device
+    bits = torch.randint(0, 2, (r, t), generator=generator, device=gen_device)
+    return (2.0 * bits - 1.0).to(dtype=dtype, device=device)
+
+
+def iterative_parts(
+    op: KOperator,
+    u: torch.Tensor,
+    precond: DiagPreconditioner,
+    need_grad: bool,
+    num_probes: int = 16,
+    tol: float = 1e-4,
+    max_iters: int = 300,
+    generator: torch.Generator | None = None,
+) -> SliceParts:
+    """NLL pieces (SLQ log-det, CG quad form) and Hutchinson gradients for every trait.
+
+    ``u``: (T, r) whitened z-scores. ``converged`` on the result is False if any column failed to
+    reach ``tol`` within ``max_iters``; the caller decides what to do (fall back to exact).
+    """
+    T, r = op.num_traits, op.r
+    E = rademacher(r, num_probes, generator, u.dtype, u.device).expand(T, r, num_probes)
+    V = precond.mul_pow(E, 0.5)                                # (T, r, t), covariance P
+    B = torch.cat([u[:, :, None], V], dim=2)
+    cg = batched_pcg(op.matmul, B, precond.solve, tol=tol, max_iters=max_iters)
+    a, W = cg.X[:, :, 0], cg.X[:, :, 1:]
+    quad = (u * a).sum(1)
+    Tm = tridiagonal_from_cg(cg.alpha[:, :, 1:], cg.beta[:, :, 1:], cg.n_iters[:, 1:])   # (T, t, J, J)
+    logdet = precond.logdet() + r * quadrature_logdet(Tm).mean(1)
+    g_s = g_sigma = None
+    if need_grad:
+        Y = precond.mul_pow(E, -0.5)                           # y = P^{-1} v = P^{-1/2} e
+        D = W - Y
+        Za = torch.matmul(op.Z, a[:, :, None])[:, :, 0]        # (T, m)
+        ZD = torch.matmul(op.Z, D)                             # (T, m, t)
+        ZY = torch.matmul(op.Z, Y)
+        diag_kinv = precond.inv_diag_quad(op.Z) + (ZD * ZY).mean(2)
+        tr_kinv = (1.0 / precond.d).sum(1) + (D * Y).sum(1).mean(1)
+        g_s = 0.5 * op.s * (diag_kinv - Za * Za)
+        g_sigma = 0.5 * op.sigma * (tr_kinv - (a * a).sum(1))
+    return SliceParts(logdet_K=logdet, quad=quad, grad_log_s=g_s, grad_log_sigma=g_sigma,
+                      method="iterative", cg_iters=cg.converged_iters,
+                      residual=float(cg.residual.max()), converged=bool((cg.residual <= tol).all()))
