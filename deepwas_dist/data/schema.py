@@ -30,3 +30,126 @@ SUMSTATS_SCHEMA = pa.schema([
 
 # ---- Ground truth of simulated traits ---------------------------------------------------------------
 F_TRUE = "F_TRUE"   # per-SNP heritability f_j of the simulated truth
+
+# =====================================================================================================
+# On-disk dataset (DESIGN.md section 3). Layout under the dataset URL:
+#
+#   manifest.json                                  written LAST: a dataset without it is not a dataset
+#   snps/chr=<c>/part-<wid>-<k>.parquet             SNP table + raw annotation columns (+ TRACKS)
+#   sumstats/<trait>/chr=<c>/part-<wid>-<k>.parquet Z N (F_TRUE), one row per reference SNP (dense,
+#                                                  row i == SNP-table row i; null Z = no z-score)
+#   ld/chr=<c>/part-<wid>-<k>.parquet               one row (and one row group) per LD slice
+#   ld/slice_index-<wid>.parquet                    small table: geometry and cost of every slice
+#
+# <wid> is the writer's random id, so files of an old dataset and of its replacement never collide and
+# the manifest lists exactly the files that belong to it.
+# =====================================================================================================
+DATASET_FORMAT = "deepwas_dist.dataset"
+MANIFEST_FILE = "manifest.json"
+SNPS_DIR, SUMSTATS_DIR, LD_DIR = "snps", "sumstats", "ld"
+
+#: Keys every manifest must have (checked on read).
+MANIFEST_KEYS = ("format", "schema_version", "write_id", "build", "chromosomes", "snps", "features",
+                 "tracks", "traits", "ld", "files", "bytes_written")
+
+# ---- SNP table on disk -----------------------------------------------------------------------------
+#: Input SNP tables must have these; CHR (checked against the chromosome), CM and MAF are optional.
+SNP_REQUIRED_COLUMNS = (SNP, BP, A1, A2)
+#: Optional fixed-shape tensor column (K tracks x w positions, float32) of functional-track windows.
+TRACKS = "TRACKS"
+#: Column names an annotation may not take.
+RESERVED_COLUMNS = frozenset(SNP_COLUMNS + (TRACKS, "Z", "N", F_TRUE))
+#: Columns of an LDSC .annot file that are SNP metadata, not annotations (dropped from annotation tables).
+ANNOT_METADATA_COLUMNS = (CHR, BP, SNP, CM, A1, A2, MAF)
+
+
+def snp_table_schema(feature_names: list[str] | tuple[str, ...] = (),
+                     tracks_shape: tuple[int, int] | None = None) -> pa.Schema:
+    """Arrow schema of a stored SNP table: SNP_TABLE_SCHEMA + float32 annotations (+ TRACKS (K, w))."""
+    fields = list(SNP_TABLE_SCHEMA) + [pa.field(a, pa.float32(), nullable=False) for a in feature_names]
+    if tracks_shape is not None:
+        fields.append(pa.field(TRACKS, pa.fixed_shape_tensor(pa.float32(), tuple(tracks_shape))))
+    return pa.schema(fields)
+
+
+# ---- Summary statistics on disk (dense: aligned row-for-row with the chromosome's SNP table) --------
+SUMSTATS_REQUIRED_COLUMNS = (SNP, Z, N)
+
+
+def sumstats_table_schema(has_f_true: bool = False) -> pa.Schema:
+    """Arrow schema of a stored per-chromosome sumstats table. Null Z/N: the trait has no z for that SNP."""
+    fields = [pa.field(SNP, pa.string(), nullable=False), pa.field(Z, pa.float64()), pa.field(N, pa.float64())]
+    if has_f_true:
+        fields.append(pa.field(F_TRUE, pa.float64()))
+    return pa.schema(fields)
+
+
+# ---- LD slice shards ----------------------------------------------------------------------------------
+SLICE_ID = "SLICE_ID"
+SNP_LO, SNP_HI = "SNP_LO", "SNP_HI"          # slice SNPs: rows [SNP_LO, SNP_HI) of the chromosome's table
+CORE_LO, CORE_HI = "CORE_LO", "CORE_HI"      # core SNPs:  rows [CORE_LO, CORE_HI) (absolute, not slice-relative)
+M_SNPS, N_CORE, RANK = "M", "N_CORE", "RANK"
+LOGDET_R = "LOGDET_R"
+LD_LAM, LD_Z, LD_T = "LAM", "Z_WHITE", "T_WHITE"   # lam (r,) f64; Z (m*r), T (n*r) row-major, storage dtype
+LD_OMEGA = "OMEGA"                               # (r,) f64 diagonal of Z^T Z (LDSlice's rotated basis)
+BYTES = "BYTES"                                # stored bytes of the slice's arrays (uncompressed)
+FILE, ROW_GROUP = "FILE", "ROW_GROUP"
+
+#: Storage dtypes of the whitened factors Z and T.
+STORAGE_DTYPES = {"float16": pa.float16(), "float32": pa.float32(), "float64": pa.float64()}
+
+LD_REQUIRED_COLUMNS = (CHR, SLICE_ID, SNP_LO, SNP_HI, CORE_LO, CORE_HI, M_SNPS, N_CORE, RANK, LOGDET_R,
+                       LD_LAM, LD_OMEGA, LD_Z, LD_T)
+
+
+def ld_shard_schema(storage_dtype: str = "float32") -> pa.Schema:
+    """Arrow schema of an LD shard (one row per slice) whose Z/T are stored as ``storage_dtype``."""
+    if storage_dtype not in STORAGE_DTYPES:
+        raise ValueError(f"storage dtype must be one of {sorted(STORAGE_DTYPES)}, got {storage_dtype!r}")
+    vt = STORAGE_DTYPES[storage_dtype]
+    return pa.schema([
+        pa.field(CHR, pa.int32(), nullable=False),
+        pa.field(SLICE_ID, pa.int32(), nullable=False),
+        pa.field(SNP_LO, pa.int64(), nullable=False),
+        pa.field(SNP_HI, pa.int64(), nullable=False),
+        pa.field(CORE_LO, pa.int64(), nullable=False),
+        pa.field(CORE_HI, pa.int64(), nullable=False),
+        pa.field(M_SNPS, pa.int32(), nullable=False),
+        pa.field(N_CORE, pa.int32(), nullable=False),
+        pa.field(RANK, pa.int32(), nullable=False),
+        pa.field(LOGDET_R, pa.float64(), nullable=False),
+        pa.field(LD_LAM, pa.large_list(pa.float64()), nullable=False),
+        pa.field(LD_OMEGA, pa.large_list(pa.float64()), nullable=False),
+        pa.field(LD_Z, pa.large_list(vt), nullable=False),
+        pa.field(LD_T, pa.large_list(vt), nullable=False),
+    ])
+
+
+SLICE_INDEX_SCHEMA = pa.schema([
+    pa.field(CHR, pa.int32(), nullable=False),
+    pa.field(SLICE_ID, pa.int32(), nullable=False),
+    pa.field(SNP_LO, pa.int64(), nullable=False),
+    pa.field(SNP_HI, pa.int64(), nullable=False),
+    pa.field(CORE_LO, pa.int64(), nullable=False),
+    pa.field(CORE_HI, pa.int64(), nullable=False),
+    pa.field(M_SNPS, pa.int32(), nullable=False),
+    pa.field(N_CORE, pa.int32(), nullable=False),
+    pa.field(RANK, pa.int32(), nullable=False),
+    pa.field(BYTES, pa.int64(), nullable=False),
+    pa.field(FILE, pa.string(), nullable=False),
+    pa.field(ROW_GROUP, pa.int32(), nullable=False),
+])
+SLICE_INDEX_COLUMNS = tuple(SLICE_INDEX_SCHEMA.names)
+
+
+def check_columns(present, required, where: str, fix: str = "", stored: bool = True) -> None:
+    """Raise if any of ``required`` is missing from ``present``, naming ``where`` and the fix.
+
+    ``stored=True`` (a file of a dataset) raises SchemaError, ``stored=False`` (a caller's table) InputError.
+    """
+    from ..errors import InputError, SchemaError
+    have = set(present)
+    missing = [c for c in required if c not in have]
+    if missing:
+        err = SchemaError if stored else InputError
+        raise err(f"{where}: missing column(s) {missing} (has {sorted(have)})" + (f"; fix: {fix}" if fix else ""))

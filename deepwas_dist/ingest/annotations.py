@@ -1,0 +1,176 @@
+"""Functional annotations per SNP: LDSC ``.annot(.gz)`` (full or thin) and Parquet tables.
+
+- full annot: ``CHR BP SNP CM`` + one column per annotation (whitespace or tab separated);
+- thin annot: annotation columns only, row i belonging to row i of the reference SNP list;
+- Parquet: a ``SNP`` column + annotation columns.
+
+Metadata columns (``ANNOT_METADATA_COLUMNS``: CHR BP SNP CM A1 A2 MAF) are not annotations.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from ..data.schema import ANNOT_METADATA_COLUMNS, CHR, RESERVED_COLUMNS, SNP
+from ..errors import InputError
+from ._common import ensure_sequence, header_and_sep, open_file, read_table
+
+
+class AnnotStats(NamedTuple):
+    """Mean and standard deviation (ddof 0) of one annotation, and whether it only takes values 0/1."""
+
+    mean: float
+    std: float
+    binary: bool
+
+
+def _is_parquet(path: str) -> bool:
+    return path.endswith((".parquet", ".pq"))
+
+
+def _numeric_columns(df: pd.DataFrame, names: list[str], snps: pd.Series, path: str,
+                     row_offset: int, unit: str) -> pd.DataFrame:
+    """Annotation columns as float64; InputError on a non-numeric or NaN/inf value (naming column, SNP)."""
+    out = pd.DataFrame(index=df.index)
+    for name in names:
+        col = df[name]
+        if pd.api.types.is_bool_dtype(col) or pd.api.types.is_numeric_dtype(col):
+            vals = col.to_numpy(dtype=np.float64, na_value=np.nan)
+        else:
+            vals = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64)
+            bad = np.isnan(vals) & col.notna().to_numpy()
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                raise InputError(f"{path}: annotation {name!r} is not numeric: value {col.iloc[i]!r} at {unit} "
+                                 f"{i + row_offset} (SNP {snps.iloc[i]}); {int(bad.sum())} such values. "
+                                 "Annotations must be numbers (0/1 for binary ones).")
+        bad = ~np.isfinite(vals)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise InputError(f"{path}: annotation {name!r} is NaN/missing or infinite at {unit} {i + row_offset} "
+                             f"(SNP {snps.iloc[i]}); {int(bad.sum())} such values. Fill them (e.g. 0 for a "
+                             "binary annotation) or drop the SNPs.")
+        out[name] = vals
+    return out
+
+
+def _read_one(path: str, storage_options: dict | None) -> tuple[pd.DataFrame | None, pd.DataFrame, list[str], str]:
+    """(SNP column or None when thin, raw table, annotation names, row unit) of one file."""
+    if _is_parquet(path):
+        with open_file(path, "rb", storage_options) as f:
+            raw = pd.read_parquet(f)
+        raw = raw.reset_index(drop=True)
+        if SNP not in raw.columns:
+            raise InputError(f"{path} has no {SNP!r} column (columns: {list(raw.columns)}). A Parquet "
+                             f"annotation table needs a {SNP} column with the SNP IDs.")
+        names = [c for c in raw.columns if c not in ANNOT_METADATA_COLUMNS]
+        return raw[SNP].astype(str), raw, names, "row"
+    header, sep = header_and_sep(path, storage_options)
+    meta = [c for c in header if c in ANNOT_METADATA_COLUMNS]
+    if SNP not in header and meta:
+        raise InputError(f"{path} has metadata column(s) {meta} but no {SNP!r} column (columns: {header}). "
+                         f"A full .annot needs CHR BP SNP CM; a thin .annot has annotation columns only.")
+    raw = read_table(path, sep, storage_options, str_columns=[SNP] if SNP in header else [])
+    names = [c for c in raw.columns if c not in ANNOT_METADATA_COLUMNS]
+    snps = raw[SNP].astype(str) if SNP in header else None
+    return snps, raw, names, "line"
+
+
+def read_annotations(paths: str | list[str], reference: pd.DataFrame | None = None,
+                     storage_options: dict | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """Read annotation files (e.g. one per chromosome) into one table.
+
+    Args:
+        paths: one path/URL or a list; all files must have the same annotation columns. Thin annots are
+            aligned to consecutive blocks of ``reference`` rows in the order given (one file: all rows;
+            files per chromosome: give them in the reference's chromosome order).
+        reference: SNP table (column SNP, optionally CHR) that thin annots are aligned to.
+        storage_options: fsspec options for remote URLs.
+
+    Returns:
+        (table, names): table has column SNP then one float64 column per annotation, rows in file
+        order (files concatenated), RangeIndex; names lists the annotation columns in file order.
+
+    Raises:
+        InputError: missing SNP column, non-numeric or NaN values (naming column and SNP), thin annot
+            whose rows do not match the reference, different annotation columns across files,
+            duplicate SNPs, annotation names that clash with reserved columns.
+    """
+    paths = ensure_sequence(paths)
+    if not paths:
+        raise InputError("read_annotations: no annotation files given.")
+    parts, names0, first, thin_rows, n_thin = [], None, None, 0, 0
+    for path in paths:
+        snps, raw, names, unit = _read_one(path, storage_options)
+        if not names:
+            raise InputError(f"{path} has no annotation columns (columns: {list(raw.columns)}).")
+        clash = [c for c in names if c in RESERVED_COLUMNS]
+        if clash:
+            raise InputError(f"{path}: annotation name(s) {clash} are reserved; rename those columns.")
+        if names0 is None:
+            names0, first = names, path
+        elif set(names) != set(names0):
+            raise InputError(f"{path} has annotation columns {names}, but {first} has {names0}. Files read "
+                             "together must have the same annotations (e.g. one file per chromosome); read "
+                             "different annotation sets separately and join them on SNP.")
+        offset = 2 if unit == "line" else 1
+        if snps is None:  # thin annot
+            if reference is None or SNP not in reference.columns:
+                raise InputError(f"{path} is a thin annot (no SNP column; columns {list(raw.columns)}): pass "
+                                 "reference=<SNP table of the panel it was made for> to align its rows, or "
+                                 "use a full annot with CHR BP SNP CM columns.")
+            lo, hi = thin_rows, thin_rows + len(raw)
+            if hi > len(reference):
+                raise InputError(f"{path}: thin annot has {len(raw)} rows; with the {thin_rows} rows of the "
+                                 f"thin files before it that exceeds the reference's {len(reference)} SNPs. A thin "
+                                 "annot must have exactly one row per reference SNP, in reference order.")
+            snps = reference[SNP].iloc[lo:hi].astype(str).reset_index(drop=True)
+            if len(paths) > 1 and CHR in reference.columns:
+                _check_chrom_block(reference[CHR].to_numpy(), lo, hi, path)
+            thin_rows, n_thin = hi, n_thin + 1
+        vals = _numeric_columns(raw, names0, snps, path, offset, unit)
+        vals.insert(0, SNP, snps.to_numpy())
+        vals["_file"] = path
+        parts.append(vals)
+    if n_thin and n_thin != len(paths):
+        raise InputError("read_annotations: thin and full annot files are mixed; use one kind for all files.")
+    if n_thin and thin_rows != len(reference):
+        raise InputError(f"thin annot file(s) {paths} have {thin_rows} rows in total but the reference has "
+                         f"{len(reference)} SNPs. A thin annot needs exactly one row per reference SNP, in "
+                         "reference order; check it was made for this reference.")
+    table = pd.concat(parts, ignore_index=True)
+    dup = table[SNP].duplicated(keep=False).to_numpy()
+    if dup.any():
+        name = table[SNP].iloc[int(np.flatnonzero(dup)[0])]
+        files = sorted(set(table.loc[table[SNP] == name, "_file"]))
+        raise InputError(f"duplicate SNP {name!r} in annotation file(s) {files} "
+                         f"({int(table[SNP].duplicated().sum())} duplicated rows in total). Each SNP needs one row.")
+    return table[[SNP] + list(names0)], list(names0)
+
+
+def _check_chrom_block(chrom: np.ndarray, lo: int, hi: int, path: str) -> None:
+    """A thin file among several must cover exactly one whole chromosome of the reference."""
+    ok = hi > lo and (chrom[lo:hi] == chrom[lo]).all()
+    ok = ok and (lo == 0 or chrom[lo - 1] != chrom[lo]) and (hi == len(chrom) or chrom[hi] != chrom[hi - 1])
+    if not ok:
+        raise InputError(f"{path}: this thin annot maps to reference rows {lo}..{hi - 1}, which is not exactly one "
+                         f"chromosome of the reference (chromosomes {sorted(set(chrom[lo:hi].tolist()))} there). "
+                         "Give per-chromosome thin annots in the reference's chromosome order "
+                         "(1, 2, ..., 22, not sorted as text), one file per chromosome.")
+
+
+def standardisation(df: pd.DataFrame, names: list[str]) -> dict[str, AnnotStats]:
+    """Per annotation: AnnotStats(mean, std (ddof 0), binary = only values 0 and 1).
+
+    A constant annotation has std 0: the caller decides whether to drop it or skip scaling it.
+    """
+    missing = [n for n in names if n not in df.columns]
+    if missing:
+        raise InputError(f"standardisation: annotation(s) {missing} not in the table (columns: {list(df.columns)}).")
+    out = {}
+    for name in names:
+        v = df[name].to_numpy(dtype=np.float64)
+        out[name] = AnnotStats(mean=float(v.mean()), std=float(v.std()), binary=bool(np.isin(v, (0.0, 1.0)).all()))
+    return out

@@ -1,0 +1,181 @@
+"""Reference-panel genotypes: coalescent simulation with msprime, or a wrapped real panel.
+
+A :class:`ChromPanel` is one chromosome: a SNP table (schema columns CHR SNP BP CM A1 A2 MAF, ordered
+by BP) and an (n individuals, M SNPs) int8 matrix of diploid genotypes counting copies of A1.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import msprime
+import numpy as np
+import pandas as pd
+
+from ..data.schema import A1, A2, BP, CHR, CM, MAF, SNP, SNP_COLUMNS
+from ..errors import InputError
+from .seeds import derive_seed
+
+#: Ordered allele pairs (A1, A2) allowed in simulation: distinct and not strand-ambiguous (A/T, C/G).
+ALLELE_PAIRS = (("A", "C"), ("A", "G"), ("C", "A"), ("C", "T"),
+                ("G", "A"), ("G", "T"), ("T", "C"), ("T", "G"))
+#: Mutation rate (per bp per generation) giving about 1,800 SNPs with MAF >= 1% per 5 Mb at Ne = 10,000
+#: and 1,000 diploids; lower than the human rate on purpose, to keep slices small.
+DEFAULT_MUTATION_RATE = 2e-9
+
+_ANCESTRY, _MUTATIONS, _ALLELES = 1, 2, 3   # seed stream ids
+
+
+@dataclass(frozen=True)
+class ChromPanel:
+    """One chromosome of a reference panel.
+
+    Attributes:
+        snps: (M rows) DataFrame with columns CHR SNP BP CM A1 A2 MAF; BP strictly increasing,
+            CM in centimorgans, MAF the minor-allele frequency in this panel.
+        genotypes: (n, M) int8 diploid genotypes in {0, 1, 2}, copies of A1.
+    """
+
+    snps: pd.DataFrame
+    genotypes: np.ndarray
+
+    def __post_init__(self) -> None:
+        if self.genotypes.ndim != 2 or self.genotypes.shape[1] != len(self.snps):
+            raise InputError(f"genotypes must be (n individuals, {len(self.snps)} SNPs), "
+                             f"got shape {self.genotypes.shape}")
+
+    @property
+    def chrom(self) -> int:
+        return int(self.snps[CHR].iloc[0])
+
+    @property
+    def n_individuals(self) -> int:
+        return int(self.genotypes.shape[0])
+
+    @property
+    def n_snps(self) -> int:
+        return int(self.genotypes.shape[1])
+
+    def standardized(self) -> np.ndarray:
+        """(n, M) float64 genotypes with each column mean 0 and variance 1 (population variance, ddof=0),
+        so that R = X.T @ X / n is the panel's LD (correlation) matrix with unit diagonal."""
+        G = self.genotypes.astype(np.float64)
+        G -= G.mean(axis=0)
+        sd = np.sqrt((G * G).mean(axis=0))
+        bad = np.flatnonzero(sd == 0)
+        if bad.size:
+            raise InputError(f"SNP {self.snps[SNP].iloc[bad[0]]} is monomorphic in the panel; drop it "
+                             "(a SNP without variation has no LD)")
+        G /= sd
+        return G
+
+    def subset(self, index: np.ndarray | Sequence[int] | slice) -> "ChromPanel":
+        """The panel restricted to the SNPs at ``index`` (positions or a bool mask, kept in BP order)."""
+        idx = np.arange(self.n_snps)[index]
+        idx = np.sort(np.atleast_1d(idx))
+        return ChromPanel(self.snps.iloc[idx].reset_index(drop=True), self.genotypes[:, idx])
+
+
+def simulate_panel(
+    n_individuals: int = 1000,
+    chroms: Sequence[int] = (1, 2, 3),
+    length_mb: float = 5.0,
+    seed: int = 0,
+    maf_min: float = 0.01,
+    recombination_rate: float = 1e-8,
+    mutation_rate: float = DEFAULT_MUTATION_RATE,
+    Ne: float = 10_000,
+) -> list[ChromPanel]:
+    """Simulate one independent chromosome per entry of ``chroms`` with msprime (Hudson coalescent,
+    uniform recombination map, binary mutation model).
+
+    ``length_mb`` is each chromosome's length in megabases, rates are per bp per generation, ``Ne`` the
+    diploid effective size. Each chromosome's seeds derive from (seed, chromosome), so chromosome c is the
+    same whichever other chromosomes are simulated. SNPs with MAF < ``maf_min`` are dropped.
+    """
+    if n_individuals < 2:
+        raise InputError(f"n_individuals must be >= 2, got {n_individuals}")
+    if length_mb <= 0:
+        raise InputError(f"length_mb must be positive, got {length_mb}")
+    if not 0.0 <= maf_min < 0.5:
+        raise InputError(f"maf_min must be in [0, 0.5), got {maf_min}")
+    chroms = [int(c) for c in chroms]
+    if not chroms or len(set(chroms)) != len(chroms) or min(chroms) < 1:
+        raise InputError(f"chroms must be distinct positive integers, got {chroms}")
+    return [_simulate_chrom(c, n_individuals, length_mb * 1e6, seed, maf_min,
+                            recombination_rate, mutation_rate, Ne) for c in chroms]
+
+
+def _simulate_chrom(chrom: int, n: int, length_bp: float, seed: int, maf_min: float,
+                    rec_rate: float, mu: float, Ne: float) -> ChromPanel:
+    ts = msprime.sim_ancestry(samples=n, ploidy=2, sequence_length=int(round(length_bp)), population_size=Ne,
+                              recombination_rate=rec_rate, random_seed=derive_seed(seed, chrom, _ANCESTRY))
+    ts = msprime.sim_mutations(ts, rate=mu, model=msprime.BinaryMutationModel(),
+                               random_seed=derive_seed(seed, chrom, _MUTATIONS))
+    owners = ts.tables.nodes.individual[ts.samples()]
+    assert np.array_equal(owners, np.repeat(np.arange(n), 2)), "msprime sample order changed"
+    H = ts.genotype_matrix()                                  # (sites, 2n) haplotypes, 0/1
+    G = (H[:, 0::2] + H[:, 1::2]).astype(np.int8).T           # (n, sites)
+    bp = ts.tables.sites.position.astype(np.int64) + 1        # 1-based positions
+    bp, first = np.unique(bp, return_index=True)
+    G = G[:, first]
+    p = G.mean(axis=0, dtype=np.float64) / 2.0
+    maf = np.minimum(p, 1.0 - p)
+    keep = (maf >= maf_min) & (maf > 0)
+    G, bp, maf = np.ascontiguousarray(G[:, keep]), bp[keep], maf[keep]
+    pairs = np.asarray(ALLELE_PAIRS)[np.random.default_rng(derive_seed(seed, chrom, _ALLELES))
+                                     .integers(len(ALLELE_PAIRS), size=bp.size)]
+    snps = pd.DataFrame({
+        CHR: np.full(bp.size, chrom, dtype=np.int32),
+        SNP: [f"sim{chrom}_{b}" for b in bp],
+        BP: bp,
+        CM: bp * rec_rate * 100.0,       # uniform map: Morgans = r * bp, cM = 100 r bp
+        A1: pairs[:, 0],
+        A2: pairs[:, 1],
+        MAF: maf,
+    })
+    return ChromPanel(snps, G)
+
+
+def panel_from_genotypes(G: np.ndarray, snps: pd.DataFrame) -> ChromPanel:
+    """Wrap a real panel (e.g. read from PLINK .bed) of one chromosome.
+
+    ``G`` is (n individuals, M SNPs) with values in {0, 1, 2} counting copies of A1 and no missing
+    calls (impute first); ``snps`` has columns CHR SNP BP A1 A2 (CM optional) in the same SNP order,
+    one chromosome, BP strictly increasing. MAF is recomputed from ``G``. Monomorphic SNPs are rejected.
+    """
+    missing = [c for c in (CHR, SNP, BP, A1, A2) if c not in snps.columns]
+    if missing:
+        raise InputError(f"SNP table lacks columns {missing}; it needs {list(SNP_COLUMNS)} (CM, MAF optional)")
+    G = np.asarray(G)
+    if G.ndim != 2 or G.shape[1] != len(snps):
+        raise InputError(f"genotypes must be (n individuals, {len(snps)} SNPs) to match the SNP table, "
+                         f"got shape {G.shape}")
+    valid = np.isin(G, (0, 1, 2))                             # NaN (missing) is not valid
+    if not valid.all():
+        j = int(np.flatnonzero(~valid.all(axis=0))[0])
+        raise InputError(f"SNP {snps[SNP].iloc[j]}: genotypes must be 0/1/2 without missing calls; "
+                         "impute or drop missing genotypes first")
+    chroms = pd.unique(snps[CHR])
+    if len(chroms) != 1:
+        raise InputError(f"a ChromPanel holds one chromosome, got {list(chroms)}; split the panel by CHR")
+    bp = snps[BP].to_numpy(dtype=np.int64)
+    if np.any(np.diff(bp) <= 0):
+        j = int(np.flatnonzero(np.diff(bp) <= 0)[0]) + 1
+        raise InputError(f"SNP {snps[SNP].iloc[j]}: BP must be strictly increasing (sort by BP, drop "
+                         "duplicate positions)")
+    G8 = G.astype(np.int8)
+    p = G8.mean(axis=0, dtype=np.float64) / 2.0
+    maf = np.minimum(p, 1.0 - p)
+    if np.any(maf == 0):
+        raise InputError(f"SNP {snps[SNP].iloc[int(np.flatnonzero(maf == 0)[0])]} is monomorphic; drop it")
+    table = pd.DataFrame({
+        CHR: np.full(len(snps), int(chroms[0]), dtype=np.int32),
+        SNP: snps[SNP].astype(str).to_numpy(),
+        BP: bp,
+        CM: snps[CM].to_numpy(dtype=np.float64) if CM in snps.columns else np.full(len(snps), np.nan),
+        A1: snps[A1].astype(str).to_numpy(),
+        A2: snps[A2].astype(str).to_numpy(),
+        MAF: maf,
+    })
+    return ChromPanel(table, np.ascontiguousarray(G8))

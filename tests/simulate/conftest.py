@@ -1,0 +1,17 @@
+"""Small simulated panels shared by the simulation tests (module-level caching keeps the folder fast)."""
+from __future__ import annotations
+
+import pytest
+
+from deepwas_dist.simulate import Features, simulate_features, simulate_panel
+
+
+@pytest.fixture(scope="session")
+def small_panels():
+    """Two chromosomes, 200 diploids, 2 Mb each (several hundred SNPs each)."""
+    return simulate_panel(n_individuals=200, chroms=(1, 2), length_mb=2.0, seed=7)
+
+
+@pytest.fixture(scope="session")
+def small_features(small_panels) -> Features:
+    return simulate_features(small_panels, seed=3)
