@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .checks import check_slice_inputs
 from .errors import InputError
 from .linalg.cholesky import exact_parts
 from .linalg.cost import choose_method
@@ -75,6 +76,7 @@ def marginal_nll(
     cg_tol: float = 1e-4,
     max_iters: int = 300,
     precondition: bool = True,
+    mixed_precision: bool = True,
     generator: torch.Generator | None = None,
 ) -> NLLResult:
     """NLL of the core z-scores of one slice, for one trait or T traits at once.
@@ -86,11 +88,14 @@ def marginal_nll(
         log_sigma: () or (T,) log residual scale (1 = no confounding).
         method: 'exact', 'iterative' or 'auto'.
         num_probes, cg_tol, max_iters, precondition, generator: iterative-path settings.
+        mixed_precision: on the iterative path of a float64 slice, run the products with Z on a float32
+            copy (they are memory-bound; float32 rounding, ~1e-7, is far below the path's stochastic
+            error); CG recurrences, SLQ and all reductions stay float64. False: all float64.
     Returns: an :class:`NLLResult`; ``result.nll.backward()`` reaches log_s and log_sigma.
     """
     if method not in METHODS:
         raise InputError(f"method must be one of {METHODS}, got {method!r}")
-    batched, z2, log_s2, log_sigma2 = _check_inputs(sl, z, log_s, log_sigma)
+    batched, z2, log_s2, log_sigma2 = check_slice_inputs(sl, z, log_s, log_sigma)
     need_grad = torch.is_grad_enabled() and (log_s2.requires_grad or log_sigma2.requires_grad)
     dt, dev = sl.dtype, sl.device
     s = log_s2.detach().to(dtype=dt, device=dev).exp().T.contiguous()        # (T, m)
@@ -102,7 +107,10 @@ def marginal_nll(
     if chosen == "exact":
         parts = exact_parts(op, u, need_grad)
     else:
-        pre = DiagPreconditioner.build(op, sl.omega) if precondition else DiagPreconditioner.identity(op)
+        if mixed_precision and dt == torch.float64:
+            op = KOperator(Z=sl.Z, s=s, sigma=sigma, Z_mul=sl.Z_float32)
+        pre = DiagPreconditioner.build(op, sl.omega, sl.row_norm2) if precondition \
+            else DiagPreconditioner.identity(op)
         parts = iterative_parts(op, u, pre, need_grad, num_probes=num_probes, tol=cg_tol,
                                 max_iters=max_iters, generator=generator)
         if not parts.converged:
@@ -133,32 +141,15 @@ def _assemble(sl: LDSlice, parts: SliceParts, log_s2: torch.Tensor, log_sigma2: 
                      cg_iters=parts.cg_iters, residual=parts.residual)
 
 
-def _check_inputs(sl: LDSlice, z, log_s, log_sigma):
-    """Shapes to (n, T), (m, T), (T,); clear errors for mismatches and non-finite values."""
-    z = torch.as_tensor(z)
-    log_s = torch.as_tensor(log_s)
-    log_sigma = torch.as_tensor(log_sigma, dtype=log_s.dtype if log_s.is_floating_point() else None)
-    if z.ndim not in (1, 2):
-        raise InputError(f"z must be (n,) or (n, T), got shape {tuple(z.shape)}")
-    batched = z.ndim == 2
-    if z.shape[0] != sl.n:
-        raise InputError(f"z has {z.shape[0]} rows but the slice has {sl.n} core SNPs; pass the core SNPs' "
-                         "z-scores in slice order")
-    T = z.shape[1] if batched else 1
-    want_s = (sl.m, T) if batched else (sl.m,)
-    if tuple(log_s.shape) != want_s:
-        raise InputError(f"log_s must have shape {want_s} (one log prior variance per slice SNP"
-                         f"{' and trait' if batched else ''}), got {tuple(log_s.shape)}")
-    want_sigma = (T,) if batched else ()
-    if tuple(log_sigma.shape) != want_sigma:
-        raise InputError(f"log_sigma must have shape {want_sigma}, got {tuple(log_sigma.shape)}")
-    for name, x in (("z", z), ("log_s", log_s), ("log_sigma", log_sigma)):
-        bad = ~torch.isfinite(x.detach())
-        if bool(bad.any()):
-            idx = tuple(int(i) for i in torch.nonzero(bad)[0])
-            raise InputError(f"{name}{list(idx)} is {x.detach()[idx].item()} ({int(bad.sum())} non-finite "
-                             f"values); fix: drop SNPs with missing statistics before slicing, or check the "
-                             f"prior network's output")
-    if not batched:
-        z, log_s, log_sigma = z[:, None], log_s[:, None], log_sigma.reshape(1)
-    return batched, z, log_s, log_sigma
+def sample_core_z(sl: LDSlice, log_s: torch.Tensor, log_sigma: torch.Tensor | float,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+    """Draw core z-scores from the model, z_C ~ N(0, Sigma_C) on range(R_CC): returns (n,).
+
+    Uses u ~ N(0, K) and z_C = Z_C u (Z_C = R_CC T, so T^T z_C = u).
+    """
+    s = torch.as_tensor(log_s, dtype=sl.dtype, device=sl.device).detach().exp()
+    sigma = torch.as_tensor(log_sigma, dtype=sl.dtype, device=sl.device).detach().exp().reshape(1)
+    K = KOperator(Z=sl.Z, s=s[None, :], sigma=sigma).dense(0)
+    eps = torch.randn(sl.rank, generator=generator, dtype=sl.dtype, device="cpu").to(sl.device)
+    u = torch.linalg.cholesky(K) @ eps
+    return sl.Z[sl.core_mask.to(sl.device)] @ u

@@ -19,6 +19,7 @@ by every trait, epoch and Tune trial.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -132,6 +133,25 @@ class LDSlice:
     def ld_core_rows(self) -> torch.Tensor:
         """R_{C,:} (n x m) reconstructed from the factors: R_{C,:} = Z_C Z^T (exact on range(R_CC))."""
         return self.Z[self.core_mask.to(self.Z.device)] @ self.Z.T
+
+    @cached_property
+    def row_norm2(self) -> torch.Tensor:
+        """||Z_j||^2 for every slice SNP: (m,). Computed once per slice."""
+        return (self.Z * self.Z).sum(1)
+
+    @cached_property
+    def Z_float32(self) -> torch.Tensor:
+        """A float32 copy of Z for memory-bound products on the iterative path. Computed once per slice."""
+        return self.Z.to(torch.float32)
+
+    @cached_property
+    def ld2_core(self) -> torch.Tensor:
+        """Squared LD of core rows, R_{C,:}^2 (n x m), with LDSC's bias correction
+        r^2 - (1 - r^2) / (n_ref - 2) when the panel size ``n_ref`` is known. Computed once per slice."""
+        r2 = self.ld_core_rows().square()
+        if self.n_ref is not None and self.n_ref > 2:
+            r2 = r2 - (1.0 - r2) / (self.n_ref - 2)
+        return r2
 
     def to(self, device: torch.device | str | None = None, dtype: torch.dtype | str | None = None) -> "LDSlice":
         """The same slice on ``device`` with float tensors cast to ``dtype`` (default: keep float64)."""

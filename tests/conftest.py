@@ -6,7 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from deepwas_dist.realdata import shared_data_dir
+
+SHARED_DATA = shared_data_dir()
 
 
 @pytest.fixture(scope="session")

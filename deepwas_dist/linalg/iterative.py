@@ -59,10 +59,11 @@ def iterative_parts(
     if need_grad:
         Y = precond.mul_pow(E, -0.5)                           # y = P^{-1} v = P^{-1/2} e
         D = W - Y
-        Za = torch.matmul(op.Z, a[:, :, None])[:, :, 0]        # (T, m)
-        ZD = torch.matmul(op.Z, D)                             # (T, m, t)
-        ZY = torch.matmul(op.Z, Y)
-        diag_kinv = precond.inv_diag_quad(op.Z) + (ZD * ZY).mean(2)
+        t = num_probes
+        ZX = op.z_matmul(torch.cat([a[:, :, None], D, Y], dim=2))       # one pass over Z: (T, m, 2t + 1)
+        Za, ZD, ZY = ZX[:, :, 0], ZX[:, :, 1:t + 1], ZX[:, :, t + 1:]
+        Z_mul = op.Z if op.Z_mul is None else op.Z_mul
+        diag_kinv = precond.inv_diag_quad(Z_mul) + (ZD * ZY).mean(2)
         tr_kinv = (1.0 / precond.d).sum(1) + (D * Y).sum(1).mean(1)
         g_s = 0.5 * op.s * (diag_kinv - Za * Za)
         g_sigma = 0.5 * op.sigma * (tr_kinv - (a * a).sum(1))

@@ -1,7 +1,10 @@
 """K = sigma I_r + Z^T diag(s) Z for T traits at once, applied without forming it.
 
 Shapes: Z (m, r) is shared by all traits; s (T, m) and sigma (T,) are per trait. A product
-K @ X with X of shape (T, r, k) costs 4 m r k T flops: two matrix products with Z.
+K @ X with X of shape (T, r, k) costs 4 m r k T flops: two matrix products with Z. With few
+columns these products are limited by memory traffic over Z, so the operator can run them on a
+lower-precision copy ``Z_mul`` (e.g. float32) while inputs, outputs and everything else stay in
+the slice's dtype.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ class KOperator:
     Z: torch.Tensor       # (m, r)
     s: torch.Tensor       # (T, m) prior variances in z units
     sigma: torch.Tensor   # (T,)
+    Z_mul: torch.Tensor | None = None   # copy of Z used for products (None: Z itself)
 
     @property
     def r(self) -> int:
@@ -26,13 +30,21 @@ class KOperator:
     def num_traits(self) -> int:
         return int(self.s.shape[0])
 
+    def z_matmul(self, X: torch.Tensor) -> torch.Tensor:
+        """Z @ X for X (T, r, k): (T, m, k) in X's dtype (computed in Z_mul's dtype)."""
+        Zm = self.Z if self.Z_mul is None else self.Z_mul
+        return torch.matmul(Zm, X.to(Zm.dtype)).to(X.dtype)
+
     def matmul(self, X: torch.Tensor) -> torch.Tensor:
         """K @ X for X (T, r, k): returns (T, r, k)."""
-        ZX = torch.matmul(self.Z, X)                       # (T, m, k)
-        return self.sigma[:, None, None] * X + torch.matmul(self.Z.T, self.s[:, :, None] * ZX)
+        Zm = self.Z if self.Z_mul is None else self.Z_mul
+        ZX = torch.matmul(Zm, X.to(Zm.dtype))                                   # (T, m, k)
+        KX = torch.matmul(Zm.T, self.s.to(Zm.dtype)[:, :, None] * ZX)
+        return self.sigma[:, None, None] * X + KX.to(X.dtype)
 
     def dense(self, t: int) -> torch.Tensor:
-        """K of trait t as a dense (r, r) matrix (costs 2 m r^2 flops)."""
+        """K of trait t as a dense (r, r) matrix in Z's dtype (2 m r^2 flops)."""
         K = self.Z.T @ (self.Z * self.s[t][:, None])
         K.diagonal().add_(self.sigma[t])
         return K
+

@@ -20,9 +20,9 @@ class DiagPreconditioner:
     d: torch.Tensor
 
     @classmethod
-    def build(cls, op: KOperator, omega: torch.Tensor) -> "DiagPreconditioner":
-        """P matched to ``op``: sigma + s_bar * omega, with omega = diag(Z^T Z) (r,)."""
-        row_norm2 = (op.Z * op.Z).sum(1)                                   # (m,), sums to tr Z^T Z
+    def build(cls, op: KOperator, omega: torch.Tensor, row_norm2: torch.Tensor) -> "DiagPreconditioner":
+        """P matched to ``op``: sigma + s_bar * omega, with omega = diag(Z^T Z) (r,) and
+        row_norm2 = ||Z_j||^2 (m,) (which sums to tr Z^T Z)."""
         s_bar = (op.s @ row_norm2) / omega.sum().clamp_min(torch.finfo(omega.dtype).tiny)
         return cls(d=op.sigma[:, None] + s_bar[:, None] * omega[None, :])
 
@@ -44,5 +44,5 @@ class DiagPreconditioner:
         return self.d.log().sum(1)
 
     def inv_diag_quad(self, Z: torch.Tensor) -> torch.Tensor:
-        """diag(Z P_t^{-1} Z^T) for each trait: (T, m)."""
-        return torch.matmul(Z * Z, (1.0 / self.d).T).T
+        """diag(Z P_t^{-1} Z^T) for each trait: (T, m), in d's dtype (computed in Z's dtype)."""
+        return torch.matmul(Z * Z, (1.0 / self.d).T.to(Z.dtype)).T.to(self.d.dtype)

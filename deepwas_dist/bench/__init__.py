@@ -1,0 +1,1 @@
+"""Benchmarks: ``python -m deepwas_dist.bench <name> [--json FILE]``."""

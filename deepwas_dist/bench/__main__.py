@@ -1,0 +1,49 @@
+"""Command line of the benchmarks.
+
+    python -m deepwas_dist.bench likelihood [--sizes ...] [--kinds lowrank fullrank] [--json FILE]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+
+import torch
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m deepwas_dist.bench", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="name", required=True)
+    lk = sub.add_parser("likelihood", help="slice NLL + gradient: brute force vs exact vs iterative")
+    lk.add_argument("--sizes", type=int, nargs="+", default=[1000, 2000, 4000, 6000, 8000],
+                    help="slice sizes m (SNPs; the core is the middle third)")
+    lk.add_argument("--kinds", nargs="+", default=["lowrank", "fullrank"], choices=["lowrank", "fullrank"],
+                    help="lowrank: 1000G chr22 panel LD; fullrank: msprime panel with 1.5 m people")
+    lk.add_argument("--repeats", type=int, default=3, help="timed repeats per cell (median reported)")
+    lk.add_argument("--probes", type=int, default=16, help="probe vectors of the iterative path")
+    lk.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    lk.add_argument("--json", default=None, help="also write the rows and machine info to this JSON file")
+    a = ap.parse_args(argv)
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    from .likelihood import format_table, run_benchmark
+    from ..realdata import panel_prefix
+    kinds = a.kinds
+    if "lowrank" in kinds and panel_prefix() is None:
+        print("note: 1000G panel not found in ../shared/data; skipping the lowrank kind", file=sys.stderr)
+        kinds = [k for k in kinds if k != "lowrank"]
+    rows = run_benchmark(a.sizes, kinds, a.repeats, a.probes)
+    print(format_table(rows))
+    if a.json:
+        info = {"torch": torch.__version__, "threads": torch.get_num_threads(), "machine": platform.machine(),
+                "processor": platform.processor(), "python": platform.python_version()}
+        with open(a.json, "w") as fh:
+            json.dump({"benchmark": "likelihood", "machine": info, "rows": rows}, fh, indent=1)
+        print(f"wrote {a.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,63 @@
+"""The LD score regression objective on the same slices and networks (DESIGN.md section 1).
+
+    E[z_i^2] = sum_k R_ik^2 s_k + sigma,          i in the core, k over the whole slice
+    loss     = mean_i w_i (E[z_i^2] - z_i^2)^2,    w_i = 1 / (l_i (sigma + s_bar l_i)^2)
+
+with l_i = sum_k R_ik^2 the slice LD score, R_ik^2 bias-corrected for the panel size, and s_bar the
+per-SNP prior variance guess N h2g / M of LDSC's regression weights (held fixed: weights carry no
+gradient). A constant network gives LD score regression with a free intercept; the ``linear``
+network on annotations gives S-LDSC.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .checks import check_slice_inputs
+from .slice import LDSlice
+
+
+@dataclass
+class LDSCResult:
+    """loss: () or (T,) weighted mean squared error of chi^2 (differentiable); expected_chi2: (n, T)."""
+
+    loss: torch.Tensor
+    expected_chi2: torch.Tensor
+    weights: torch.Tensor
+
+
+def ldsc_weight_scale(N: float, h2g: float, M: int) -> float:
+    """s_bar = N h2g / M: LDSC's per-SNP variance guess in z units."""
+    return float(N) * float(h2g) / float(M)
+
+
+def ldsc_loss(
+    sl: LDSlice,
+    z: torch.Tensor | np.ndarray,
+    log_s: torch.Tensor,
+    log_sigma: torch.Tensor | float,
+    s_bar: float | torch.Tensor | None = None,
+) -> LDSCResult:
+    """LDSC objective of one slice for one trait ((n,) z) or T traits ((n, T) z); shapes as ``marginal_nll``.
+
+    ``s_bar`` (scalar or (T,)) sets the regression weights; None uses the current mean prior variance,
+    detached (LDSC's two-step reweighting).
+    """
+    batched, z2, log_s2, log_sigma2 = check_slice_inputs(sl, z, log_s, log_sigma)
+    dev, dt = log_s2.device, log_s2.dtype if log_s2.is_floating_point() else torch.float64
+    r2 = sl.ld2_core.to(device=dev, dtype=dt)                       # (n, m)
+    ld_score = r2.sum(1).clamp_min(1.0)                              # (n,)
+    s = log_s2.to(dt).exp()                                          # (m, T)
+    sigma = log_sigma2.to(dt).exp()                                  # (T,)
+    expected = r2 @ s + sigma[None, :]
+    if s_bar is None:
+        sb = s.detach().mean(0)
+    else:
+        sb = torch.as_tensor(s_bar, dtype=dt, device=dev).reshape(-1).expand(sigma.shape[0])
+    weights = 1.0 / (ld_score[:, None] * (sigma.detach()[None, :] + sb[None, :] * ld_score[:, None]) ** 2)
+    chi2 = z2.to(device=dev, dtype=dt).square()
+    loss = (weights * (expected - chi2).square()).mean(0)
+    pick = (lambda x: x) if batched else (lambda x: x[..., 0])
+    return LDSCResult(loss=loss if batched else loss[0], expected_chi2=pick(expected), weights=pick(weights))

@@ -1,0 +1,5 @@
+"""Prior networks: SNP features -> log per-SNP heritability, one head per trait."""
+from .base import PriorNet
+from .registry import MODELS, SIZES, build_prior, format_parameter_table, parameter_table
+
+__all__ = ["PriorNet", "MODELS", "SIZES", "build_prior", "parameter_table", "format_parameter_table"]

@@ -1,0 +1,68 @@
+"""The prior-network interface: SNP features -> log f per trait, with a learned log sigma per trait.
+
+A :class:`PriorNet` is a trunk (shared by all traits) and a linear head with one output per trait.
+``forward(annotations, tracks)`` returns log f (m, T): the log per-SNP heritability, so that
+log s = log N + log f. Each trait also owns a log sigma (the LDSC-intercept-like residual scale).
+The head starts at weight 0 and bias log(h2_init / M), i.e. at a constant prior with a sane h2.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+class Trunk(nn.Module):
+    """Maps features to hidden units; subclasses set ``out_dim``."""
+
+    out_dim: int = 0
+
+    def forward(self, annotations: torch.Tensor, tracks: torch.Tensor | None) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class PriorNet(nn.Module):
+    """Trunk + per-trait head + per-trait log sigma.
+
+    Args:
+        trunk: the shared feature extractor.
+        n_traits: T.
+        init_log_f: (T,) or scalar starting log f (e.g. log(h2 / M)).
+    """
+
+    def __init__(self, trunk: Trunk, n_traits: int, init_log_f: float | torch.Tensor = math.log(1e-6),
+                 name: str = "", size: str = ""):
+        super().__init__()
+        self.trunk = trunk
+        self.name, self.size = name, size
+        self.head = nn.Linear(trunk.out_dim, n_traits) if trunk.out_dim > 0 else None
+        self.bias = nn.Parameter(torch.as_tensor(init_log_f, dtype=torch.float32).expand(n_traits).clone())
+        self.log_sigma = nn.Parameter(torch.zeros(n_traits))
+        if self.head is not None:
+            nn.init.zeros_(self.head.weight)
+            nn.init.zeros_(self.head.bias)
+
+    @property
+    def n_traits(self) -> int:
+        return int(self.bias.shape[0])
+
+    def forward(self, annotations: torch.Tensor, tracks: torch.Tensor | None = None) -> torch.Tensor:
+        """log f for every SNP and trait: (m, T). ``annotations`` (m, A), ``tracks`` (m, K, w) or None."""
+        m = annotations.shape[0]
+        out = self.bias.to(annotations.dtype).expand(m, -1)
+        if self.head is not None:
+            out = out + self.head(self.trunk(annotations, tracks))
+        return out
+
+    def num_parameters(self) -> int:
+        """Trainable parameters, including per-trait head, bias and log sigma."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+
+def mlp_layers(in_dim: int, width: int, depth: int) -> nn.Sequential:
+    """``depth`` Linear+SiLU layers of ``width`` units (an empty Sequential when depth is 0)."""
+    layers: list[nn.Module] = []
+    for i in range(depth):
+        layers += [nn.Linear(in_dim if i == 0 else width, width), nn.SiLU()]
+    return nn.Sequential(*layers)
