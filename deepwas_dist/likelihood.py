@@ -153,3 +153,13 @@ def sample_core_z(sl: LDSlice, log_s: torch.Tensor, log_sigma: torch.Tensor | fl
     eps = torch.randn(sl.rank, generator=generator, dtype=sl.dtype, device="cpu").to(sl.device)
     u = torch.linalg.cholesky(K) @ eps
     return sl.Z[sl.core_mask.to(sl.device)] @ u
+
+
+def null_nll(sl: LDSlice, z: torch.Tensor, log_sigma: torch.Tensor | float) -> torch.Tensor:
+    """The slice NLL under the null prior s = 0 (K = sigma I): () or (T,) for z (n,) or (n, T).
+
+    0.5 [ r log sigma + u^T u / sigma + logdet_R + r log 2 pi ], in closed form.
+    """
+    u = sl.whiten(torch.as_tensor(z, dtype=sl.dtype, device=sl.device))
+    ls = torch.as_tensor(log_sigma, dtype=sl.dtype, device=sl.device)
+    return 0.5 * (sl.rank * ls + u.square().sum(0) * torch.exp(-ls) + sl.logdet_R + sl.rank * LOG_2PI)

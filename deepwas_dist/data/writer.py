@@ -14,10 +14,23 @@ temporary name plus rename on local filesystems (object stores publish an object
 completes). ``manifest.json`` is written last, so a dataset is either complete or not a dataset; a
 writer that fails (an exception inside ``with``, or :meth:`abort`) deletes its files and writes no
 manifest. Overwriting (``overwrite=True``) swaps the manifest atomically and then deletes the old files.
+
+Updating an existing dataset (add or replace a trait, replace the annotation columns)::
+
+    with DatasetWriter.update("s3://bucket/ds", storage_options) as w:
+        w.add_sumstats("bmi", harmonised_df)          # and/or w.remove_trait(...), w.set_annotations(c, df)
+    # close() writes a new manifest that lists the kept files plus the new ones
+
+An update writes only new files (under its own writer id), then swaps the manifest; until that swap
+the old manifest and every file it lists stay untouched, so a failure at any point (validation,
+storage, an interrupted process) leaves the old dataset valid and unchanged. Files the new manifest no
+longer lists (a replaced trait's or SNP table's) are deleted after the swap. The swap refuses when
+another writer changed the dataset since :meth:`DatasetWriter.update` opened it.
 """
 from __future__ import annotations
 
 import contextlib
+import copy
 import datetime as _dt
 import json
 import logging
@@ -40,6 +53,9 @@ from .storage import atomic_open, filesystem, is_local, join, new_write_id, read
 log = logging.getLogger(__name__)
 
 MiB = 1 << 20
+#: LD settings recorded in the manifest's "ld" section by add_ld_slices (the same on every chromosome).
+_LD_GEOMETRY_KEYS = ("core_kb", "bandwidth_kb", "bandwidth_cm", "n_ref", "shrinkage", "eig_threshold", "dtype",
+                     "source")
 _TRAIT_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
 _NP_STORAGE = {"float16": np.float16, "float32": np.float32, "float64": np.float64}
 
@@ -229,6 +245,128 @@ class DatasetWriter:
         self._pending: set[str] = set()
         self._closed = False
         self.manifest: dict | None = None
+        # update mode (DatasetWriter.update): the dataset being updated, files kept from it, and the
+        # chromosomes whose annotations set_annotations still has to replace (None: not replacing)
+        self._base: dict | None = None
+        self._base_ds = None
+        self._inherited: set[str] = set()
+        self._annot_pending: set[int] | None = None
+
+    # ------------------------------------------------------------------------------ updating
+    @classmethod
+    def update(cls, url: str, storage_options: dict | None = None, **kw) -> "DatasetWriter":
+        """Open the existing dataset at ``url`` for an atomic update.
+
+        Allowed on the returned writer: :meth:`add_sumstats` (a new trait), :meth:`remove_trait`,
+        :meth:`set_annotations` (every chromosome's annotation columns, replaced as a whole). SNPs and LD
+        slices cannot change (re-write the dataset for that). :meth:`close` writes the new manifest; an
+        exception inside ``with`` (or :meth:`abort`) deletes the new files and leaves the dataset as it was.
+        ``kw``: the constructor's file-size / compression options.
+        """
+        from .reader import Dataset
+        ds = Dataset.open(url, storage_options)
+        for k in ("overwrite", "build", "description"):
+            if k in kw:
+                raise InputError(f"DatasetWriter.update does not take {k!r} (it keeps the dataset's own)")
+        w = cls(url, storage_options, overwrite=True, **kw)
+        w._load_base(ds)
+        return w
+
+    def _load_base(self, ds) -> None:
+        m = ds.manifest
+        self._base, self._base_ds, self._old_manifest = m, ds, m
+        self.build, self.description = m.get("build"), m.get("description")
+        self._ld = {k: v for k, v in m["ld"].items() if k in _LD_GEOMETRY_KEYS}
+        self._features = list(m["features"]["names"])
+        t = m["tracks"]
+        self._has_tracks = t is not None
+        if t is not None:
+            self._tracks_shape, self._track_names = (int(t["K"]), int(t["w"])), t.get("names")
+        self._traits = copy.deepcopy(m["traits"])
+        self._files = {rel: int(b) for rel, b in m["files"].items()}
+        self._inherited = set(self._files)
+        for c in ds.chromosomes:
+            df = ds.snps(c, columns=[S.SNP, S.BP, S.CM, S.A1, S.A2])
+            ids = pa.array(df[S.SNP].to_numpy(dtype=object), type=pa.string())
+            cm = df[S.CM].to_numpy(dtype=np.float64, na_value=np.nan)
+            self._chroms[c] = _Chrom(n=len(df), bp=df[S.BP].to_numpy(dtype=np.int64),
+                                     cm=None if np.isnan(cm).all() else cm, ids=ids,
+                                     a1=pa.array(df[S.A1].to_numpy(dtype=object), type=pa.string()),
+                                     a2=pa.array(df[S.A2].to_numpy(dtype=object), type=pa.string()),
+                                     hashes=pd.util.hash_array(df[S.SNP].to_numpy(dtype=object)),
+                                     files=list(m["snps"]["files"][str(c)]))
+
+    def _check_new(self, what: str, fix: str) -> None:
+        if self._base is not None:
+            raise InputError(f"{self.url}: {what} cannot change in an update (DatasetWriter.update); fix: {fix}")
+
+    def _drop_files(self, entries: list[dict]) -> None:
+        """Unlist files from the manifest being built: kept files are deleted after the swap (close),
+        files this writer wrote are deleted now."""
+        for e in entries:
+            rel = e["path"]
+            self._files.pop(rel, None)
+            if rel in self._inherited:
+                self._inherited.discard(rel)
+            else:
+                with contextlib.suppress(Exception):
+                    self.fs.rm(join(self.root, rel))
+
+    @property
+    def traits(self) -> list[str]:
+        """Traits the dataset will have at close()."""
+        return list(self._traits)
+
+    def reference_snps(self) -> pd.DataFrame:
+        """The reference SNPs added so far (or of the dataset being updated): CHR SNP BP A1 A2, genomic order."""
+        parts = [pd.DataFrame({S.CHR: np.full(st.n, c, dtype=np.int32), S.SNP: st.ids.to_numpy(zero_copy_only=False),
+                               S.BP: st.bp, S.A1: st.a1.to_numpy(zero_copy_only=False),
+                               S.A2: st.a2.to_numpy(zero_copy_only=False)})
+                 for c, st in sorted(self._chroms.items())]
+        if not parts:
+            return pd.DataFrame({k: [] for k in (S.CHR, S.SNP, S.BP, S.A1, S.A2)})
+        return pd.concat(parts, ignore_index=True)
+
+    def remove_trait(self, trait: str) -> None:
+        """Drop ``trait`` (e.g. to replace it by add_sumstats): its files leave the new manifest and are
+        deleted once the new manifest is published."""
+        self._check_open()
+        if trait not in self._traits:
+            raise InputError(f"{self.url}: no trait {trait!r} to remove (has {sorted(self._traits)})")
+        info = self._traits.pop(trait)
+        self._drop_files([e for files in info.get("files", {}).values() for e in files])
+
+    def set_annotations(self, chrom, annotations: pd.DataFrame) -> int:
+        """Replace chromosome ``chrom``'s annotation columns (update mode only).
+
+        ``annotations``: one row per SNP of the stored SNP table, in its order (an SNP column, if present,
+        must match), every non-metadata column a numeric annotation; checked exactly as in
+        :meth:`add_snps`. The whole annotation set is replaced, so call it for every chromosome before
+        close(); the standardisation statistics are recomputed. Track windows are kept. Returns the SNP count.
+        """
+        self._check_open()
+        if self._base is None:
+            raise InputError(f"{self.url}: set_annotations updates an existing dataset (DatasetWriter.update); "
+                             "a new dataset takes its annotations in add_snps")
+        c = _as_chrom(chrom)
+        if c not in self._chroms:
+            raise InputError(f"{self.url}: chr{c} is not in the dataset (has {sorted(self._chroms)})")
+        if self._annot_pending is None:           # first call: the old annotation set goes entirely
+            self._annot_pending = set(self._chroms)
+            self._features = None
+            self._stat_n, self._stat_mean, self._stat_m2, self._binary = 0, None, None, None
+        elif c not in self._annot_pending:
+            raise InputError(f"{self.url}: annotations of chr{c} set twice; fix: call set_annotations once per chromosome")
+        snps, _, tracks = self._base_ds.features(c, tracks=True)
+        old = self._chroms.pop(c)
+        try:
+            n = self._put_snps(c, snps, annotations, tracks, self._track_names)
+        except BaseException:
+            self._chroms[c] = old
+            raise
+        self._drop_files(old.files)
+        self._annot_pending.discard(c)
+        return n
 
     # ------------------------------------------------------------------------------ bookkeeping
     def _record(self, rel: str) -> None:
@@ -266,12 +404,19 @@ class DatasetWriter:
         ``tracks``: optional (M, K, w) float32 windows of functional tracks. Returns the SNP count.
         """
         self._check_open()
+        self._check_new("the SNPs", "write a new dataset (DatasetWriter(url, overwrite=True)); annotations can be "
+                        "replaced with set_annotations")
         c = _as_chrom(chrom)
         where = f"SNP table for chr{c}"
         if c in self._chroms:
             raise InputError(f"{where}: chromosome added twice; fix: call add_snps once per chromosome")
         if self._traits:
             raise InputError(f"{where}: add every chromosome's SNPs before add_sumstats")
+        return self._put_snps(c, snps, annotations, tracks, track_names)
+
+    def _put_snps(self, c: int, snps: pd.DataFrame, annotations, tracks, track_names) -> int:
+        """Validate and write one chromosome's SNP table (add_snps, set_annotations)."""
+        where = f"SNP table for chr{c}"
         if not isinstance(snps, pd.DataFrame):
             raise InputError(f"{where}: expected a pandas DataFrame, got {type(snps).__name__}")
         S.check_columns(snps.columns, S.SNP_REQUIRED_COLUMNS, where, stored=False,
@@ -441,6 +586,7 @@ class DatasetWriter:
         chromosome. Returns {n_slices, bytes, bytes_per_slice, max_m, max_rank}.
         """
         self._check_open()
+        self._check_new("LD slices", "write a new dataset (DatasetWriter(url, overwrite=True))")
         c = _as_chrom(chrom)
         if c not in self._chroms:
             raise InputError(f"chr{c}: no SNP table; fix: call add_snps({c}, ...) before add_ld_slices")
@@ -518,7 +664,8 @@ class DatasetWriter:
         if not isinstance(trait, str) or not _TRAIT_RE.match(trait):
             raise InputError(f"trait name {trait!r} must match [A-Za-z0-9_.-]+ (it becomes a path)")
         if trait in self._traits:
-            raise InputError(f"{where}: trait added twice")
+            raise InputError(f"{where}: trait added twice" + ("" if self._base is None else
+                             " (it is already in the dataset); fix: remove_trait first to replace it"))
         if not self._chroms:
             raise InputError(f"{where}: no SNP tables yet; fix: call add_snps for every chromosome first")
         if not isinstance(df, pd.DataFrame):
@@ -620,6 +767,43 @@ class DatasetWriter:
     def _finish(self) -> dict:
         if not self._chroms:
             raise InputError(f"{self.url}: nothing to write; fix: add_snps / add_ld_slices / add_sumstats first")
+        if self._annot_pending:
+            raise InputError(f"{self.url}: set_annotations replaced the annotations of some chromosomes but not of "
+                             f"{sorted(self._annot_pending)}; fix: set them for every chromosome (the annotation "
+                             "set is replaced as a whole)")
+        ld = self._base["ld"] if self._base is not None else self._write_slice_index()
+        chroms = sorted(self._chroms)
+        now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        manifest = {
+            "format": S.DATASET_FORMAT,
+            "schema_version": S.SCHEMA_VERSION,
+            "write_id": self.write_id,
+            "created": now if self._base is None else self._base.get("created", now),
+            "writer": _writer_version(),
+            "description": self.description,
+            "build": self.build,
+            "chromosomes": chroms,
+            "snps": {"n_total": int(sum(self._chroms[c].n for c in chroms)),
+                     "per_chrom": {str(c): self._chroms[c].n for c in chroms},
+                     "has_cm": {str(c): self._chroms[c].cm is not None for c in chroms},
+                     "files": {str(c): self._chroms[c].files for c in chroms}},
+            "features": self._features_section(),
+            "tracks": None if self._tracks_shape is None else
+            {"K": self._tracks_shape[0], "w": self._tracks_shape[1], "names": self._track_names},
+            "traits": self._traits,
+            "ld": ld,
+            "files": dict(sorted(self._files.items())),
+            "bytes_written": int(sum(self._files.values())),
+        }
+        if self._base is not None:
+            manifest["updated"] = now
+            self._check_unchanged()
+        data = json.dumps(manifest, indent=1, allow_nan=False).encode("utf-8")
+        write_bytes(self.fs, join(self.root, S.MANIFEST_FILE), data, self.url)
+        return manifest
+
+    def _write_slice_index(self) -> dict:
+        """Write the slice index of a new dataset; the manifest's "ld" section."""
         no_ld = sorted(set(self._chroms) - {r["chrom"] for r in self._slice_rows})
         if no_ld:
             raise InputError(f"{self.url}: chromosomes {no_ld} have SNPs but no LD slices; fix: call add_ld_slices "
@@ -644,50 +828,43 @@ class DatasetWriter:
             pq.write_table(index, f, compression="zstd")
         with storage_errors(self.url, "write"):
             self._record(index_rel)
+        slice_bytes = int(sum(r["bytes"] for r in rows))
+        return {**self._ld, "n_slices": len(rows), "index": index_rel, "files": self._ld_files,
+                "slice_bytes": slice_bytes, "bytes_per_slice_mean": slice_bytes / len(rows),
+                "max_m": max(r["m"] for r in rows), "max_rank": max(r["rank"] for r in rows)}
 
+    def _features_section(self) -> dict:
+        """Annotation names and standardisation statistics (kept as they were by an update that does not
+        replace the annotations)."""
+        if self._base is not None and self._annot_pending is None:
+            return self._base["features"]
         feats = self._features or []
         std = np.sqrt(self._stat_m2 / max(self._stat_n, 1)) if feats else np.zeros(0)
         constant = [f for f, s in zip(feats, std) if not s > 0]
         std = np.where(std > 0, std, 1.0)
-        chroms = sorted(self._chroms)
-        slice_bytes = int(sum(r["bytes"] for r in rows))
-        manifest = {
-            "format": S.DATASET_FORMAT,
-            "schema_version": S.SCHEMA_VERSION,
-            "write_id": self.write_id,
-            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "writer": _writer_version(),
-            "description": self.description,
-            "build": self.build,
-            "chromosomes": chroms,
-            "snps": {"n_total": int(sum(self._chroms[c].n for c in chroms)),
-                     "per_chrom": {str(c): self._chroms[c].n for c in chroms},
-                     "has_cm": {str(c): self._chroms[c].cm is not None for c in chroms},
-                     "files": {str(c): self._chroms[c].files for c in chroms}},
-            "features": {"names": feats,
-                         "binary": [f for f, b in zip(feats, self._binary if feats else []) if b],
-                         "mean": [float(v) for v in (self._stat_mean if feats else [])],
-                         "std": [float(v) for v in std],
-                         "constant": constant},
-            "tracks": None if self._tracks_shape is None else
-            {"K": self._tracks_shape[0], "w": self._tracks_shape[1], "names": self._track_names},
-            "traits": self._traits,
-            "ld": {**self._ld, "n_slices": len(rows), "index": index_rel, "files": self._ld_files,
-                   "slice_bytes": slice_bytes, "bytes_per_slice_mean": slice_bytes / len(rows),
-                   "max_m": max(r["m"] for r in rows), "max_rank": max(r["rank"] for r in rows)},
-            "files": dict(sorted(self._files.items())),
-            "bytes_written": int(sum(self._files.values())),
-        }
-        data = json.dumps(manifest, indent=1, allow_nan=False).encode("utf-8")
-        write_bytes(self.fs, join(self.root, S.MANIFEST_FILE), data, self.url)
-        return manifest
+        return {"names": feats,
+                "binary": [f for f, b in zip(feats, self._binary if feats else []) if b],
+                "mean": [float(v) for v in (self._stat_mean if feats else [])],
+                "std": [float(v) for v in std],
+                "constant": constant}
+
+    def _check_unchanged(self) -> None:
+        """Before an update's manifest swap: the dataset must still be the one update() opened."""
+        try:
+            now = read_json(self.fs, join(self.root, S.MANIFEST_FILE), self.url)
+        except FileNotFoundError:
+            now = {}
+        if now.get("write_id") != self._base.get("write_id"):
+            raise InputError(f"{self.url}: the dataset was changed or removed by another writer while this update "
+                             "ran; nothing was published; fix: run the update again")
 
     def abort(self) -> None:
-        """Delete everything this writer wrote; no manifest is written. Idempotent."""
+        """Delete everything this writer wrote (an update keeps the dataset's files); no manifest is
+        written. Idempotent."""
         if self._closed:
             return
         self._closed = True
-        for rel in list(self._files) + list(self._pending):
+        for rel in [r for r in self._files if r not in self._inherited] + list(self._pending):
             path = rel if rel in self._pending else join(self.root, rel)
             with contextlib.suppress(Exception):
                 self.fs.rm(path)

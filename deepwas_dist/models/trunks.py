@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..errors import InputError
 from .base import Trunk, mlp_layers
 
 
@@ -47,7 +48,7 @@ class ConvTrunk(Trunk):
                  width: int, depth: int, kernel: int = 5):
         super().__init__()
         if n_tracks <= 0 or window <= 0:
-            raise ValueError("the conv prior needs track windows (n_tracks > 0 and window > 0); "
+            raise InputError("the conv prior needs track windows (n_tracks > 0 and window > 0); "
                              "use 'mlp' for annotation-only data")
         convs: list[nn.Module] = []
         for i in range(conv_layers):
@@ -60,7 +61,8 @@ class ConvTrunk(Trunk):
 
     def forward(self, annotations, tracks):
         if tracks is None:
-            raise ValueError("the conv prior needs track windows; this dataset has none")
+            raise InputError("the conv prior needs track windows (m, K, w) as its second input; this dataset "
+                             "has none: use the 'mlp' prior, or ingest tracks with the SNP table")
         h = self.tower(tracks.to(annotations.dtype))
         pooled = torch.cat([h.amax(dim=2), h.mean(dim=2)], dim=1)
         return self.mlp(torch.cat([pooled, annotations], dim=1))

@@ -1,0 +1,34 @@
+"""The embedded demo dataset: simulated on first use into a cache directory, then reused.
+
+Location: $DEEPWAS_CACHE/demo-v1 (default ~/.cache/deepwas_dist/demo-v1).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable
+
+from .errors import InputError
+
+DEMO_NAME = "demo-v1"
+
+
+def cache_dir() -> Path:
+    """$DEEPWAS_CACHE, or ~/.cache/deepwas_dist."""
+    return Path(os.environ.get("DEEPWAS_CACHE", Path.home() / ".cache" / "deepwas_dist"))
+
+
+def demo_dataset_url(log: Callable[[str], None] = print) -> str:
+    """Path of the demo dataset, simulating it first if it is not cached yet."""
+    from .simulate.dataset import write_simulated_dataset
+    path = cache_dir() / DEMO_NAME
+    if (path / "manifest.json").exists():
+        return str(path)
+    log(f"[deepwas] simulating the demo dataset into {path} (once; about half a minute)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        write_simulated_dataset(str(path), log=log)
+    except InputError:
+        if not (path / "manifest.json").exists():     # not a concurrent writer that finished first
+            raise
+    return str(path)

@@ -1,0 +1,200 @@
+"""Evaluate a finished run and write what users take away, into the run directory:
+
+    <run>/metrics.json                          per trait: held-out NLL (total, per SNP), its improvement over
+                                                the null and constant priors, h2, truth recovery; history
+    <run>/snpvar/<trait>.<chr>.snpvar.gz        PolyFun-compatible: CHR SNP BP A1 A2 SNPVAR Z N (SNPVAR = f_j)
+    <run>/enrichment/<trait>.results            S-LDSC-style table for binary annotations (jackknife SEs)
+    <run>/plots/curves.png, enrichment_<trait>.png, truth_<trait>.png
+    <run>/model.pt                              the trained prior's state_dict and how to rebuild it
+    <run>/summary.txt                           the final table, as printed
+"""
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import math
+import os
+import tempfile
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..data import schema as S
+from ..data.reader import Dataset
+from ..data.storage import filesystem, join
+from ..train.config import TrainConfig
+from ..train.loop import META_FILE, RunPlan, build_model, load_state
+from .enrichment import enrichment_table
+from .heldout import (constant_prior, fit_constant_prior, fit_null_log_sigma, prior_from_model, recovery,
+                      score_slices)
+from .plots import curves_png, enrichment_png, truth_png
+
+#: Training slices used to fit the baselines (null sigma, constant prior): a bounded, seeded subsample.
+BASELINE_SLICES = 40
+
+
+def _subsample(keys: list, k: int, seed: int) -> list:
+    if len(keys) <= k:
+        return list(keys)
+    idx = np.random.default_rng(seed).choice(len(keys), size=k, replace=False)
+    return [keys[i] for i in sorted(idx)]
+
+
+def predict_all(ds: Dataset, net: torch.nn.Module) -> dict[int, tuple[pd.DataFrame, np.ndarray]]:
+    """Per chromosome: the SNP table and predicted log f (M, T)."""
+    out = {}
+    for c in ds.chromosomes:
+        snps, X, tracks = ds.features(c)
+        with torch.no_grad():
+            out[c] = (snps, net(X, tracks).double().numpy())
+    return out
+
+
+def evaluate_run(cfg: TrainConfig, ds: Dataset, plan: RunPlan, holdout: list[int], checkpoint,
+                 log: Callable[[str], None] = print) -> dict:
+    """Load the final checkpoint, compute every metric, write every output; returns metrics."""
+    with checkpoint.as_directory() as d:
+        state, meta = load_state(d)
+    net = build_model(cfg, plan)
+    net.load_state_dict(state["model"])
+    net.eval()
+    return evaluate_model(cfg, ds, plan, holdout, net, meta.get("history", []), log=log)
+
+
+def evaluate_model(cfg: TrainConfig, ds: Dataset, plan: RunPlan, holdout: list[int], net: torch.nn.Module,
+                   history: list[dict], log: Callable[[str], None] = print) -> dict:
+    traits, T = plan.traits, len(plan.traits)
+    log_N = torch.tensor(plan.log_N, dtype=torch.float64)
+    read = lambda keys: (ds.read_slice(c, s, traits, bandwidth_kb=cfg.bandwidth_kb) for c, s in keys)  # noqa: E731
+    base_keys = _subsample(plan.train_keys, BASELINE_SLICES, cfg.seed)
+    base = list(read(base_keys))
+    null_ls = fit_null_log_sigma(base, T)
+    c_logf, c_ls = fit_constant_prior(base, log_N, torch.tensor(plan.init_log_f, dtype=torch.float64))
+    ho_model = score_slices(read(plan.heldout_keys), prior_from_model(net), log_N, null_ls)
+    ho_const = score_slices(read(plan.heldout_keys), constant_prior(c_logf, c_ls), log_N, null_ls)
+
+    preds = predict_all(ds, net)
+    chroms = list(preds)
+    log_f_all = np.concatenate([preds[c][1] for c in chroms])
+    snps_all = pd.concat([preds[c][0] for c in chroms], ignore_index=True)
+    is_ho = snps_all[S.CHR].isin(holdout).to_numpy()
+    metrics: dict = {"run": cfg.name, "model": cfg.model, "size": cfg.size, "objective": cfg.objective,
+                     "parameters": int(sum(p.numel() for p in net.parameters())), "heldout_chroms": holdout,
+                     "n_snps": int(len(snps_all)), "traits": {}, "history": history}
+    for t, name in enumerate(traits):
+        n = float(ho_model.n_snps[t]) if len(ho_model.n_snps) else 0.0
+        per = lambda x: float(x[t] / n) if n else float("nan")  # noqa: E731
+        m = {"heldout_snps": int(n), "heldout_slices": ho_model.n_slices,
+             "heldout_nll": float(ho_model.nll[t]) if n else float("nan"), "heldout_nll_per_snp": per(ho_model.nll),
+             "null_nll_per_snp": per(ho_model.null), "constant_nll_per_snp": per(ho_const.nll),
+             "improvement_vs_null_per_snp": per(ho_model.null) - per(ho_model.nll),
+             "improvement_vs_constant_per_snp": per(ho_const.nll) - per(ho_model.nll),
+             "h2": float(np.exp(log_f_all[:, t]).sum()), "constant_h2": float(math.exp(c_logf[t]) * len(snps_all)),
+             "sigma": float(math.exp(float(net.log_sigma.detach()[t]))), "null_sigma": float(math.exp(float(null_ls[t])))}
+        truth = _truth(ds, name, chroms)
+        if truth is not None:
+            m["true_h2"] = float(np.nansum(truth))
+            m["recovery_all"] = recovery(log_f_all[:, t], truth)
+            m["recovery_heldout"] = recovery(log_f_all[is_ho, t], truth[is_ho])
+        metrics["traits"][name] = m
+    write_outputs(cfg, ds, traits, preds, snps_all, log_f_all, is_ho, metrics, net, plan, log)
+    return metrics
+
+
+def _truth(ds: Dataset, trait: str, chroms: list[int]) -> np.ndarray | None:
+    """F_TRUE aligned to the SNP tables of ``chroms`` (NaN where absent), or None without truth."""
+    if not ds.manifest["traits"][trait].get("has_f_true"):
+        return None
+    parts = []
+    for c in chroms:
+        snps = ds.snps(c, [S.SNP])
+        ss = ds.sumstats(trait, [c]).set_index(S.SNP)
+        parts.append(ss[S.F_TRUE].reindex(snps[S.SNP]).to_numpy(dtype=np.float64))
+    return np.concatenate(parts)
+
+
+def write_outputs(cfg, ds, traits, preds, snps_all, log_f_all, is_ho, metrics, net, plan, log) -> None:
+    fs, root = filesystem(cfg.storage, cfg.storage_options or None)
+    run = join(root, cfg.name)
+
+    def put(rel: str, data: bytes) -> None:
+        path = join(run, rel)
+        fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        with fs.open(path, "wb") as fh:
+            fh.write(data)
+
+    for t, name in enumerate(traits):
+        ss = ds.sumstats(name).set_index(S.SNP)
+        for c, (snps, lf) in preds.items():
+            df = pd.DataFrame({"CHR": snps[S.CHR].to_numpy(), "SNP": snps[S.SNP].to_numpy(),
+                               "BP": snps[S.BP].to_numpy(), "A1": snps[S.A1].to_numpy(), "A2": snps[S.A2].to_numpy(),
+                               "SNPVAR": np.exp(lf[:, t])})
+            df["Z"] = ss[S.Z].reindex(df["SNP"]).to_numpy()
+            df["N"] = ss[S.N].reindex(df["SNP"]).to_numpy()
+            buf = io.BytesIO()
+            with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz:
+                gz.write(df.to_csv(sep="\t", index=False, na_rep="NA", float_format="%.6g").encode())
+            put(f"snpvar/{name}.{c}.snpvar.gz", buf.getvalue())
+        binary = list(ds.binary_features)
+        if binary:
+            A = np.concatenate([ds.snps(c, [S.SNP] + binary)[binary].to_numpy(np.float64) for c in preds])
+            tab = enrichment_table(np.exp(log_f_all[:, t]), A, binary)
+            put(f"enrichment/{name}.results", tab.to_csv(sep="\t", index=False, float_format="%.6g").encode())
+            put(f"plots/enrichment_{name}.png", enrichment_png(tab, name))
+            metrics["traits"][name]["enrichment"] = tab.set_index("Category")["Enrichment"].to_dict()
+        truth = _truth(ds, name, list(preds))
+        if truth is not None:
+            put(f"plots/truth_{name}.png", truth_png(log_f_all[:, t], truth, name, is_ho))
+    if metrics["history"]:
+        put("plots/curves.png", curves_png(metrics["history"]))
+    buf = io.BytesIO()
+    torch.save({"state_dict": net.state_dict(), "model": cfg.model, "size": cfg.size, "traits": traits,
+                "n_features": plan.n_features, "tracks_shape": plan.tracks_shape, "log_N": plan.log_N,
+                "feature_names": list(ds.feature_names)}, buf)
+    put("model.pt", buf.getvalue())
+    put("metrics.json", json.dumps(metrics, indent=1, default=float).encode())
+    table = summary_table(metrics)
+    put("summary.txt", table.encode())
+    log(table)
+    log(f"[deepwas] outputs written to {cfg.storage.rstrip('/')}/{cfg.name}/ (metrics.json, snpvar/, enrichment/, "
+        "plots/, model.pt)")
+
+
+def summary_table(metrics: dict) -> str:
+    """The final per-trait table (nats per held-out SNP; positive improvement = better than the baseline)."""
+    head = (f"{'trait':<14}{'held-out SNPs':>14}{'NLL/SNP':>11}{'vs null':>11}{'vs const':>11}{'h2':>8}"
+            f"{'true h2':>9}{'r(log f)':>10}")
+    lines = [f"model {metrics['model']}/{metrics['size']} ({metrics['parameters']:,} parameters), objective "
+             f"{metrics['objective']}, held-out chromosomes {metrics['heldout_chroms']}", head, "-" * len(head)]
+    for name, m in metrics["traits"].items():
+        rec = m.get("recovery_all", {}).get("pearson_r", float("nan"))
+        lines.append(f"{name:<14}{m['heldout_snps']:>14,}{m['heldout_nll_per_snp']:>11.5f}"
+                     f"{m['improvement_vs_null_per_snp']:>+11.5f}{m['improvement_vs_constant_per_snp']:>+11.5f}"
+                     f"{m['h2']:>8.3f}{m.get('true_h2', float('nan')):>9.3f}{rec:>10.3f}")
+    return "\n".join(lines) + "\n"
+
+
+def latest_checkpoint_dir(run_dir: str, storage_options: dict | None = None) -> str:
+    """The run's most advanced checkpoint directory (by global step), downloaded locally if remote."""
+    fs, root = filesystem(run_dir, storage_options)
+    best, best_step = None, -1
+    for p in fs.ls(root, detail=False):
+        if p.rstrip("/").rsplit("/", 1)[-1].startswith("checkpoint_") and fs.exists(join(p, META_FILE)):
+            with fs.open(join(p, META_FILE)) as fh:
+                step = json.load(fh)["global_step"]
+            if step > best_step:
+                best, best_step = p, step
+    if best is None:
+        from ..errors import InputError
+        raise InputError(f"{run_dir}: no checkpoint found; was the run started with launch/train.py?")
+    if fs.protocol in ("file", "local") or "file" in (fs.protocol if isinstance(fs.protocol, tuple) else ()):
+        return best
+    local = tempfile.mkdtemp(prefix="deepwas-ckpt-")
+    fs.get(best.rstrip("/") + "/", local + "/", recursive=True)
+    return local
+
+
+__all__ = ["evaluate_run", "evaluate_model", "summary_table", "latest_checkpoint_dir", "os"]

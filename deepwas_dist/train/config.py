@@ -1,0 +1,126 @@
+"""The training configuration: one dataclass whose fields are the command-line flags.
+
+``--config FILE`` (YAML or TOML) takes the same keys as the flags (with ``-`` or ``_``); flags given on
+the command line win over the file, which wins over the defaults.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs; serialised into the run directory as ``config.json``."""
+
+    data: str | None = None                 # dataset URL; None: the embedded demo dataset
+    traits: str = "all"                     # "all" or "A,B"
+    gpus: int = 0                           # N GPU workers (0: CPU workers)
+    workers: int = 2                        # CPU workers when gpus == 0
+    model: str = "mlp"
+    size: str = "small"
+    objective: str = "likelihood"           # likelihood | ldsc
+    method: str = "auto"                    # auto | exact | iterative
+    num_probes: int = 16
+    bandwidth_kb: float | None = None       # None: the stored maximum
+    epochs: int = 20
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    grad_clip: float = 1.0
+    warmup_epochs: float = 1.0
+    accumulation: int = 2                   # slices per worker per optimiser step
+    holdout_chroms: str = "auto"            # "auto": the last ~quarter of the chromosomes; or "6,7,8"
+    storage: str = "runs"                   # local path or s3:// URL: where the run directory goes
+    name: str | None = None                 # run name (default: generated)
+    resume: bool = False
+    seed: int = 0
+    checkpoint_every_steps: int = 0         # 0: only at the end of every epoch
+    max_failures: int = 1
+    storage_options: dict = field(default_factory=dict)   # fsspec options for s3:// (endpoint_url, key, ...)
+    eval_every: int = 1                     # held-out NLL every k epochs (0: only at the end)
+    cache_mib: float = 2048.0               # per-worker in-memory slice cache
+    dtype: str = "float64"
+    log_every_epoch: bool = True
+    # Test-only: make rank 0 raise once at this global step (a marker file records that it happened).
+    inject_failure_at_step: int | None = None
+
+    @property
+    def num_workers(self) -> int:
+        return self.gpus if self.gpus > 0 else self.workers
+
+    @property
+    def use_gpu(self) -> bool:
+        return self.gpus > 0
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def validate(self) -> "TrainConfig":
+        """Raise InputError naming the flag for any impossible setting; returns self."""
+        from ..models import MODELS, SIZES
+        if self.objective not in ("likelihood", "ldsc"):
+            raise InputError(f"--objective must be 'likelihood' or 'ldsc', got {self.objective!r}")
+        if self.method not in ("auto", "exact", "iterative"):
+            raise InputError(f"--method must be auto, exact or iterative, got {self.method!r}")
+        if self.model not in MODELS:
+            raise InputError(f"--model must be one of {MODELS}, got {self.model!r}")
+        if self.size not in SIZES:
+            raise InputError(f"--size must be one of {SIZES}, got {self.size!r}")
+        if self.num_workers < 1:
+            raise InputError("need at least one worker: --workers N (CPU) or --gpus N")
+        for name in ("epochs", "accumulation", "num_probes"):
+            if getattr(self, name) < 1:
+                raise InputError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise InputError(f"--lr must be a positive number, got {self.lr}")
+        if self.bandwidth_kb is not None and self.bandwidth_kb < 0:
+            raise InputError(f"--bandwidth must be >= 0 kb, got {self.bandwidth_kb}")
+        if self.dtype not in ("float64", "float32"):
+            raise InputError(f"--dtype must be float64 or float32, got {self.dtype!r}")
+        return self
+
+
+FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
+#: Flag spellings that differ from the field name.
+ALIASES = {"bandwidth": "bandwidth_kb"}
+
+
+def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
+    """Keys of a YAML (.yaml/.yml) or TOML (.toml) file, normalised to field names; errors name the key."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"--config {p}: file not found")
+    text = p.read_text()
+    if p.suffix in (".yaml", ".yml"):
+        import yaml
+        raw = yaml.safe_load(text) or {}
+    elif p.suffix == ".toml":
+        import tomllib
+        raw = tomllib.loads(text)
+    elif p.suffix == ".json":
+        raw = json.loads(text)
+    else:
+        raise InputError(f"--config {p}: unknown extension; use .yaml, .yml, .toml or .json")
+    if not isinstance(raw, dict):
+        raise InputError(f"--config {p}: expected a mapping of flag names to values")
+    out = {}
+    for k, v in raw.items():
+        key = ALIASES.get(k.replace("-", "_"), k.replace("-", "_"))
+        if key not in FIELDS:
+            raise InputError(f"--config {p}: unknown key {k!r}; valid keys are the train.py flags: "
+                             f"{sorted(FIELDS - {'inject_failure_at_step'})}")
+        out[key] = v
+    return out
+
+
+def make_config(file_values: dict[str, Any], cli_values: dict[str, Any]) -> TrainConfig:
+    """Defaults <- config file <- explicitly given flags."""
+    values = {**file_values, **{k: v for k, v in cli_values.items() if v is not None}}
+    return TrainConfig(**values).validate()

@@ -1,0 +1,265 @@
+"""The per-worker training loop that Ray Train runs on every worker (one per GPU, or per CPU slot).
+
+Each step, every rank scores its share of the step's slices (``assignment.plan_epoch``), every trait
+at once, accumulating gradients locally (DDP ``no_sync``) and all-reducing once at the step's last
+slice. The loss is normalised by the step's core-SNP count over *all* ranks, so the all-reduced
+gradient is exactly that of the step's per-SNP objective, whatever the number of workers.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import random
+import tempfile
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from ..data.reader import Dataset
+from ..device import default_device
+from ..evaluate.heldout import prior_from_model, score_slices
+from ..models import build_prior
+from .assignment import plan_epoch, split_evenly
+from .cache import SliceCache
+from .config import TrainConfig
+from .objective import probe_generator, slice_loss
+
+STATE_FILE = "state.pt"
+META_FILE = "meta.json"
+
+
+@dataclass
+class RunPlan:
+    """What the driver works out once and ships to every worker (all plain data)."""
+
+    data_url: str
+    storage_options: dict
+    traits: list[str]
+    train_keys: list[tuple[int, int]]
+    train_costs: list[float]
+    train_ncore: list[int]
+    heldout_keys: list[tuple[int, int]]
+    heldout_costs: list[float]
+    log_N: list[float]
+    init_log_f: list[float]
+    n_features: int
+    tracks_shape: tuple[int, int] | None
+    run_dir_local: str | None = None      # for the failure-injection marker (tests)
+    history: list[dict] = field(default_factory=list)
+
+
+class _Module(nn.Module):
+    """What DDP wraps: the prior network, returning its per-trait log sigma too, so that every
+    parameter is used inside ``forward`` (DDP's requirement)."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, features, tracks):
+        return self.net(features, tracks), self.net.log_sigma
+
+
+def build_model(cfg: TrainConfig, plan: RunPlan) -> nn.Module:
+    """The run's prior network, seeded, so every rank starts from the same parameters."""
+    torch.manual_seed(cfg.seed)
+    K, w = plan.tracks_shape or (0, 0)
+    net = build_prior(cfg.model, cfg.size, n_features=plan.n_features, n_traits=len(plan.traits),
+                      n_tracks=K, window=w)
+    with torch.no_grad():
+        net.bias.copy_(torch.tensor(plan.init_log_f, dtype=net.bias.dtype))
+    return net
+
+
+def lr_lambda(cfg: TrainConfig, steps_per_epoch: int):
+    """Linear warm-up over ``warmup_epochs`` then cosine decay to 10% at the last step."""
+    total = max(1, cfg.epochs * steps_per_epoch)
+    warm = max(1, int(cfg.warmup_epochs * steps_per_epoch))
+
+    def f(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        prog = min(1.0, (step - warm) / max(1, total - warm))
+        return 0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * prog))
+    return f
+
+
+def _allreduce(x: np.ndarray | list[float], device) -> np.ndarray:
+    t = torch.tensor(np.asarray(x, dtype=np.float64), device=device)
+    if dist.is_available() and dist.is_initialized():
+        dist.all_reduce(t)
+    return t.cpu().numpy()
+
+
+def save_state(path: str, net: nn.Module, opt, sched, epoch: int, step_in_epoch: int, global_step: int,
+               history: list[dict], partial: list[float] | None = None) -> None:
+    """Write a resumable training state into directory ``path``."""
+    torch.save({"model": net.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                "torch_rng": torch.get_rng_state(), "numpy_rng": np.random.get_state(),
+                "python_rng": random.getstate()}, os.path.join(path, STATE_FILE))
+    with open(os.path.join(path, META_FILE), "w") as fh:
+        json.dump({"epoch": epoch, "step_in_epoch": step_in_epoch, "global_step": global_step,
+                   "history": history, "partial": partial}, fh)
+
+
+def load_state(path: str) -> tuple[dict, dict]:
+    """(torch state, meta) from a checkpoint directory."""
+    state = torch.load(os.path.join(path, STATE_FILE), map_location="cpu", weights_only=False)
+    with open(os.path.join(path, META_FILE)) as fh:
+        meta = json.load(fh)
+    return state, meta
+
+
+def train_loop_per_worker(config: dict) -> None:
+    """Ray Train entry point. ``config`` = {"train": TrainConfig dict, "plan": RunPlan dict}."""
+    import ray.train
+    import ray.train.torch
+
+    _quiet_ray_train_logs()
+    cfg = TrainConfig(**config["train"])
+    plan = RunPlan(**config["plan"])
+    ctx = ray.train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    device = ray.train.torch.get_device() if cfg.use_gpu else torch.device("cpu")
+    torch.set_num_threads(max(1, int(os.environ.get("DEEPWAS_THREADS_PER_WORKER", "1"))))
+
+    net = build_model(cfg, plan)
+    module = ray.train.torch.prepare_model(_Module(net), move_to_device=device)
+    is_ddp = isinstance(module, nn.parallel.DistributedDataParallel)
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    probe = plan_epoch(plan.train_keys, plan.train_costs, plan.train_ncore, world, cfg.accumulation, cfg.seed, 0)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg, probe.num_steps))
+
+    start_epoch, start_step, global_step, history = 0, 0, 0, list(plan.history)
+    partial = None          # (loss, snps, slices, seconds) of a mid-epoch checkpoint, summed over ranks
+    ckpt = ray.train.get_checkpoint()
+    if ckpt is not None:
+        with ckpt.as_directory() as d:
+            state, meta = load_state(d)
+        net.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["torch_rng"])
+        np.random.set_state(state["numpy_rng"])
+        random.setstate(state["python_rng"])
+        start_epoch, start_step, global_step = meta["epoch"], meta["step_in_epoch"], meta["global_step"]
+        history = meta["history"]
+        partial = meta.get("partial")
+        if rank == 0:
+            print(f"[deepwas] resumed from checkpoint at epoch {start_epoch}, step {start_step} "
+                  f"(global step {global_step})", flush=True)
+
+    ds = Dataset.open(plan.data_url, plan.storage_options)
+    cache = SliceCache(ds, plan.traits, bandwidth_kb=cfg.bandwidth_kb, device=device, dtype=cfg.dtype,
+                       max_bytes=cfg.cache_mib * 2 ** 20)
+    log_N = torch.tensor(plan.log_N, dtype=torch.float64, device=device)
+
+    def report(metrics: dict, epoch: int, step_in_epoch: int, partial_sums: list[float] | None = None) -> None:
+        if rank == 0:
+            with tempfile.TemporaryDirectory() as d:
+                save_state(d, net, opt, sched, epoch, step_in_epoch, global_step, history, partial_sums)
+                ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(d))
+        else:
+            ray.train.report(metrics, checkpoint=None)
+
+    for epoch in range(start_epoch, cfg.epochs):
+        ep = plan_epoch(plan.train_keys, plan.train_costs, plan.train_ncore, world, cfg.accumulation, cfg.seed, epoch)
+        t0 = time.perf_counter()
+        loss_sum, snps, slices, before = 0.0, 0, 0, 0.0
+        first = start_step if epoch == start_epoch else 0
+        if first and partial and rank == 0:       # the part of this epoch done before the checkpoint
+            loss_sum, snps, slices, before = partial[0], int(partial[1]), int(partial[2]), partial[3]
+        for s in range(first, ep.num_steps):
+            keys = ep.steps[s][rank]
+            opt.zero_grad(set_to_none=False)
+            scale = world / max(ep.snps[s], 1)       # DDP averages over ranks: undo, then per SNP
+            if not keys:                               # no slice for this rank: still join the all-reduce
+                out, ls = module(torch.zeros(0, plan.n_features, device=device), None if plan.tracks_shape is None
+                                 else torch.zeros(0, *plan.tracks_shape, device=device))
+                (out.sum() * 0.0 + ls.sum() * 0.0).backward()
+            for i, key in enumerate(keys):
+                sync = i == len(keys) - 1
+                with (module.no_sync() if is_ddp and not sync else contextlib.nullcontext()):
+                    b = cache.get(key)
+                    log_f, log_sigma = module(b.features, b.tracks)
+                    loss, _ = slice_loss(b, log_f, log_sigma, log_N, cfg.objective, cfg.method, cfg.num_probes,
+                                         probe_generator(cfg.seed, epoch, *key))
+                    (loss * scale).backward()
+                loss_sum += float(loss.detach())
+                snps += b.n
+                slices += 1
+            if cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
+            opt.step()
+            sched.step()
+            global_step += 1
+            _maybe_inject_failure(cfg, plan, rank, global_step)
+            if cfg.checkpoint_every_steps and global_step % cfg.checkpoint_every_steps == 0 \
+                    and s + 1 < ep.num_steps:
+                sums = _allreduce([loss_sum, snps, slices, before + (time.perf_counter() - t0) / world], device)
+                report({"epoch": epoch, "step": global_step, "partial": True}, epoch, s + 1, sums.tolist())
+        elapsed = time.perf_counter() - t0 + before * world
+        tot = _allreduce([loss_sum, snps, slices], device)
+        secs = float(_allreduce([elapsed], device)[0]) / world
+        T = len(plan.traits)
+        row = {"epoch": epoch + 1, "step": global_step, "train_loss_per_snp": float(tot[0] / max(tot[1] * T, 1)),
+               "slices_per_s": float(tot[2] / max(secs, 1e-9)), "snps_per_s": float(tot[1] / max(secs, 1e-9)),
+               "lr": float(sched.get_last_lr()[0]), "seconds": secs}
+        if plan.heldout_keys and cfg.eval_every and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs):
+            row.update(_heldout(cfg, plan, net, cache, rank, world, log_N, device))
+        history.append(row)
+        if rank == 0 and cfg.log_every_epoch:
+            print(format_epoch_line(row, plan.traits), flush=True)
+        report(row, epoch + 1, 0)
+
+
+def _quiet_ray_train_logs() -> None:
+    """Keep Ray Train's per-report INFO lines out of the console (our epoch line says it once).
+    Some of its modules log through loggers named by file path, hence the scan."""
+    for name in ["ray.train", *list(logging.root.manager.loggerDict)]:
+        if name.startswith("ray.train") or "/ray/train/" in name:
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _heldout(cfg, plan, net, cache, rank, world, log_N, device) -> dict:
+    mine = split_evenly(plan.heldout_keys, plan.heldout_costs, world)[rank]
+    null_ls = torch.zeros(len(plan.traits), dtype=torch.float64, device=device)
+    sc = score_slices((cache.get(k) for k in mine), prior_from_model(net), log_N, null_ls, method="auto")
+    T = len(plan.traits)
+    tot = _allreduce(np.concatenate([sc.nll if len(sc.nll) else np.zeros(T), sc.n_snps if len(sc.n_snps)
+                                     else np.zeros(T)]), device)
+    nll, n = tot[:T], tot[T:]
+    out = {"heldout_nll_per_snp": float(nll.sum() / max(n.sum(), 1))}
+    for t, name in enumerate(plan.traits):
+        out[f"heldout_nll/{name}"] = float(nll[t])
+    return out
+
+
+def format_epoch_line(row: dict, traits: list[str]) -> str:
+    """One human-readable line per epoch."""
+    ho = row.get("heldout_nll_per_snp")
+    ho_s = f"held-out NLL/SNP {ho:.5f}" if ho is not None else "held-out NLL/SNP    -   "
+    return (f"[deepwas] epoch {row['epoch']:>3}  loss/SNP {row['train_loss_per_snp']:.5f}  {ho_s}  "
+            f"{row['slices_per_s']:.1f} slices/s  {row['snps_per_s']:,.0f} SNPs/s  lr {row['lr']:.2e}")
+
+
+def _maybe_inject_failure(cfg: TrainConfig, plan: RunPlan, rank: int, global_step: int) -> None:
+    """Test-only: raise once on rank 0 at the configured step (a marker file makes it happen once)."""
+    if cfg.inject_failure_at_step is None or rank != 0 or global_step != cfg.inject_failure_at_step:
+        return
+    marker = os.path.join(plan.run_dir_local or tempfile.gettempdir(), f".injected-failure-{cfg.name}")
+    if os.path.exists(marker):
+        return
+    with open(marker, "w") as fh:
+        fh.write(str(global_step))
+    raise RuntimeError(f"injected failure at global step {global_step} (test setting inject_failure_at_step)")
+
+
+__all__ = ["train_loop_per_worker", "RunPlan", "build_model", "default_device"]

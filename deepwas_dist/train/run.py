@@ -1,0 +1,182 @@
+"""The driver of a training run: plan it, run Ray Train's TorchTrainer, then evaluate and write outputs.
+
+    result = run_training(TrainConfig(...))
+
+Run directory: ``<storage>/<name>/`` (local path or s3://). Ray Train keeps its own files there
+(checkpoint_*/ and its run state); ours are listed in :mod:`deepwas_dist.evaluate.report`.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import asdict
+
+import numpy as np
+
+from ..data import schema as S
+from ..data.reader import Dataset
+from ..data.storage import filesystem, join
+from ..errors import InputError
+from .assignment import slice_cost
+from .config import TrainConfig
+from .loop import RunPlan, train_loop_per_worker
+
+
+def resolve_traits(ds: Dataset, traits: str) -> list[str]:
+    """'all' or a comma list, checked against the dataset."""
+    if traits in ("all", "", None):
+        return list(ds.traits)
+    want = [t.strip() for t in traits.split(",") if t.strip()]
+    missing = [t for t in want if t not in ds.traits]
+    if missing:
+        raise InputError(f"--traits: {missing} not in the dataset {ds.url} (it has {ds.traits})")
+    return want
+
+
+def resolve_holdout(ds: Dataset, spec: str) -> list[int]:
+    """Held-out chromosomes: 'auto' = the last quarter (at least one, at most 3), 'none', or '6,7,8'."""
+    chroms = list(ds.chromosomes)
+    if spec == "none":
+        return []
+    if spec == "auto":
+        k = min(3, max(1, len(chroms) // 4))
+        return chroms[-k:] if len(chroms) > 1 else []
+    try:
+        out = [int(c.strip().removeprefix("chr")) for c in spec.split(",") if c.strip()]
+    except ValueError as e:
+        raise InputError(f"--holdout-chroms {spec!r}: expected comma-separated chromosome numbers") from e
+    bad = [c for c in out if c not in chroms]
+    if bad:
+        raise InputError(f"--holdout-chroms: {bad} not in the dataset (chromosomes {chroms})")
+    if len(out) >= len(chroms):
+        raise InputError("--holdout-chroms leaves no chromosome to train on")
+    return out
+
+
+def mean_ld_score(ds: Dataset, keys: list[tuple[int, int]], k: int = 8, seed: int = 0) -> float:
+    """Mean (bias-corrected, slice-local) LD score of core SNPs over up to ``k`` slices."""
+    rng = np.random.default_rng(seed)
+    pick = [keys[i] for i in sorted(rng.choice(len(keys), size=min(k, len(keys)), replace=False))]
+    scores = [ds.read_slice(c, s, tracks=False).ld.ld2_core.sum(1).clamp_min(1.0) for c, s in pick]
+    return float(np.mean(np.concatenate([x.numpy() for x in scores])))
+
+
+def trait_scales(ds: Dataset, traits: list[str], mean_ld: float) -> tuple[list[float], list[float]]:
+    """log N per trait (median GWAS N) and a starting log f: log(h2_guess / M) with an LDSC-style
+    moment guess h2 = (mean chi2 - 1) M / (N mean LD score), clipped to [0.01, 0.9]."""
+    log_N, init = [], []
+    M = ds.n_snps
+    for t in traits:
+        ss = ds.sumstats(t)
+        N = float(np.median(ss[S.N].to_numpy()))
+        chi2 = float(np.mean(ss[S.Z].to_numpy() ** 2))
+        h2 = float(np.clip((chi2 - 1.0) * M / (N * mean_ld), 0.01, 0.9))
+        log_N.append(math.log(N))
+        init.append(math.log(h2 / M))
+    return log_N, init
+
+
+def make_plan(cfg: TrainConfig, ds: Dataset, traits: list[str]) -> tuple[RunPlan, list[int]]:
+    """The run plan shipped to workers, and the held-out chromosomes."""
+    holdout = resolve_holdout(ds, cfg.holdout_chroms)
+    idx = ds.slice_index()
+    keys = [(int(c), int(s)) for c, s in zip(idx[S.CHR], idx[S.SLICE_ID])]
+    costs = [slice_cost(int(m), int(r)) for m, r in zip(idx[S.M_SNPS], idx[S.RANK])]
+    ncore = [int(n) for n in idx[S.N_CORE]]
+    is_ho = [k[0] in holdout for k in keys]
+    pick = lambda xs, ho: [x for x, h in zip(xs, is_ho) if h == ho]  # noqa: E731
+    log_N, init = trait_scales(ds, traits, mean_ld_score(ds, keys, seed=cfg.seed))
+    plan = RunPlan(data_url=ds.url, storage_options=dict(ds.storage_options), traits=traits,
+                   train_keys=pick(keys, False), train_costs=pick(costs, False), train_ncore=pick(ncore, False),
+                   heldout_keys=pick(keys, True), heldout_costs=pick(costs, True), log_N=log_N, init_log_f=init,
+                   n_features=len(ds.feature_names), tracks_shape=ds.tracks_shape)
+    if not plan.train_keys:
+        raise InputError(f"{ds.url}: no training slices outside the held-out chromosomes {holdout}")
+    return plan, holdout
+
+
+def storage_for_ray(url: str, storage_options: dict):
+    """(storage_path, pyarrow filesystem or None) for Ray's RunConfig from an fsspec URL and options."""
+    if "://" not in url or url.startswith("file://"):
+        return os.path.abspath(url.removeprefix("file://")), None
+    if url.startswith("s3://"):
+        import pyarrow.fs as pafs
+        opts = dict(storage_options or {})
+        endpoint = opts.get("endpoint_url") or opts.get("client_kwargs", {}).get("endpoint_url")
+        kw = {}
+        if endpoint:
+            scheme, _, host = endpoint.partition("://")
+            kw.update(endpoint_override=host or endpoint, scheme=scheme if host else "https")
+        if opts.get("key"):
+            kw.update(access_key=opts["key"], secret_key=opts["secret"])
+        if opts.get("anon"):
+            kw.update(anonymous=True)
+        return url.removeprefix("s3://"), pafs.S3FileSystem(**kw)
+    return url, None          # other schemes: let Ray resolve the URI itself
+
+
+def default_run_name(cfg: TrainConfig) -> str:
+    return f"{cfg.model}-{cfg.size}-{cfg.objective}-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
+
+
+def run_training(cfg: TrainConfig, *, log=print, ray_init_kwargs: dict | None = None) -> dict:
+    """Train, evaluate and write every output; returns the metrics dict (also in metrics.json)."""
+    import ray
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    from ..demo import demo_dataset_url
+    from ..evaluate.report import evaluate_run
+
+    cfg.validate()
+    if cfg.data is None:
+        cfg.data = demo_dataset_url(log=log)
+    ds = Dataset.open(cfg.data, cfg.storage_options or None)
+    traits = resolve_traits(ds, cfg.traits)
+    cfg.name = cfg.name or default_run_name(cfg)
+    fs, root = filesystem(cfg.storage, cfg.storage_options or None)
+    run_root = join(root, cfg.name)
+    has_state = fs.exists(join(run_root, "config.json"))
+    if has_state and not cfg.resume:
+        raise InputError(f"run {cfg.name!r} already exists in {cfg.storage}; fix: pass --resume to continue it, "
+                         "or choose another --name")
+    if cfg.resume and not has_state:
+        raise InputError(f"--resume: no run {cfg.name!r} in {cfg.storage} to resume; check --name and --storage")
+    plan, holdout = make_plan(cfg, ds, traits)
+    if fs.protocol in ("file", "local") or fs.protocol == ("file", "local"):
+        plan.run_dir_local = run_root
+    fs.makedirs(run_root, exist_ok=True)
+    with fs.open(join(run_root, "config.json"), "w") as fh:
+        json.dump({"config": cfg.to_dict(), "traits": traits, "holdout_chroms": holdout}, fh, indent=1)
+    log(f"[deepwas] run {cfg.name}: {len(traits)} trait(s) {traits}, {cfg.model}/{cfg.size} "
+        f"({cfg.objective}), {len(plan.train_keys)} training slices, {len(plan.heldout_keys)} held-out slices "
+        f"(chromosomes {holdout}), {cfg.num_workers} {'GPU' if cfg.use_gpu else 'CPU'} worker(s)")
+
+    if not ray.is_initialized():
+        kw = dict(ray_init_kwargs or {})
+        if not cfg.use_gpu and "address" not in kw and "RAY_ADDRESS" not in os.environ:
+            kw.setdefault("num_cpus", max(cfg.num_workers + 2, os.cpu_count() or 2))
+        ray.init(**kw, log_to_driver=True)
+    storage_path, storage_fs = storage_for_ray(cfg.storage, cfg.storage_options)
+    trainer = TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config={"train": cfg.to_dict(), "plan": asdict(plan)},
+        scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
+                                     resources_per_worker=None if cfg.use_gpu else {"CPU": 1}),
+        run_config=RunConfig(name=cfg.name, storage_path=storage_path, storage_filesystem=storage_fs,
+                             failure_config=FailureConfig(max_failures=cfg.max_failures),
+                             checkpoint_config=CheckpointConfig(num_to_keep=2),
+                             worker_runtime_env={"env_vars": {"RAY_TRAIN_ENABLE_PRINT_PATCH": "0"}}),
+    )
+    t0 = time.perf_counter()
+    result = trainer.fit()
+    log(f"[deepwas] training finished in {time.perf_counter() - t0:.0f} s; evaluating on held-out chromosomes")
+    if result.checkpoint is None:
+        raise RuntimeError("training finished without a checkpoint")
+    metrics = evaluate_run(cfg, ds, plan, holdout, result.checkpoint, log=log)
+    sys.stdout.flush()
+    return metrics

@@ -1,0 +1,40 @@
+"""The likelihood benchmark's command line, end to end on a small full-rank slice."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+KEYS = ("brute_s", "exact_s", "iterative_s", "auto_method", "speedup_auto", "cg_iters_pc", "cg_iters_nopc",
+        "iter_nll_rel_err", "iter_grad_cos")
+
+
+def test_likelihood_benchmark_cli(tmp_path):
+    out = tmp_path / "bench.json"
+    res = subprocess.run([sys.executable, "-m", "deepwas_dist.bench", "likelihood", "--sizes", "300",
+                          "--kinds", "fullrank", "--repeats", "1", "--json", str(out)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    header = next(line for line in res.stdout.splitlines() if "brute_s" in line).split()
+    for col in ("kind", "m", "n", "rank", "brute_s", "exact_s", "iterative_s", "auto_method", "speedup_auto",
+                "cg_iters_pc", "cg_iters_nopc", "iter_nll_rel_err", "iter_grad_cos", "exact_vs_brute_nll_rel"):
+        assert col in header, (col, header)
+    data = json.loads(out.read_text())
+    assert data["benchmark"] == "likelihood" and "torch" in data["machine"]
+    (row,) = data["rows"]
+    for key in KEYS:
+        assert key in row, key
+    assert row["kind"] == "fullrank" and row["m"] == 300 and row["n"] == 100 and 0 < row["rank"] <= 100
+    assert row["auto_method"] in ("exact", "iterative")
+    assert row["auto_method"] == "exact"                          # rank <= 128: always exact
+    assert min(row["brute_s"], row["exact_s"], row["iterative_s"]) > 0
+    assert row["speedup_auto"] == row["brute_s"] / row[f"{row['auto_method']}_s"]
+    assert row["cg_iters_pc"] >= 1 and row["cg_iters_nopc"] >= 1
+    assert row["iter_grad_cos"] > 0.9
+    assert row["iter_nll_rel_err"] < 0.05
+    assert row["exact_vs_brute_nll_rel"] < 1e-6
+    # the printed table row carries the same numbers
+    line = next(line for line in res.stdout.splitlines() if line.split()[:2] == ["fullrank", "300"])
+    assert f"{row['iter_grad_cos']:.4f}" in line.split()
