@@ -1,11 +1,13 @@
 """Command line of the benchmarks.
 
     python -m deepwas_dist.bench likelihood [--sizes ...] [--kinds lowrank fullrank] [--json FILE]
+    python -m deepwas_dist.bench training [--workers 1 2] [--epochs 4] [--json FILE]
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 
@@ -25,7 +27,20 @@ def main(argv: list[str] | None = None) -> int:
     lk.add_argument("--probes", type=int, default=16, help="probe vectors of the iterative path")
     lk.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     lk.add_argument("--json", default=None, help="also write the rows and machine info to this JSON file")
+    tr = sub.add_parser("training", help="training throughput with 1, 2, ... CPU workers, scaling efficiency")
+    tr.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts to compare")
+    tr.add_argument("--epochs", type=int, default=4, help="epochs per configuration (the first is not timed)")
+    tr.add_argument("--data", default=None, help="dataset URL (default: the embedded demo dataset)")
+    tr.add_argument("--model", default="mlp")
+    tr.add_argument("--size", default="small")
+    tr.add_argument("--json", default=None, help="also write the rows to this JSON file")
     a = ap.parse_args(argv)
+    if a.name == "training":
+        from .training import format_table as fmt, run_benchmark as run
+        rows = run(a.workers, a.epochs, a.data, a.model, a.size)
+        print(fmt(rows))
+        _write_json(a.json, "training", rows)
+        return 0
     if a.threads:
         torch.set_num_threads(a.threads)
     from .likelihood import format_table, run_benchmark
@@ -36,13 +51,18 @@ def main(argv: list[str] | None = None) -> int:
         kinds = [k for k in kinds if k != "lowrank"]
     rows = run_benchmark(a.sizes, kinds, a.repeats, a.probes)
     print(format_table(rows))
-    if a.json:
-        info = {"torch": torch.__version__, "threads": torch.get_num_threads(), "machine": platform.machine(),
-                "processor": platform.processor(), "python": platform.python_version()}
-        with open(a.json, "w") as fh:
-            json.dump({"benchmark": "likelihood", "machine": info, "rows": rows}, fh, indent=1)
-        print(f"wrote {a.json}")
+    _write_json(a.json, "likelihood", rows)
     return 0
+
+
+def _write_json(path: str | None, name: str, rows: list[dict]) -> None:
+    if not path:
+        return
+    info = {"torch": torch.__version__, "threads": torch.get_num_threads(), "machine": platform.machine(),
+            "processor": platform.processor(), "python": platform.python_version(), "cpus": os.cpu_count()}
+    with open(path, "w") as fh:
+        json.dump({"benchmark": name, "machine": info, "rows": rows}, fh, indent=1)
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ import gzip
 import io
 import json
 import math
-import os
 import tempfile
 from typing import Callable
 
@@ -197,4 +196,29 @@ def latest_checkpoint_dir(run_dir: str, storage_options: dict | None = None) -> 
     return local
 
 
-__all__ = ["evaluate_run", "evaluate_model", "summary_table", "latest_checkpoint_dir", "os"]
+__all__ = ["evaluate_run", "evaluate_model", "evaluate_run_dir", "summary_table", "latest_checkpoint_dir"]
+
+
+def evaluate_run_dir(run_url: str, storage_options: dict | None = None, log: Callable[[str], None] = print) -> dict:
+    """Re-evaluate a finished (or interrupted) run from its directory: latest checkpoint, same plan."""
+    from ..train.config import TrainConfig
+    from ..train.run import make_plan
+    fs, root = filesystem(run_url, storage_options)
+    cfg_path = join(root, "config.json")
+    if not fs.exists(cfg_path):
+        from ..errors import InputError
+        raise InputError(f"{run_url}: no config.json; pass the directory of a run made by launch/train.py")
+    with fs.open(cfg_path) as fh:
+        saved = json.load(fh)
+    cfg = TrainConfig(**saved["config"])
+    url = run_url.rstrip("/")
+    cfg.storage, cfg.name = url.rsplit("/", 1) if "/" in url else (".", url)
+    cfg.storage_options = dict(storage_options or cfg.storage_options)
+    ds = Dataset.open(cfg.data, cfg.storage_options or None)
+    plan, holdout = make_plan(cfg, ds, saved["traits"])
+    state, meta = load_state(latest_checkpoint_dir(run_url, storage_options))
+    net = build_model(cfg, plan)
+    net.load_state_dict(state["model"])
+    net.eval()
+    log(f"[deepwas] evaluating {run_url} at epoch {meta['epoch']} (global step {meta['global_step']})")
+    return evaluate_model(cfg, ds, plan, holdout, net, meta.get("history", []), log=log)

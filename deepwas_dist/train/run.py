@@ -123,8 +123,11 @@ def default_run_name(cfg: TrainConfig) -> str:
     return f"{cfg.model}-{cfg.size}-{cfg.objective}-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
 
 
-def run_training(cfg: TrainConfig, *, log=print, ray_init_kwargs: dict | None = None) -> dict:
-    """Train, evaluate and write every output; returns the metrics dict (also in metrics.json)."""
+def run_training(cfg: TrainConfig, *, log=print, ray_init_kwargs: dict | None = None, evaluate: bool = True) -> dict:
+    """Train, evaluate and write every output; returns the metrics dict (also in metrics.json).
+
+    ``evaluate=False`` skips the final evaluation and outputs and returns {"history": [...]} only.
+    """
     import ray
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
@@ -177,6 +180,10 @@ def run_training(cfg: TrainConfig, *, log=print, ray_init_kwargs: dict | None = 
     log(f"[deepwas] training finished in {time.perf_counter() - t0:.0f} s; evaluating on held-out chromosomes")
     if result.checkpoint is None:
         raise RuntimeError("training finished without a checkpoint")
+    if not evaluate:
+        from .loop import load_state
+        with result.checkpoint.as_directory() as d:
+            return {"history": load_state(d)[1]["history"]}
     metrics = evaluate_run(cfg, ds, plan, holdout, result.checkpoint, log=log)
     sys.stdout.flush()
     return metrics

@@ -1,0 +1,42 @@
+#!/usr/bin/env python
+"""Evaluate a training run on its held-out chromosomes and (re)write its outputs.
+
+    python launch/evaluate.py runs/my-run
+    python launch/evaluate.py s3://bucket/runs/my-run --storage-option endpoint_url=http://127.0.0.1:9000
+
+Uses the run's latest checkpoint and the configuration it was trained with. Writes metrics.json,
+snpvar/, enrichment/, plots/ and model.pt into the run directory and prints the summary table.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from deepwas_dist.errors import InputError  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("run", help="run directory (local path or s3://...)")
+    ap.add_argument("--storage-option", action="append", default=[], metavar="KEY=VALUE",
+                    help="fsspec option for remote storage, e.g. endpoint_url=..., key=..., secret=...")
+    a = ap.parse_args(argv)
+    try:
+        opts = dict(kv.split("=", 1) for kv in a.storage_option)
+    except ValueError:
+        print("error: --storage-option takes KEY=VALUE", file=sys.stderr)
+        return 2
+    try:
+        from deepwas_dist.evaluate.report import evaluate_run_dir
+        evaluate_run_dir(a.run, opts or None)
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
