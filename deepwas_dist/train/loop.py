@@ -19,17 +19,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-import torch.distributed as dist
 from torch import nn
 
 from ..data.reader import Dataset
-from ..device import default_device
 from ..evaluate.heldout import prior_from_model, score_slices
 from ..models import build_prior
 from .assignment import plan_epoch, split_evenly
 from .cache import SliceCache
 from .config import TrainConfig
 from .objective import probe_generator, slice_loss
+from .session import RayTrainSession, Session
 
 STATE_FILE = "state.pt"
 META_FILE = "meta.json"
@@ -91,13 +90,6 @@ def lr_lambda(cfg: TrainConfig, steps_per_epoch: int):
     return f
 
 
-def _allreduce(x: np.ndarray | list[float], device) -> np.ndarray:
-    t = torch.tensor(np.asarray(x, dtype=np.float64), device=device)
-    if dist.is_available() and dist.is_initialized():
-        dist.all_reduce(t)
-    return t.cpu().numpy()
-
-
 def save_state(path: str, net: nn.Module, opt, sched, epoch: int, step_in_epoch: int, global_step: int,
                history: list[dict], partial: list[float] | None = None) -> None:
     """Write a resumable training state into directory ``path``."""
@@ -119,19 +111,23 @@ def load_state(path: str) -> tuple[dict, dict]:
 
 def train_loop_per_worker(config: dict) -> None:
     """Ray Train entry point. ``config`` = {"train": TrainConfig dict, "plan": RunPlan dict}."""
-    import ray.train
-    import ray.train.torch
-
     _quiet_ray_train_logs()
     cfg = TrainConfig(**config["train"])
-    plan = RunPlan(**config["plan"])
-    ctx = ray.train.get_context()
-    rank, world = ctx.get_world_rank(), ctx.get_world_size()
-    device = ray.train.torch.get_device() if cfg.use_gpu else torch.device("cpu")
     torch.set_num_threads(max(1, int(os.environ.get("DEEPWAS_THREADS_PER_WORKER", "1"))))
+    run_worker(cfg, RunPlan(**config["plan"]), RayTrainSession(cfg.use_gpu))
 
+
+def run_worker(cfg: TrainConfig, plan: RunPlan, session: Session,
+               heldout_keys: list | None = None) -> tuple[nn.Module, list[dict]]:
+    """Train on this rank until ``cfg.epochs``, resuming from the session's latest checkpoint.
+
+    Reports one metrics row per epoch (with a checkpoint) and, if asked, every K steps. Returns the
+    network and the per-epoch history. ``heldout_keys`` overrides the plan's held-out slices (Tune
+    validates on its own chromosomes).
+    """
+    rank, world, device = session.rank, session.world, session.device
     net = build_model(cfg, plan)
-    module = ray.train.torch.prepare_model(_Module(net), move_to_device=device)
+    module = session.prepare(_Module(net))
     is_ddp = isinstance(module, nn.parallel.DistributedDataParallel)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     probe = plan_epoch(plan.train_keys, plan.train_costs, plan.train_ncore, world, cfg.accumulation, cfg.seed, 0)
@@ -139,35 +135,36 @@ def train_loop_per_worker(config: dict) -> None:
 
     start_epoch, start_step, global_step, history = 0, 0, 0, list(plan.history)
     partial = None          # (loss, snps, slices, seconds) of a mid-epoch checkpoint, summed over ranks
-    ckpt = ray.train.get_checkpoint()
-    if ckpt is not None:
-        with ckpt.as_directory() as d:
+    with session.latest_checkpoint() as d:
+        if d is not None:
             state, meta = load_state(d)
-        net.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["torch_rng"])
-        np.random.set_state(state["numpy_rng"])
-        random.setstate(state["python_rng"])
-        start_epoch, start_step, global_step = meta["epoch"], meta["step_in_epoch"], meta["global_step"]
-        history = meta["history"]
-        partial = meta.get("partial")
-        if rank == 0:
-            print(f"[deepwas] resumed from checkpoint at epoch {start_epoch}, step {start_step} "
-                  f"(global step {global_step})", flush=True)
+            net.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            sched.load_state_dict(state["scheduler"])
+            torch.set_rng_state(state["torch_rng"])
+            np.random.set_state(state["numpy_rng"])
+            random.setstate(state["python_rng"])
+            start_epoch, start_step, global_step = meta["epoch"], meta["step_in_epoch"], meta["global_step"]
+            history = meta["history"]
+            partial = meta.get("partial")
+            if rank == 0:
+                print(f"[deepwas] resumed from checkpoint at epoch {start_epoch}, step {start_step} "
+                      f"(global step {global_step})", flush=True)
 
     ds = Dataset.open(plan.data_url, plan.storage_options)
     cache = SliceCache(ds, plan.traits, bandwidth_kb=cfg.bandwidth_kb, device=device, dtype=cfg.dtype,
                        max_bytes=cfg.cache_mib * 2 ** 20)
     log_N = torch.tensor(plan.log_N, dtype=torch.float64, device=device)
+    ho_keys = plan.heldout_keys if heldout_keys is None else heldout_keys
+    ho_costs = [1.0] * len(ho_keys) if heldout_keys is not None else plan.heldout_costs
 
     def report(metrics: dict, epoch: int, step_in_epoch: int, partial_sums: list[float] | None = None) -> None:
         if rank == 0:
             with tempfile.TemporaryDirectory() as d:
                 save_state(d, net, opt, sched, epoch, step_in_epoch, global_step, history, partial_sums)
-                ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(d))
+                session.report(metrics, d)
         else:
-            ray.train.report(metrics, checkpoint=None)
+            session.report(metrics, None)
 
     for epoch in range(start_epoch, cfg.epochs):
         ep = plan_epoch(plan.train_keys, plan.train_costs, plan.train_ncore, world, cfg.accumulation, cfg.seed, epoch)
@@ -203,21 +200,22 @@ def train_loop_per_worker(config: dict) -> None:
             _maybe_inject_failure(cfg, plan, rank, global_step)
             if cfg.checkpoint_every_steps and global_step % cfg.checkpoint_every_steps == 0 \
                     and s + 1 < ep.num_steps:
-                sums = _allreduce([loss_sum, snps, slices, before + (time.perf_counter() - t0) / world], device)
+                sums = session.allreduce([loss_sum, snps, slices, before + (time.perf_counter() - t0) / world])
                 report({"epoch": epoch, "step": global_step, "partial": True}, epoch, s + 1, sums.tolist())
         elapsed = time.perf_counter() - t0 + before * world
-        tot = _allreduce([loss_sum, snps, slices], device)
-        secs = float(_allreduce([elapsed], device)[0]) / world
+        tot = session.allreduce([loss_sum, snps, slices])
+        secs = float(session.allreduce([elapsed])[0]) / world
         T = len(plan.traits)
         row = {"epoch": epoch + 1, "step": global_step, "train_loss_per_snp": float(tot[0] / max(tot[1] * T, 1)),
                "slices_per_s": float(tot[2] / max(secs, 1e-9)), "snps_per_s": float(tot[1] / max(secs, 1e-9)),
                "lr": float(sched.get_last_lr()[0]), "seconds": secs}
-        if plan.heldout_keys and cfg.eval_every and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs):
-            row.update(_heldout(cfg, plan, net, cache, rank, world, log_N, device))
+        if ho_keys and cfg.eval_every and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs):
+            row.update(_heldout(plan.traits, ho_keys, ho_costs, net, cache, session, log_N))
         history.append(row)
         if rank == 0 and cfg.log_every_epoch:
             print(format_epoch_line(row, plan.traits), flush=True)
         report(row, epoch + 1, 0)
+    return net, history
 
 
 def _quiet_ray_train_logs() -> None:
@@ -228,17 +226,19 @@ def _quiet_ray_train_logs() -> None:
             logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def _heldout(cfg, plan, net, cache, rank, world, log_N, device) -> dict:
-    mine = split_evenly(plan.heldout_keys, plan.heldout_costs, world)[rank]
-    null_ls = torch.zeros(len(plan.traits), dtype=torch.float64, device=device)
+def _heldout(traits, keys, costs, net, cache, session: Session, log_N) -> dict:
+    """Held-out NLL of this rank's share of ``keys``, summed over ranks: total per trait and per SNP."""
+    mine = split_evenly(keys, costs, session.world)[session.rank]
+    T = len(traits)
+    null_ls = torch.zeros(T, dtype=torch.float64, device=session.device)
     sc = score_slices((cache.get(k) for k in mine), prior_from_model(net), log_N, null_ls, method="auto")
-    T = len(plan.traits)
-    tot = _allreduce(np.concatenate([sc.nll if len(sc.nll) else np.zeros(T), sc.n_snps if len(sc.n_snps)
-                                     else np.zeros(T)]), device)
-    nll, n = tot[:T], tot[T:]
-    out = {"heldout_nll_per_snp": float(nll.sum() / max(n.sum(), 1))}
-    for t, name in enumerate(plan.traits):
+    tot = session.allreduce(np.concatenate([sc.nll, sc.null, sc.n_snps]))
+    nll, null, n = tot[:T], tot[T:2 * T], tot[2 * T:]
+    out = {"heldout_nll_per_snp": float(nll.sum() / max(n.sum(), 1)),
+           "heldout_improvement_per_snp": float((null.sum() - nll.sum()) / max(n.sum(), 1))}
+    for t, name in enumerate(traits):
         out[f"heldout_nll/{name}"] = float(nll[t])
+        out[f"heldout_improvement_per_snp/{name}"] = float((null[t] - nll[t]) / max(n[t], 1))
     return out
 
 
@@ -262,4 +262,4 @@ def _maybe_inject_failure(cfg: TrainConfig, plan: RunPlan, rank: int, global_ste
     raise RuntimeError(f"injected failure at global step {global_step} (test setting inject_failure_at_step)")
 
 
-__all__ = ["train_loop_per_worker", "RunPlan", "build_model", "default_device"]
+__all__ = ["train_loop_per_worker", "run_worker", "RunPlan", "build_model"]
