@@ -16,6 +16,7 @@ import random
 import tempfile
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import torch
@@ -111,19 +112,19 @@ def load_state(path: str) -> tuple[dict, dict]:
 
 def train_loop_per_worker(config: dict) -> None:
     """Ray Train entry point. ``config`` = {"train": TrainConfig dict, "plan": RunPlan dict}."""
-    _quiet_ray_train_logs()
+    quiet_ray_train_logs()
     cfg = TrainConfig(**config["train"])
     torch.set_num_threads(max(1, int(os.environ.get("DEEPWAS_THREADS_PER_WORKER", "1"))))
     run_worker(cfg, RunPlan(**config["plan"]), RayTrainSession(cfg.use_gpu))
 
 
-def run_worker(cfg: TrainConfig, plan: RunPlan, session: Session,
-               heldout_keys: list | None = None) -> tuple[nn.Module, list[dict]]:
+def run_worker(cfg: TrainConfig, plan: RunPlan, session: Session, heldout_keys: list | None = None,
+               final_metrics: Callable[[nn.Module, SliceCache], dict] | None = None) -> tuple[nn.Module, list[dict]]:
     """Train on this rank until ``cfg.epochs``, resuming from the session's latest checkpoint.
 
     Reports one metrics row per epoch (with a checkpoint) and, if asked, every K steps. Returns the
     network and the per-epoch history. ``heldout_keys`` overrides the plan's held-out slices (Tune
-    validates on its own chromosomes).
+    validates on its own chromosomes); ``final_metrics(net, cache)`` adds to the last epoch's row.
     """
     rank, world, device = session.rank, session.world, session.device
     net = build_model(cfg, plan)
@@ -210,7 +211,9 @@ def run_worker(cfg: TrainConfig, plan: RunPlan, session: Session,
                "slices_per_s": float(tot[2] / max(secs, 1e-9)), "snps_per_s": float(tot[1] / max(secs, 1e-9)),
                "lr": float(sched.get_last_lr()[0]), "seconds": secs}
         if ho_keys and cfg.eval_every and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs):
-            row.update(_heldout(plan.traits, ho_keys, ho_costs, net, cache, session, log_N))
+            row.update(heldout_metrics(plan.traits, ho_keys, ho_costs, net, cache, session, log_N))
+        if final_metrics is not None and epoch + 1 == cfg.epochs:
+            row.update(final_metrics(net, cache))
         history.append(row)
         if rank == 0 and cfg.log_every_epoch:
             print(format_epoch_line(row, plan.traits), flush=True)
@@ -218,7 +221,7 @@ def run_worker(cfg: TrainConfig, plan: RunPlan, session: Session,
     return net, history
 
 
-def _quiet_ray_train_logs() -> None:
+def quiet_ray_train_logs() -> None:
     """Keep Ray Train's per-report INFO lines out of the console (our epoch line says it once).
     Some of its modules log through loggers named by file path, hence the scan."""
     for name in ["ray.train", *list(logging.root.manager.loggerDict)]:
@@ -226,19 +229,23 @@ def _quiet_ray_train_logs() -> None:
             logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def _heldout(traits, keys, costs, net, cache, session: Session, log_N) -> dict:
-    """Held-out NLL of this rank's share of ``keys``, summed over ranks: total per trait and per SNP."""
+def heldout_metrics(traits: list[str], keys: list, costs: list[float], net: nn.Module, cache: SliceCache,
+                    session: Session, log_N: torch.Tensor, prefix: str = "heldout") -> dict:
+    """NLL of ``keys`` (this rank's share, summed over ranks) under the network and the null prior:
+    ``<prefix>_nll_per_snp``, ``<prefix>_improvement_per_snp`` (pooled over traits) and per trait."""
     mine = split_evenly(keys, costs, session.world)[session.rank]
     T = len(traits)
     null_ls = torch.zeros(T, dtype=torch.float64, device=session.device)
     sc = score_slices((cache.get(k) for k in mine), prior_from_model(net), log_N, null_ls, method="auto")
     tot = session.allreduce(np.concatenate([sc.nll, sc.null, sc.n_snps]))
     nll, null, n = tot[:T], tot[T:2 * T], tot[2 * T:]
-    out = {"heldout_nll_per_snp": float(nll.sum() / max(n.sum(), 1)),
-           "heldout_improvement_per_snp": float((null.sum() - nll.sum()) / max(n.sum(), 1))}
+    p = prefix
+    out = {f"{p}_nll_per_snp": float(nll.sum() / max(n.sum(), 1)),
+           f"{p}_improvement_per_snp": float((null.sum() - nll.sum()) / max(n.sum(), 1))}
     for t, name in enumerate(traits):
-        out[f"heldout_nll/{name}"] = float(nll[t])
-        out[f"heldout_improvement_per_snp/{name}"] = float((null[t] - nll[t]) / max(n[t], 1))
+        out[f"{p}_nll/{name}"] = float(nll[t])
+        out[f"{p}_nll_per_snp/{name}"] = float(nll[t] / max(n[t], 1))
+        out[f"{p}_improvement_per_snp/{name}"] = float((null[t] - nll[t]) / max(n[t], 1))
     return out
 
 
