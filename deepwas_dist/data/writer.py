@@ -313,6 +313,11 @@ class DatasetWriter:
                     self.fs.rm(join(self.root, rel))
 
     @property
+    def base_manifest(self) -> dict | None:
+        """The manifest of the dataset being updated (None when writing a new dataset)."""
+        return self._base
+
+    @property
     def traits(self) -> list[str]:
         """Traits the dataset will have at close()."""
         return list(self._traits)
@@ -356,7 +361,8 @@ class DatasetWriter:
             self._features = None
             self._stat_n, self._stat_mean, self._stat_m2, self._binary = 0, None, None, None
         elif c not in self._annot_pending:
-            raise InputError(f"{self.url}: annotations of chr{c} set twice; fix: call set_annotations once per chromosome")
+            raise InputError(f"{self.url}: annotations of chr{c} set twice; fix: call set_annotations once per "
+                             "chromosome")
         snps, _, tracks = self._base_ds.features(c, tracks=True)
         old = self._chroms.pop(c)
         try:

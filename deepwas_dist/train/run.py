@@ -83,20 +83,25 @@ def trait_scales(ds: Dataset, traits: list[str], mean_ld: float) -> tuple[list[f
 def make_plan(cfg: TrainConfig, ds: Dataset, traits: list[str]) -> tuple[RunPlan, list[int]]:
     """The run plan shipped to workers, and the held-out chromosomes."""
     holdout = resolve_holdout(ds, cfg.holdout_chroms)
+    plan = plan_for(cfg, ds, traits, heldout=lambda chrom, slice_id: chrom in holdout)
+    if not plan.train_keys:
+        raise InputError(f"{ds.url}: no training slices outside the held-out chromosomes {holdout}")
+    return plan, holdout
+
+
+def plan_for(cfg: TrainConfig, ds: Dataset, traits: list[str], heldout) -> RunPlan:
+    """A run plan whose held-out slices are those for which ``heldout(chrom, slice_id)`` is true."""
     idx = ds.slice_index()
     keys = [(int(c), int(s)) for c, s in zip(idx[S.CHR], idx[S.SLICE_ID])]
     costs = [slice_cost(int(m), int(r)) for m, r in zip(idx[S.M_SNPS], idx[S.RANK])]
     ncore = [int(n) for n in idx[S.N_CORE]]
-    is_ho = [k[0] in holdout for k in keys]
+    is_ho = [bool(heldout(*k)) for k in keys]
     pick = lambda xs, ho: [x for x, h in zip(xs, is_ho) if h == ho]  # noqa: E731
     log_N, init = trait_scales(ds, traits, mean_ld_score(ds, keys, seed=cfg.seed))
-    plan = RunPlan(data_url=ds.url, storage_options=dict(ds.storage_options), traits=traits,
+    return RunPlan(data_url=ds.url, storage_options=dict(ds.storage_options), traits=traits,
                    train_keys=pick(keys, False), train_costs=pick(costs, False), train_ncore=pick(ncore, False),
                    heldout_keys=pick(keys, True), heldout_costs=pick(costs, True), log_N=log_N, init_log_f=init,
                    n_features=len(ds.feature_names), tracks_shape=ds.tracks_shape)
-    if not plan.train_keys:
-        raise InputError(f"{ds.url}: no training slices outside the held-out chromosomes {holdout}")
-    return plan, holdout
 
 
 def storage_for_ray(url: str, storage_options: dict):
