@@ -1,0 +1,89 @@
+"""Fit one prior in this process and score it: the unit of work of the experiments.
+
+Uses the same training loop as ``launch/train.py`` (behind a :class:`LocalSession`) and the same
+held-out scoring as ``launch/evaluate.py``; only the Ray wrapping is left out, so a grid of small fits
+runs in a process pool without paying Ray's start-up per fit.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..data import schema as S
+from ..data.reader import Dataset
+from ..evaluate.heldout import fit_null_log_sigma, prior_from_model, recovery, score_slices
+from ..train.config import TrainConfig
+from ..train.loop import RunPlan, run_worker
+from ..train.session import LocalSession
+
+
+@dataclass
+class FitResult:
+    """Per-trait scores of one fitted prior (arrays over traits) and its size and cost."""
+
+    parameters: int
+    seconds: float
+    heldout_snps: np.ndarray
+    nll: np.ndarray                 # held-out NLL (nats, total)
+    null: np.ndarray                # under the null prior (sigma fitted on training slices)
+    true: np.ndarray | None         # under the true prior (simulations)
+    h2: np.ndarray
+    recovery_r: np.ndarray | None
+    recovery_rmse: np.ndarray | None
+    history: list[dict]
+
+
+def fit_and_score(cfg: TrainConfig, plan: RunPlan, true_sigma: list[float] | None = None,
+                  null_slices: int = 40) -> FitResult:
+    """Train ``cfg`` on ``plan.train_keys`` in this process and score it on ``plan.heldout_keys``."""
+    t0 = time.perf_counter()
+    session = LocalSession()
+    try:
+        net, history = run_worker(cfg, plan, session)
+    finally:
+        session.close()
+    seconds = time.perf_counter() - t0
+    net.eval()
+    ds = Dataset.open(plan.data_url, plan.storage_options or None)
+    T = len(plan.traits)
+    log_N = torch.tensor(plan.log_N, dtype=torch.float64)
+    read = lambda keys: [ds.read_slice(c, s, plan.traits, bandwidth_kb=cfg.bandwidth_kb) for c, s in keys]  # noqa: E731
+    rng = np.random.default_rng(cfg.seed)
+    base = [plan.train_keys[i] for i in sorted(rng.choice(len(plan.train_keys), min(null_slices, len(plan.train_keys)),
+                                                         replace=False))]
+    null_ls = fit_null_log_sigma(read(base), T)
+    held = read(plan.heldout_keys)
+    sc = score_slices(held, prior_from_model(net), log_N, null_ls)
+    true = None
+    if true_sigma is not None and all(b.f_true is not None for b in held):
+        ts = torch.tensor([math.log(s) for s in true_sigma], dtype=torch.float64)
+        true = np.zeros(T)
+        for b in held:
+            lf = torch.log(b.f_true.clamp_min(1e-300))
+            true += score_slices([b], lambda f, t, lf=lf: (lf, ts), log_N, null_ls).nll
+    preds = []
+    truths = []
+    for c in ds.chromosomes:
+        snps, X, tracks = ds.features(c)
+        with torch.no_grad():
+            preds.append(net(X, tracks).double().numpy())
+        if all(ds.manifest["traits"][t].get("has_f_true") for t in plan.traits):
+            cols = []
+            for t in plan.traits:
+                ss = ds.sumstats(t, [c]).set_index(S.SNP)
+                cols.append(ss[S.F_TRUE].reindex(snps[S.SNP]).to_numpy(np.float64))
+            truths.append(np.stack(cols, 1))
+    log_f = np.concatenate(preds)
+    rec_r = rec_rmse = None
+    if truths:
+        f_true = np.concatenate(truths)
+        recs = [recovery(log_f[:, t], f_true[:, t]) for t in range(T)]
+        rec_r = np.array([r["pearson_r"] for r in recs])
+        rec_rmse = np.array([r["rmse"] for r in recs])
+    return FitResult(parameters=int(sum(p.numel() for p in net.parameters())), seconds=seconds,
+                     heldout_snps=sc.n_snps, nll=sc.nll, null=sc.null, true=true, h2=np.exp(log_f).sum(0),
+                     recovery_r=rec_r, recovery_rmse=rec_rmse, history=history)
