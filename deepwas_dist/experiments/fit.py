@@ -18,6 +18,7 @@ from ..data.reader import Dataset
 from ..evaluate.heldout import fit_null_log_sigma, prior_from_model, recovery, score_slices
 from ..train.config import TrainConfig
 from ..train.loop import RunPlan, run_worker
+from ..train.cache import SliceCache
 from ..train.session import LocalSession
 
 
@@ -37,21 +38,37 @@ class FitResult:
     history: list[dict]
 
 
+#: Slices read in this process, kept across fits of the same dataset (a process-pool worker runs many).
+_CACHES: dict[tuple, SliceCache] = {}
+
+
+def shared_cache(cfg: TrainConfig, plan: RunPlan) -> SliceCache:
+    """This process's slice cache for (dataset, traits, bandwidth, dtype)."""
+    key = (plan.data_url, tuple(plan.traits), cfg.bandwidth_kb, cfg.dtype)
+    if key not in _CACHES:
+        _CACHES.clear()
+        _CACHES[key] = SliceCache(Dataset.open(plan.data_url, plan.storage_options or None), plan.traits,
+                                  bandwidth_kb=cfg.bandwidth_kb, device=torch.device("cpu"), dtype=cfg.dtype,
+                                  max_bytes=cfg.cache_mib * 2 ** 20)
+    return _CACHES[key]
+
+
 def fit_and_score(cfg: TrainConfig, plan: RunPlan, true_sigma: list[float] | None = None,
                   null_slices: int = 40) -> FitResult:
     """Train ``cfg`` on ``plan.train_keys`` in this process and score it on ``plan.heldout_keys``."""
     t0 = time.perf_counter()
+    cache = shared_cache(cfg, plan)
     session = LocalSession()
     try:
-        net, history = run_worker(cfg, plan, session)
+        net, history = run_worker(cfg, plan, session, cache=cache)
     finally:
         session.close()
     seconds = time.perf_counter() - t0
     net.eval()
-    ds = Dataset.open(plan.data_url, plan.storage_options or None)
+    ds = cache.ds
     T = len(plan.traits)
     log_N = torch.tensor(plan.log_N, dtype=torch.float64)
-    read = lambda keys: [ds.read_slice(c, s, plan.traits, bandwidth_kb=cfg.bandwidth_kb) for c, s in keys]  # noqa: E731
+    read = lambda keys: [cache.get(k) for k in keys]  # noqa: E731
     rng = np.random.default_rng(cfg.seed)
     base = [plan.train_keys[i] for i in sorted(rng.choice(len(plan.train_keys), min(null_slices, len(plan.train_keys)),
                                                          replace=False))]

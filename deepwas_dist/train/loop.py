@@ -119,12 +119,14 @@ def train_loop_per_worker(config: dict) -> None:
 
 
 def run_worker(cfg: TrainConfig, plan: RunPlan, session: Session, heldout_keys: list | None = None,
-               final_metrics: Callable[[nn.Module, SliceCache], dict] | None = None) -> tuple[nn.Module, list[dict]]:
+               final_metrics: Callable[[nn.Module, SliceCache], dict] | None = None,
+               cache: SliceCache | None = None) -> tuple[nn.Module, list[dict]]:
     """Train on this rank until ``cfg.epochs``, resuming from the session's latest checkpoint.
 
     Reports one metrics row per epoch (with a checkpoint) and, if asked, every K steps. Returns the
     network and the per-epoch history. ``heldout_keys`` overrides the plan's held-out slices (Tune
-    validates on its own chromosomes); ``final_metrics(net, cache)`` adds to the last epoch's row.
+    validates on its own chromosomes); ``final_metrics(net, cache)`` adds to the last epoch's row;
+    ``cache`` lets in-process callers keep read slices across fits.
     """
     rank, world, device = session.rank, session.world, session.device
     net = build_model(cfg, plan)
@@ -152,9 +154,10 @@ def run_worker(cfg: TrainConfig, plan: RunPlan, session: Session, heldout_keys: 
                 print(f"[deepwas] resumed from checkpoint at epoch {start_epoch}, step {start_step} "
                       f"(global step {global_step})", flush=True)
 
-    ds = Dataset.open(plan.data_url, plan.storage_options)
-    cache = SliceCache(ds, plan.traits, bandwidth_kb=cfg.bandwidth_kb, device=device, dtype=cfg.dtype,
-                       max_bytes=cfg.cache_mib * 2 ** 20)
+    if cache is None:
+        cache = SliceCache(Dataset.open(plan.data_url, plan.storage_options), plan.traits,
+                           bandwidth_kb=cfg.bandwidth_kb, device=device, dtype=cfg.dtype,
+                           max_bytes=cfg.cache_mib * 2 ** 20)
     log_N = torch.tensor(plan.log_N, dtype=torch.float64, device=device)
     ho_keys = plan.heldout_keys if heldout_keys is None else heldout_keys
     ho_costs = [1.0] * len(ho_keys) if heldout_keys is not None else plan.heldout_costs
@@ -198,6 +201,8 @@ def run_worker(cfg: TrainConfig, plan: RunPlan, session: Session, heldout_keys: 
             opt.step()
             sched.step()
             global_step += 1
+            if cfg.trace_params_dir and rank == 0:
+                _trace_params(cfg.trace_params_dir, net, global_step)
             _maybe_inject_failure(cfg, plan, rank, global_step)
             if cfg.checkpoint_every_steps and global_step % cfg.checkpoint_every_steps == 0 \
                     and s + 1 < ep.num_steps:
@@ -236,8 +241,14 @@ def heldout_metrics(traits: list[str], keys: list, costs: list[float], net: nn.M
     mine = split_evenly(keys, costs, session.world)[session.rank]
     T = len(traits)
     null_ls = torch.zeros(T, dtype=torch.float64, device=session.device)
-    sc = score_slices((cache.get(k) for k in mine), prior_from_model(net), log_N, null_ls, method="auto")
-    tot = session.allreduce(np.concatenate([sc.nll, sc.null, sc.n_snps]))
+    prior = prior_from_model(net)
+    sums = np.zeros(3 * T)
+    for k in mine:
+        # One slice per call: score_slices seeds the iterative path's probes by a slice's position in its
+        # input, so scoring this rank's whole share at once made the numbers depend on the world size.
+        sc = score_slices([cache.get(k)], prior, log_N, null_ls, method="auto")
+        sums += np.concatenate([sc.nll, sc.null, sc.n_snps])
+    tot = session.allreduce(sums)
     nll, null, n = tot[:T], tot[T:2 * T], tot[2 * T:]
     p = prefix
     out = {f"{p}_nll_per_snp": float(nll.sum() / max(n.sum(), 1)),
@@ -255,6 +266,13 @@ def format_epoch_line(row: dict, traits: list[str]) -> str:
     ho_s = f"held-out NLL/SNP {ho:.5f}" if ho is not None else "held-out NLL/SNP    -   "
     return (f"[deepwas] epoch {row['epoch']:>3}  loss/SNP {row['train_loss_per_snp']:.5f}  {ho_s}  "
             f"{row['slices_per_s']:.1f} slices/s  {row['snps_per_s']:,.0f} SNPs/s  lr {row['lr']:.2e}")
+
+
+def _trace_params(directory: str, net: nn.Module, global_step: int) -> None:
+    """Test-only: the flattened parameters after optimiser step ``global_step`` as a .npy file."""
+    os.makedirs(directory, exist_ok=True)
+    flat = torch.cat([p.detach().reshape(-1).cpu().double() for p in net.parameters()]).numpy()
+    np.save(os.path.join(directory, f"step_{global_step}.npy"), flat)
 
 
 def _maybe_inject_failure(cfg: TrainConfig, plan: RunPlan, rank: int, global_step: int) -> None:

@@ -116,8 +116,16 @@ def storage_for_ray(url: str, storage_options: dict):
         if endpoint:
             scheme, _, host = endpoint.partition("://")
             kw.update(endpoint_override=host or endpoint, scheme=scheme if host else "https")
-        if opts.get("key"):
+        if opts.get("key") or opts.get("secret"):
+            if not (opts.get("key") and opts.get("secret")):
+                raise InputError("storage_options for s3://: give both 'key' and 'secret' (or neither, to use "
+                                 "the AWS credential chain)")
             kw.update(access_key=opts["key"], secret_key=opts["secret"])
+            if opts.get("token"):
+                kw.update(session_token=opts["token"])
+        region = opts.get("client_kwargs", {}).get("region_name") or opts.get("region_name")
+        if region:
+            kw.update(region=region)
         if opts.get("anon"):
             kw.update(anonymous=True)
         return url.removeprefix("s3://"), pafs.S3FileSystem(**kw)

@@ -199,10 +199,12 @@ def run_scan(sc: ScanConfig, log: Callable[[str], None] = print, ray_init_kwargs
             raise InputError(f"scan {sc.name!r} already exists in {sc.storage}; pass --resume or another --name")
         scheduler = ASHAScheduler(metric=METRIC, mode="max", max_t=sc.epochs, grace_period=sc.grace_period,
                                   reduction_factor=sc.reduction_factor)
+        from ray.tune.search.basic_variant import BasicVariantGenerator
         tuner = tune.Tuner(
             trainable, param_space=param_space,
             tune_config=tune.TuneConfig(scheduler=scheduler, num_samples=sc.num_samples,
-                                        max_concurrent_trials=sc.max_concurrent),
+                                        search_alg=BasicVariantGenerator(random_state=sc.seed,
+                                                                         max_concurrent=sc.max_concurrent or 0)),
             run_config=tune.RunConfig(name=sc.name, storage_path=storage_path, storage_filesystem=storage_fs,
                                       checkpoint_config=tune.CheckpointConfig(num_to_keep=1), verbose=1))
     results = tuner.fit()
