@@ -50,6 +50,9 @@ class TrainConfig:
     log_every_epoch: bool = True
     # Test-only: make rank 0 raise once at this global step (a marker file records that it happened).
     inject_failure_at_step: int | None = None
+    # Test-only: rank 0 saves the flattened parameters after every optimiser step as
+    # <trace_params_dir>/step_<global step>.npy (local directory).
+    trace_params_dir: str | None = None
 
     @property
     def num_workers(self) -> int:
@@ -88,6 +91,9 @@ class TrainConfig:
 
 
 FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
+#: Fields that exist for the tests only (not flags; still accepted in a file).
+TEST_ONLY = {"inject_failure_at_step", "trace_params_dir"}
+_FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
 #: Flag spellings that differ from the field name.
 ALIASES = {"bandwidth": "bandwidth_kb"}
 
@@ -115,12 +121,75 @@ def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
         key = ALIASES.get(k.replace("-", "_"), k.replace("-", "_"))
         if key not in FIELDS:
             raise InputError(f"--config {p}: unknown key {k!r}; valid keys are the train.py flags: "
-                             f"{sorted(FIELDS - {'inject_failure_at_step'})}")
+                             f"{sorted(FIELDS - TEST_ONLY)}")
         out[key] = v
     return out
+
+
+def flag_name(field_name: str) -> str:
+    """The command-line spelling of a config field (``bandwidth_kb`` -> ``--bandwidth``)."""
+    inv = {v: k for k, v in ALIASES.items()}
+    return "--" + inv.get(field_name, field_name).replace("_", "-")
+
+
+_TRUE, _FALSE = {"true", "yes", "on", "1"}, {"false", "no", "off", "0"}
+
+
+def coerce_value(name: str, value: Any) -> Any:
+    """``value`` converted to the type of field ``name``; InputError naming the flag if it cannot be.
+
+    Config files are loosely typed (YAML reads ``lr: 3e-3`` as a string, TOML ``holdout_chroms = 4`` as
+    an integer), so values are converted here rather than failing later with a TypeError."""
+    ftype = str(_FIELD_TYPES[name])
+    optional = "None" in ftype
+    base = ftype.replace("| None", "").replace("None |", "").strip()
+    if value is None:
+        if optional:
+            return None
+        raise InputError(f"{flag_name(name)} needs a value (got null)")
+    kind = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string",
+            "dict": "a mapping"}.get(base, base)
+    bad = InputError(f"{flag_name(name)}: expected {kind}, got {value!r}")
+    try:
+        if base == "int":
+            if isinstance(value, bool):
+                raise bad
+            if isinstance(value, float):
+                if not value.is_integer():
+                    raise bad
+                return int(value)
+            return int(value) if isinstance(value, int) else int(str(value).strip())
+        if base == "float":
+            if isinstance(value, bool):
+                raise bad
+            return float(value)
+        if base == "bool":
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in _TRUE or text in _FALSE:
+                return text in _TRUE
+            raise bad
+        if base == "str":
+            if isinstance(value, (list, tuple)):          # holdout_chroms: [6, 7, 8], traits: [A, B]
+                return ",".join(str(v) for v in value)
+            if isinstance(value, (str, int)) and not isinstance(value, bool):
+                return str(value)
+            raise bad
+        if base == "dict":
+            if isinstance(value, dict):
+                return dict(value)
+            raise bad
+    except (TypeError, ValueError):
+        raise bad from None
+    return value
 
 
 def make_config(file_values: dict[str, Any], cli_values: dict[str, Any]) -> TrainConfig:
     """Defaults <- config file <- explicitly given flags."""
     values = {**file_values, **{k: v for k, v in cli_values.items() if v is not None}}
-    return TrainConfig(**values).validate()
+    unknown = sorted(set(values) - FIELDS)
+    if unknown:
+        raise InputError(f"unknown setting(s) {unknown}; valid keys are the train.py flags: "
+                         f"{sorted(FIELDS - TEST_ONLY)}")
+    return TrainConfig(**{k: coerce_value(k, v) for k, v in values.items()}).validate()
