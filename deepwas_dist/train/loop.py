@@ -30,6 +30,7 @@ from .cache import SliceCache
 from .config import TrainConfig
 from .objective import probe_generator, slice_loss
 from .session import RayTrainSession, Session
+from .tblog import EpochLogger
 
 STATE_FILE = "state.pt"
 META_FILE = "meta.json"
@@ -52,6 +53,7 @@ class RunPlan:
     n_features: int
     tracks_shape: tuple[int, int] | None
     run_dir_local: str | None = None      # for the failure-injection marker (tests)
+    run_url: str | None = None            # where rank 0 writes TensorBoard events (None: nowhere)
     history: list[dict] = field(default_factory=list)
 
 
@@ -170,6 +172,7 @@ def run_worker(cfg: TrainConfig, plan: RunPlan, session: Session, heldout_keys: 
         else:
             session.report(metrics, None)
 
+    tb = EpochLogger(plan.run_url, plan.storage_options) if rank == 0 and plan.run_url else None
     for epoch in range(start_epoch, cfg.epochs):
         ep = plan_epoch(plan.train_keys, plan.train_costs, plan.train_ncore, world, cfg.accumulation, cfg.seed, epoch)
         t0 = time.perf_counter()
@@ -196,13 +199,15 @@ def run_worker(cfg: TrainConfig, plan: RunPlan, session: Session, heldout_keys: 
                 loss_sum += float(loss.detach())
                 snps += b.n
                 slices += 1
+            tracing = bool(cfg.trace_params_dir) and rank == 0
+            grad = _flat(p.grad for p in net.parameters()) if tracing else None   # all-reduced, unclipped
             if cfg.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
             opt.step()
             sched.step()
             global_step += 1
-            if cfg.trace_params_dir and rank == 0:
-                _trace_params(cfg.trace_params_dir, net, global_step)
+            if tracing:
+                _trace(cfg.trace_params_dir, global_step, _flat(net.parameters()), grad)
             _maybe_inject_failure(cfg, plan, rank, global_step)
             if cfg.checkpoint_every_steps and global_step % cfg.checkpoint_every_steps == 0 \
                     and s + 1 < ep.num_steps:
@@ -222,6 +227,8 @@ def run_worker(cfg: TrainConfig, plan: RunPlan, session: Session, heldout_keys: 
         history.append(row)
         if rank == 0 and cfg.log_every_epoch:
             print(format_epoch_line(row, plan.traits), flush=True)
+        if tb is not None:
+            tb.log(row)
         report(row, epoch + 1, 0)
     return net, history
 
@@ -268,11 +275,16 @@ def format_epoch_line(row: dict, traits: list[str]) -> str:
             f"{row['slices_per_s']:.1f} slices/s  {row['snps_per_s']:,.0f} SNPs/s  lr {row['lr']:.2e}")
 
 
-def _trace_params(directory: str, net: nn.Module, global_step: int) -> None:
-    """Test-only: the flattened parameters after optimiser step ``global_step`` as a .npy file."""
+def _flat(tensors) -> np.ndarray:
+    return torch.cat([t.detach().reshape(-1).cpu().double() for t in tensors]).numpy()
+
+
+def _trace(directory: str, global_step: int, params: np.ndarray, grad: np.ndarray) -> None:
+    """Test-only (``trace_params_dir``): the flattened parameters after optimiser step ``global_step``
+    (``step_<n>.npy``) and the all-reduced gradient, before clipping, that the step used (``grad_<n>.npy``)."""
     os.makedirs(directory, exist_ok=True)
-    flat = torch.cat([p.detach().reshape(-1).cpu().double() for p in net.parameters()]).numpy()
-    np.save(os.path.join(directory, f"step_{global_step}.npy"), flat)
+    np.save(os.path.join(directory, f"step_{global_step}.npy"), params)
+    np.save(os.path.join(directory, f"grad_{global_step}.npy"), grad)
 
 
 def _maybe_inject_failure(cfg: TrainConfig, plan: RunPlan, rank: int, global_step: int) -> None:

@@ -165,6 +165,8 @@ def run_training(cfg: TrainConfig, *, log=print, ray_init_kwargs: dict | None = 
     plan, holdout = make_plan(cfg, ds, traits)
     if fs.protocol in ("file", "local") or fs.protocol == ("file", "local"):
         plan.run_dir_local = run_root
+    base = cfg.storage if "://" in cfg.storage else os.path.abspath(cfg.storage)
+    plan.run_url = base.rstrip("/") + "/" + cfg.name
     fs.makedirs(run_root, exist_ok=True)
     with fs.open(join(run_root, "config.json"), "w") as fh:
         json.dump({"config": cfg.to_dict(), "traits": traits, "holdout_chroms": holdout}, fh, indent=1)
