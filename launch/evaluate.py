@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from deepwas_dist.errors import InputError  # noqa: E402
+from deepwas_dist.cli import key_values, run_cli  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,18 +24,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--storage-option", action="append", default=[], metavar="KEY=VALUE",
                     help="fsspec option for remote storage, e.g. endpoint_url=..., key=..., secret=...")
     a = ap.parse_args(argv)
-    try:
-        opts = dict(kv.split("=", 1) for kv in a.storage_option)
-    except ValueError:
-        print("error: --storage-option takes KEY=VALUE", file=sys.stderr)
-        return 2
-    try:
+
+    def go():
         from deepwas_dist.evaluate.report import evaluate_run_dir
-        evaluate_run_dir(a.run, opts or None)
-    except InputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+        evaluate_run_dir(a.run, key_values(a.storage_option) or None)
+    return run_cli(go)
 
 
 if __name__ == "__main__":

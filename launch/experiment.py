@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from deepwas_dist.errors import InputError  # noqa: E402
+from deepwas_dist.cli import run_cli  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,7 +29,8 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--out", default=f"results/{name}", help=f"output directory (default results/{name})")
         p.add_argument("--processes", type=int, default=None, help="parallel fits (default: one per core)")
     a = ap.parse_args(argv)
-    try:
+
+    def go():
         if a.which == "scaling":
             from deepwas_dist.experiments.scaling import ScalingSpec, run_scaling
             spec = ScalingSpec()
@@ -38,10 +39,7 @@ def main(argv: list[str] | None = None) -> int:
             from deepwas_dist.experiments.real import RealSpec, run_real
             spec = RealSpec()
             run_real(spec.reduced() if a.reduced else spec, a.out, processes=a.processes)
-    except InputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    return run_cli(go)
 
 
 if __name__ == "__main__":

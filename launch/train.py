@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from deepwas_dist.errors import InputError  # noqa: E402
+from deepwas_dist.cli import run_cli  # noqa: E402
 from deepwas_dist.models import MODELS, SIZES  # noqa: E402
 from deepwas_dist.train.config import make_config, read_config_file  # noqa: E402
 
@@ -53,14 +53,12 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = vars(parser().parse_args(argv))
     cfg_file = args.pop("config")
-    try:
+
+    def go():
         cfg = make_config(read_config_file(cfg_file) if cfg_file else {}, args)
         from deepwas_dist.train.run import run_training
         run_training(cfg)
-    except InputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    return run_cli(go)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from deepwas_dist.errors import InputError  # noqa: E402
+from deepwas_dist.cli import key_values, run_cli  # noqa: E402
 
 
 def parser() -> argparse.ArgumentParser:
@@ -47,30 +47,22 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    try:
+
+    def go():
         from deepwas_dist.tune.scan import ScanConfig, run_scan
         space = {}
         if args.space:
             import yaml
             space = yaml.safe_load(Path(args.space).read_text()) or {}
-        opts = dict(kv.split("=", 1) for kv in args.storage_option)
         sc = ScanConfig(data=args.data, traits=args.traits, storage=args.storage, name=args.name,
                         num_samples=args.num_samples, epochs=args.epochs, grace_period=args.grace_period,
                         reduction_factor=args.reduction_factor, gpus_per_trial=args.gpus_per_trial,
                         workers_per_trial=args.workers_per_trial, val_chroms=args.val_chroms,
                         test_chroms=args.test_chroms, space=space, seed=args.seed, resume=args.resume,
-                        objective=args.objective, storage_options=opts, max_concurrent=args.max_concurrent)
+                        objective=args.objective, storage_options=key_values(args.storage_option),
+                        max_concurrent=args.max_concurrent)
         run_scan(sc)
-    except InputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except ValueError as e:
-        if "=" in str(e) or "unpack" in str(e):
-            print("error: --storage-option takes KEY=VALUE", file=sys.stderr)
-            return 2
-        raise
-    return 0
-
+    return run_cli(go)
 
 if __name__ == "__main__":
     raise SystemExit(main())

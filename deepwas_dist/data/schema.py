@@ -102,30 +102,8 @@ LD_REQUIRED_COLUMNS = (CHR, SLICE_ID, SNP_LO, SNP_HI, CORE_LO, CORE_HI, M_SNPS, 
                        LD_LAM, LD_OMEGA, LD_Z, LD_T)
 
 
-def ld_shard_schema(storage_dtype: str = "float32") -> pa.Schema:
-    """Arrow schema of an LD shard (one row per slice) whose Z/T are stored as ``storage_dtype``."""
-    if storage_dtype not in STORAGE_DTYPES:
-        raise ValueError(f"storage dtype must be one of {sorted(STORAGE_DTYPES)}, got {storage_dtype!r}")
-    vt = STORAGE_DTYPES[storage_dtype]
-    return pa.schema([
-        pa.field(CHR, pa.int32(), nullable=False),
-        pa.field(SLICE_ID, pa.int32(), nullable=False),
-        pa.field(SNP_LO, pa.int64(), nullable=False),
-        pa.field(SNP_HI, pa.int64(), nullable=False),
-        pa.field(CORE_LO, pa.int64(), nullable=False),
-        pa.field(CORE_HI, pa.int64(), nullable=False),
-        pa.field(M_SNPS, pa.int32(), nullable=False),
-        pa.field(N_CORE, pa.int32(), nullable=False),
-        pa.field(RANK, pa.int32(), nullable=False),
-        pa.field(LOGDET_R, pa.float64(), nullable=False),
-        pa.field(LD_LAM, pa.large_list(pa.float64()), nullable=False),
-        pa.field(LD_OMEGA, pa.large_list(pa.float64()), nullable=False),
-        pa.field(LD_Z, pa.large_list(vt), nullable=False),
-        pa.field(LD_T, pa.large_list(vt), nullable=False),
-    ])
-
-
-SLICE_INDEX_SCHEMA = pa.schema([
+#: Where a slice sits and how big it is: shared by LD shard rows and the slice index.
+SLICE_GEOMETRY_FIELDS = [
     pa.field(CHR, pa.int32(), nullable=False),
     pa.field(SLICE_ID, pa.int32(), nullable=False),
     pa.field(SNP_LO, pa.int64(), nullable=False),
@@ -135,6 +113,24 @@ SLICE_INDEX_SCHEMA = pa.schema([
     pa.field(M_SNPS, pa.int32(), nullable=False),
     pa.field(N_CORE, pa.int32(), nullable=False),
     pa.field(RANK, pa.int32(), nullable=False),
+]
+
+
+def ld_shard_schema(storage_dtype: str = "float32") -> pa.Schema:
+    """Arrow schema of an LD shard (one row per slice) whose Z/T are stored as ``storage_dtype``."""
+    if storage_dtype not in STORAGE_DTYPES:
+        raise ValueError(f"storage dtype must be one of {sorted(STORAGE_DTYPES)}, got {storage_dtype!r}")
+    vt = STORAGE_DTYPES[storage_dtype]
+    return pa.schema(SLICE_GEOMETRY_FIELDS + [
+        pa.field(LOGDET_R, pa.float64(), nullable=False),
+        pa.field(LD_LAM, pa.large_list(pa.float64()), nullable=False),
+        pa.field(LD_OMEGA, pa.large_list(pa.float64()), nullable=False),
+        pa.field(LD_Z, pa.large_list(vt), nullable=False),
+        pa.field(LD_T, pa.large_list(vt), nullable=False),
+    ])
+
+
+SLICE_INDEX_SCHEMA = pa.schema(SLICE_GEOMETRY_FIELDS + [
     pa.field(BYTES, pa.int64(), nullable=False),
     pa.field(FILE, pa.string(), nullable=False),
     pa.field(ROW_GROUP, pa.int32(), nullable=False),

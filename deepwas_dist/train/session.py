@@ -41,6 +41,16 @@ class Session:
         yield None
 
 
+@contextmanager
+def _local_dir(ckpt) -> Iterator[str | None]:
+    """A Ray Checkpoint (or None) as a local directory for the duration of the ``with``."""
+    if ckpt is None:
+        yield None
+    else:
+        with ckpt.as_directory() as d:
+            yield d
+
+
 class RayTrainSession(Session):
     """A Ray Train worker: DDP over the worker group, checkpoints through ``ray.train.report``."""
 
@@ -66,15 +76,9 @@ class RayTrainSession(Session):
         ckpt = ray.train.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
         ray.train.report(metrics, checkpoint=ckpt)
 
-    @contextmanager
-    def latest_checkpoint(self) -> Iterator[str | None]:
+    def latest_checkpoint(self):
         import ray.train
-        ckpt = ray.train.get_checkpoint()
-        if ckpt is None:
-            yield None
-        else:
-            with ckpt.as_directory() as d:
-                yield d
+        return _local_dir(ray.train.get_checkpoint())
 
 
 class TuneSession(Session):
@@ -87,15 +91,9 @@ class TuneSession(Session):
         from ray import tune
         tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None)
 
-    @contextmanager
-    def latest_checkpoint(self) -> Iterator[str | None]:
+    def latest_checkpoint(self):
         from ray import tune
-        ckpt = tune.get_checkpoint()
-        if ckpt is None:
-            yield None
-        else:
-            with ckpt.as_directory() as d:
-                yield d
+        return _local_dir(tune.get_checkpoint())
 
 
 class LocalSession(Session):
