@@ -22,3 +22,35 @@ def shared_data() -> Path:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
+
+
+# ------------------------------------------------------------------------------------------ Ray
+@pytest.fixture(scope="session")
+def ray_session():
+    """One local Ray instance for the whole session (start-up costs ~10 s; ``run_training`` reuses it).
+
+    4 logical CPUs whatever the machine has: 2 Train workers plus Ray Train's controller and helper
+    actors must all be schedulable, or a run waits forever for resources. The Train controller polls
+    workers every RAY_TRAIN_HEALTH_CHECK_INTERVAL_S (default 2 s), and every ``ray.train.report`` waits
+    for that poll; 0.1 s keeps per-epoch / per-step checkpointing of the tiny test runs fast. It must be
+    in the environment before ``ray.init`` so that the controller actor inherits it.
+    """
+    import os
+
+    ray = pytest.importorskip("ray")
+    env = {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.1", "RAY_DEDUP_LOGS": "0"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=4, include_dashboard=False, log_to_driver=True)
+    try:
+        yield ray
+    finally:
+        if started:
+            ray.shutdown()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

@@ -51,7 +51,7 @@ class TrainConfig:
     # Test-only: make rank 0 raise once at this global step (a marker file records that it happened).
     inject_failure_at_step: int | None = None
     # Test-only: rank 0 saves the flattened parameters after every optimiser step as
-    # <trace_params_dir>/step_<global step>.npy (local directory).
+    # <trace_params_dir>/step_<global step>.npy, and the step's all-reduced gradient as grad_<step>.npy.
     trace_params_dir: str | None = None
 
     @property

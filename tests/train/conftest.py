@@ -1,0 +1,93 @@
+"""Fixtures of the training tests: one tiny simulated dataset, shared Ray runs, the S3 server.
+
+The dataset (4 chromosomes x 3 Mb, 600 simulated people, one threshold-truth trait; 4,490 SNPs,
+12 LD slices of ~370 core SNPs: 9 training slices on chromosomes 1-3, 3 held-out on chromosome 4)
+takes ~5 s to simulate. Ray runs reuse the session's Ray instance (``ray_session`` in tests/conftest.py)
+and cost ~15-25 s each once Ray is up.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import pytest
+
+import tests.conftest as _root
+
+if not hasattr(_root, "s3_server"):          # the moto S3 server fixture lives in tests/data (or the root)
+    from tests.data.conftest import s3_server  # noqa: F401
+
+TRAIT = "thr"
+HOLDOUT = "4"
+
+
+def base_config(data: str, storage: str, name: str, **kw):
+    """The tests' training config: 2 CPU workers, one slice per worker per step (5 steps per epoch
+    on the 9 training slices, the last with a single slice, so rank 1 idles through one all-reduce)."""
+    from deepwas_dist.train.config import TrainConfig
+    values = dict(data=data, storage=storage, name=name, workers=2, accumulation=1, epochs=2, seed=0,
+                  holdout_chroms=HOLDOUT, model="mlp", size="small", lr=1e-2, cache_mib=256.0)
+    values.update(kw)
+    return TrainConfig(**values).validate()
+
+
+@pytest.fixture(scope="session")
+def sim_dataset(tmp_path_factory) -> str:
+    """URL (a local directory) of the tests' simulated dataset."""
+    from deepwas_dist.simulate.dataset import SimulationSpec, write_simulated_dataset
+    from deepwas_dist.simulate.traits import TraitSpec
+
+    url = str(tmp_path_factory.mktemp("train-data") / "sim")
+    spec = SimulationSpec(n_individuals=600, chroms=(1, 2, 3, 4), length_mb=3.0, seed=0,
+                          traits=(TraitSpec(TRAIT, h2=0.3, N=30_000, truth="threshold"),), n_tracks=0,
+                          core_kb=1000.0, bandwidth_kb=500.0)
+    write_simulated_dataset(url, spec, log=lambda s: None)
+    return url
+
+
+@pytest.fixture(scope="session")
+def run_storage(tmp_path_factory) -> Path:
+    """A local directory for the session's run directories."""
+    return tmp_path_factory.mktemp("runs")
+
+
+@dataclasses.dataclass
+class Run:
+    """A finished training run: its config, returned metrics, run directory and parameter trace."""
+
+    cfg: object
+    metrics: dict
+    run_dir: Path
+    trace_dir: Path | None
+
+
+def wait_for_output(capfd, text: str, seconds: float = 15.0) -> str:
+    """Everything captured until ``text`` shows up (or ``seconds`` pass): worker prints reach the driver
+    through Ray's log monitor, a little after the fact."""
+    seen = ""
+    deadline = time.monotonic() + seconds
+    while True:
+        out = capfd.readouterr()
+        seen += out.out + out.err
+        if text in seen or time.monotonic() > deadline:
+            return seen
+        time.sleep(0.5)
+
+
+def run(cfg, trace_dir: Path | None = None) -> Run:
+    from deepwas_dist.train.run import run_training
+    if trace_dir is not None:
+        cfg.trace_params_dir = str(trace_dir)
+    metrics = run_training(cfg)
+    return Run(cfg, metrics, Path(cfg.storage) / cfg.name, trace_dir)
+
+
+@pytest.fixture(scope="session")
+def ddp_two_workers(ray_session, sim_dataset, run_storage, tmp_path_factory) -> Run:
+    """2 workers x accumulation 2, exact linear algebra, 2 epochs, parameters traced every step.
+    Steps of 4 slices (3 per epoch: 4, 4, 1): ranks accumulate over 2 slices (DDP no_sync), and at the
+    last step rank 1 has none and joins the all-reduce with a zero gradient.
+    Shared by the DDP-equivalence test and (as the uninterrupted reference) the fault-tolerance test."""
+    cfg = base_config(sim_dataset, str(run_storage), "ddp-2w", method="exact", accumulation=2)
+    return run(cfg, tmp_path_factory.mktemp("trace-2w"))
