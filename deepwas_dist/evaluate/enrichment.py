@@ -39,8 +39,8 @@ def enrichment_table(f: np.ndarray, annotations: np.ndarray, names: list[str], n
     jk = lambda x: np.sqrt((B - 1) / B * np.nansum((x - np.nanmean(x, 0)) ** 2, 0))  # noqa: E731
     se_h2, se_enr = jk(loo_h2), jk(loo_enr)
     with np.errstate(divide="ignore", invalid="ignore"):
-        zs = (enr - 1.0) / se_enr
-    p = np.array([math.erfc(abs(z) / math.sqrt(2)) if np.isfinite(z) else float("nan") for z in zs])
+        zs = np.where(se_enr > 0, (enr - 1.0) / se_enr, np.where(enr == 1.0, 0.0, np.inf))
+    p = np.array([math.erfc(abs(z) / math.sqrt(2)) if not np.isnan(z) else float("nan") for z in zs])
     return pd.DataFrame({"Category": names, "Prop._SNPs": A.mean(0), "Prop._h2": prop_h2,
                          "Prop._h2_std_error": se_h2, "Enrichment": enr, "Enrichment_std_error": se_enr,
                          "Enrichment_p": p})[COLUMNS]

@@ -82,8 +82,10 @@ def fit_null_log_sigma(batches: Iterable[SliceBatch], n_traits: int) -> torch.Te
 
 
 def fit_constant_prior(batches: list[SliceBatch], log_N: torch.Tensor, init_log_f: torch.Tensor,
-                       iters: int = 60) -> tuple[torch.Tensor, torch.Tensor]:
-    """(log f, log sigma) per trait maximising the training slices' likelihood (L-BFGS, exact path)."""
+                       iters: int = 60, objective: str = "likelihood") -> tuple[torch.Tensor, torch.Tensor]:
+    """(log f, log sigma) per trait minimising ``objective`` (likelihood: exact NLL; or ldsc) summed over
+    the given slices, by L-BFGS."""
+    from ..train.objective import slice_loss
     T = len(log_N)
     log_f = init_log_f.clone().to(torch.float64).requires_grad_(True)
     log_sigma = torch.zeros(T, dtype=torch.float64, requires_grad=True)
@@ -94,8 +96,8 @@ def fit_constant_prior(batches: list[SliceBatch], log_N: torch.Tensor, init_log_
         opt.zero_grad()
         loss = torch.zeros((), dtype=torch.float64)
         for b in batches:
-            log_s = (log_f + log_N.to(torch.float64))[None, :].expand(b.m, -1)
-            loss = loss + marginal_nll(b.ld, b.z, log_s, log_sigma, method="exact").nll.sum()
+            lf = log_f[None, :].expand(b.m, -1)
+            loss = loss + slice_loss(b, lf, log_sigma, log_N, objective, method="exact")[0]
         loss = loss / n_total
         loss.backward()
         return loss

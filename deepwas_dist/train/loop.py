@@ -52,6 +52,7 @@ class RunPlan:
     init_log_f: list[float]
     n_features: int
     tracks_shape: tuple[int, int] | None
+    init_log_sigma: list[float] | None = None   # starting log sigma per trait (None: 0)
     run_dir_local: str | None = None      # for the failure-injection marker (tests)
     run_url: str | None = None            # where rank 0 writes TensorBoard events (None: nowhere)
     history: list[dict] = field(default_factory=list)
@@ -77,6 +78,8 @@ def build_model(cfg: TrainConfig, plan: RunPlan) -> nn.Module:
                       n_tracks=K, window=w)
     with torch.no_grad():
         net.bias.copy_(torch.tensor(plan.init_log_f, dtype=net.bias.dtype))
+        if plan.init_log_sigma is not None:
+            net.log_sigma.copy_(torch.tensor(plan.init_log_sigma, dtype=net.log_sigma.dtype))
     return net
 
 
