@@ -46,6 +46,8 @@ def parser() -> argparse.ArgumentParser:
     a("--seed", type=int, help="random seed (default 0)")
     a("--checkpoint-every-steps", type=int, help="also checkpoint every K optimiser steps (default: per epoch)")
     a("--max-failures", type=int, help="worker failures Ray Train may recover from (default 1)")
+    a("--placement-strategy", choices=["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"],
+      help="how Ray places workers on nodes (default PACK)")
     a("--dtype", choices=["float64", "float32"], help="linear-algebra precision (default float64)")
     return ap
 

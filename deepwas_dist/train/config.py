@@ -43,6 +43,7 @@ class TrainConfig:
     seed: int = 0
     checkpoint_every_steps: int = 0         # 0: only at the end of every epoch
     max_failures: int = 1
+    placement_strategy: str = "PACK"        # Ray placement of workers: PACK | SPREAD | STRICT_PACK | STRICT_SPREAD
     storage_options: dict = field(default_factory=dict)   # fsspec options for s3:// (endpoint_url, key, ...)
     eval_every: int = 1                     # held-out NLL every k epochs (0: only at the end)
     cache_mib: float = 2048.0               # per-worker in-memory slice cache

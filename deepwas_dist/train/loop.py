@@ -218,11 +218,14 @@ def run_worker(cfg: TrainConfig, plan: RunPlan, session: Session, heldout_keys: 
                 report({"epoch": epoch, "step": global_step, "partial": True}, epoch, s + 1, sums.tolist())
         elapsed = time.perf_counter() - t0 + before * world
         tot = session.allreduce([loss_sum, snps, slices])
+        where = np.zeros(world)
+        where[rank] = int(session.node_id[:12], 16) + 1
+        nodes = len(set(session.allreduce(where).tolist()))        # distinct nodes the workers ran on
         secs = float(session.allreduce([elapsed])[0]) / world
         T = len(plan.traits)
         row = {"epoch": epoch + 1, "step": global_step, "train_loss_per_snp": float(tot[0] / max(tot[1] * T, 1)),
                "slices_per_s": float(tot[2] / max(secs, 1e-9)), "snps_per_s": float(tot[1] / max(secs, 1e-9)),
-               "lr": float(sched.get_last_lr()[0]), "seconds": secs}
+               "lr": float(sched.get_last_lr()[0]), "seconds": secs, "nodes": nodes}
         if ho_keys and cfg.eval_every and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs):
             row.update(heldout_metrics(plan.traits, ho_keys, ho_costs, net, cache, session, log_N))
         if final_metrics is not None and epoch + 1 == cfg.epochs:

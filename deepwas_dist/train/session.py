@@ -23,6 +23,7 @@ class Session:
 
     rank: int = 0
     world: int = 1
+    node_id: str = "0"
     device: torch.device = torch.device("cpu")
 
     def prepare(self, module: nn.Module) -> nn.Module:
@@ -58,7 +59,9 @@ class RayTrainSession(Session):
         import ray.train
         import ray.train.torch
         ctx = ray.train.get_context()
+        import ray
         self.rank, self.world = ctx.get_world_rank(), ctx.get_world_size()
+        self.node_id = ray.get_runtime_context().get_node_id()     # unique even for nodes sharing an IP
         self.device = ray.train.torch.get_device() if use_gpu else torch.device("cpu")
 
     def prepare(self, module: nn.Module) -> nn.Module:

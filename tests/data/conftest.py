@@ -16,7 +16,7 @@ import pytest
 
 from deepwas_dist.data import DatasetWriter
 
-S3_BUCKET = "deepwas-test"
+from tests.conftest import S3_BUCKET  # noqa: F401 - the bucket of the session S3 server
 CORE_KB = 500.0
 BANDWIDTH_KB = 250.0
 
@@ -112,41 +112,6 @@ def toy_ds32(toy, tmp_path_factory) -> str:
 
 
 # ------------------------------------------------------------------------------------------ S3 (moto)
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="session")
-def s3_server():
-    """moto's S3 server on 127.0.0.1 for the session, with dummy credentials in the environment."""
-    pytest.importorskip("moto.server")
-    s3fs = pytest.importorskip("s3fs")
-    from moto.server import ThreadedMotoServer
-
-    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-           "AWS_EC2_METADATA_DISABLED": "true"}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    opts = {"endpoint_url": endpoint, "key": "testing", "secret": "testing"}
-    fs = s3fs.S3FileSystem(**opts, skip_instance_cache=True)
-    fs.mkdir(S3_BUCKET)
-    try:
-        yield {"endpoint": endpoint, "bucket": S3_BUCKET, "storage_options": opts}
-    finally:
-        server.stop()
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 @pytest.fixture
 def s3_storage_options(s3_server) -> dict:
     return dict(s3_server["storage_options"])

@@ -19,7 +19,6 @@ from bed_reader import open_bed
 
 from deepwas_dist.data import Dataset
 from deepwas_dist.data import schema as S
-from tests.data.conftest import s3_server  # noqa: F401 - the moto S3 server fixture
 
 ROOT = Path(__file__).resolve().parents[2]
 PREPARE = ROOT / "launch" / "prepare.py"

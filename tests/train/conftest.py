@@ -13,10 +13,7 @@ from pathlib import Path
 
 import pytest
 
-import tests.conftest as _root
 
-if not hasattr(_root, "s3_server"):          # the moto S3 server fixture lives in tests/data (or the root)
-    from tests.data.conftest import s3_server  # noqa: F401
 
 TRAIT = "thr"
 HOLDOUT = "4"
