@@ -1,6 +1,7 @@
 """Shared fixtures: the real data beside the checkout, seeded RNGs."""
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from pathlib import Path
@@ -26,6 +27,21 @@ def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
 
 
+@contextlib.contextmanager
+def temp_env(env: dict[str, str]):
+    """Set environment variables for the duration of the ``with``, then restore the previous values."""
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 # ------------------------------------------------------------------------------------------ Ray
 @pytest.fixture(scope="session")
 def ray_session():
@@ -37,25 +53,16 @@ def ray_session():
     for that poll; 0.1 s keeps per-epoch / per-step checkpointing of the tiny test runs fast. It must be
     in the environment before ``ray.init`` so that the controller actor inherits it.
     """
-    import os
-
     ray = pytest.importorskip("ray")
-    env = {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.1", "RAY_DEDUP_LOGS": "0"}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    started = not ray.is_initialized()
-    if started:
-        ray.init(address="local", num_cpus=4, include_dashboard=False, log_to_driver=True)
-    try:
-        yield ray
-    finally:
+    with temp_env({"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.1", "RAY_DEDUP_LOGS": "0"}):
+        started = not ray.is_initialized()
         if started:
-            ray.shutdown()
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+            ray.init(address="local", num_cpus=4, include_dashboard=False, log_to_driver=True)
+        try:
+            yield ray
+        finally:
+            if started:
+                ray.shutdown()
 
 
 # ------------------------------------------------------------------------------------------ S3
@@ -77,24 +84,18 @@ def s3_server():
 
     env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
            "AWS_EC2_METADATA_DISABLED": "true"}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    opts = {"endpoint_url": endpoint, "key": "testing", "secret": "testing"}
-    fs = s3fs.S3FileSystem(**opts, skip_instance_cache=True)
-    if not fs.exists(S3_BUCKET):          # moto keeps state per process
-        fs.mkdir(S3_BUCKET)
-    try:
-        yield {"endpoint": endpoint, "bucket": S3_BUCKET, "storage_options": opts}
-    finally:
-        server.stop()
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    with temp_env(env):
+        port = _free_port()
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        server.start()
+        endpoint = f"http://127.0.0.1:{port}"
+        opts = {"endpoint_url": endpoint, "key": "testing", "secret": "testing"}
+        fs = s3fs.S3FileSystem(**opts, skip_instance_cache=True)
+        if not fs.exists(S3_BUCKET):          # moto keeps state per process
+            fs.mkdir(S3_BUCKET)
+        try:
+            yield {"endpoint": endpoint, "bucket": S3_BUCKET, "storage_options": opts}
+        finally:
+            server.stop()
 
 
