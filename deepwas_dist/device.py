@@ -1,12 +1,7 @@
-"""Device and dtype defaults: CUDA when present, CPU otherwise; float64 unless asked."""
+"""The linear-algebra dtype: float64 unless asked for float32."""
 from __future__ import annotations
 
 import torch
-
-
-def default_device() -> torch.device:
-    """The device new tensors go to: ``cuda`` when a GPU is visible, else ``cpu``."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def resolve_dtype(dtype: torch.dtype | str | None) -> torch.dtype:

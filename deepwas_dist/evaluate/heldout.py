@@ -8,7 +8,6 @@ whatever objective trained the prior.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
@@ -114,16 +113,3 @@ def recovery(log_f_pred: np.ndarray, f_true: np.ndarray) -> dict:
     a, b = log_f_pred[ok], np.log(f_true[ok])
     r = float(np.corrcoef(a, b)[0, 1]) if a.std() > 0 and b.std() > 0 else 0.0
     return {"pearson_r": r, "rmse": float(np.sqrt(np.mean((a - b) ** 2))), "n": int(ok.sum())}
-
-
-def per_snp(total: np.ndarray, n: np.ndarray) -> np.ndarray:
-    return total / np.maximum(n, 1)
-
-
-def h2_from_log_f(log_f_all: np.ndarray) -> np.ndarray:
-    """h2 per trait: sum over SNPs of f = exp(log f); ``log_f_all`` (M, T)."""
-    return np.exp(log_f_all).sum(0)
-
-
-def safe_log(x: float) -> float:
-    return math.log(x) if x > 0 else float("-inf")
