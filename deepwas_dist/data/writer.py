@@ -815,20 +815,12 @@ class DatasetWriter:
             raise InputError(f"{self.url}: chromosomes {no_ld} have SNPs but no LD slices; fix: call add_ld_slices "
                              "for each")
         rows = sorted(self._slice_rows, key=lambda r: (r["chrom"], r["slice_id"]))
-        index = pa.Table.from_pydict({
-            S.CHR: pa.array([r["chrom"] for r in rows], pa.int32()),
-            S.SLICE_ID: pa.array([r["slice_id"] for r in rows], pa.int32()),
-            S.SNP_LO: pa.array([r["lo"] for r in rows], pa.int64()),
-            S.SNP_HI: pa.array([r["hi"] for r in rows], pa.int64()),
-            S.CORE_LO: pa.array([r["core_lo"] for r in rows], pa.int64()),
-            S.CORE_HI: pa.array([r["core_hi"] for r in rows], pa.int64()),
-            S.M_SNPS: pa.array([r["m"] for r in rows], pa.int32()),
-            S.N_CORE: pa.array([r["n"] for r in rows], pa.int32()),
-            S.RANK: pa.array([r["rank"] for r in rows], pa.int32()),
-            S.BYTES: pa.array([r["bytes"] for r in rows], pa.int64()),
-            S.FILE: pa.array([r["file"] for r in rows], pa.string()),
-            S.ROW_GROUP: pa.array([r["row_group"] for r in rows], pa.int32()),
-        }, schema=S.SLICE_INDEX_SCHEMA)
+        keys = {S.CHR: "chrom", S.SLICE_ID: "slice_id", S.SNP_LO: "lo", S.SNP_HI: "hi", S.CORE_LO: "core_lo",
+                S.CORE_HI: "core_hi", S.M_SNPS: "m", S.N_CORE: "n", S.RANK: "rank", S.BYTES: "bytes",
+                S.FILE: "file", S.ROW_GROUP: "row_group"}
+        # column types come from the schema (the one place they are defined)
+        index = pa.Table.from_pydict({col: [r[keys[col]] for r in rows] for col in S.SLICE_INDEX_SCHEMA.names},
+                                     schema=S.SLICE_INDEX_SCHEMA)
         index_rel = f"{S.LD_DIR}/slice_index-{self.write_id}.parquet"
         with atomic_open(self.fs, join(self.root, index_rel), self.url) as f:
             pq.write_table(index, f, compression="zstd")

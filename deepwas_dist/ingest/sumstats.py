@@ -175,18 +175,18 @@ def read_sumstats(path: str, fmt: str = "auto", column_map: dict[str, str] | Non
     check_unique(out[SNP], lines, path, "Keep one row per SNP (e.g. drop multi-allelic duplicates) "
                                         "before ingestion.")
 
+    def finite(col: str, what: str, fix: str) -> np.ndarray:
+        x = _numeric(raw, col)
+        bad = ~np.isfinite(x)
+        if bad.any():
+            raise InputError(f"{path}: {what} is NaN, infinite or not a number at "
+                             f"{first_bad(bad, out[SNP], lines)}. {fix}")
+        return x
+
     if Z in roles:
-        z = _numeric(raw, roles[Z])
-        bad = ~np.isfinite(z)
-        if bad.any():
-            raise InputError(f"{path}: Z (column {roles[Z]!r}) is NaN, infinite or not a number at "
-                             f"{first_bad(bad, out[SNP], lines)}. Remove or fix those rows.")
+        z = finite(roles[Z], f"Z (column {roles[Z]!r})", "Remove or fix those rows.")
     elif STAT in roles:
-        z = _numeric(raw, roles[STAT])
-        bad = ~np.isfinite(z)
-        if bad.any():
-            raise InputError(f"{path}: {roles[STAT]} is NaN, infinite or not a number at "
-                             f"{first_bad(bad, out[SNP], lines)}. Remove those rows (e.g. ERRCODE != '.').")
+        z = finite(roles[STAT], roles[STAT], "Remove those rows (e.g. ERRCODE != '.').")
     else:
         if OR in roles:
             odds = _numeric(raw, roles[OR])
