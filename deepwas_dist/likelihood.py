@@ -23,7 +23,7 @@ from .linalg.cost import choose_method
 from .linalg.iterative import iterative_parts
 from .linalg.operator import KOperator
 from .linalg.parts import SliceParts
-from .linalg.preconditioner import DiagPreconditioner
+from .linalg.preconditioner import DEFAULT_RANK, Preconditioner
 from .slice import LDSlice
 
 METHODS = ("auto", "exact", "iterative")
@@ -76,6 +76,7 @@ def marginal_nll(
     cg_tol: float = 1e-4,
     max_iters: int = 300,
     precondition: bool = True,
+    precond_rank: int = DEFAULT_RANK,
     mixed_precision: bool = True,
     generator: torch.Generator | None = None,
 ) -> NLLResult:
@@ -88,6 +89,7 @@ def marginal_nll(
         log_sigma: () or (T,) log residual scale (1 = no confounding).
         method: 'exact', 'iterative' or 'auto'.
         num_probes, cg_tol, max_iters, precondition, generator: iterative-path settings.
+        precond_rank: SNPs whose prior variance the preconditioner keeps exactly (0: diagonal only).
         mixed_precision: on the iterative path of a float64 slice, run the products with Z on a float32
             copy (they are memory-bound; float32 rounding, ~1e-7, is far below the path's stochastic
             error); CG recurrences, SLQ and all reductions stay float64. False: all float64.
@@ -103,14 +105,15 @@ def marginal_nll(
     u = sl.whiten(z2.to(dtype=dt, device=dev)).T.contiguous()                # (T, r)
     op = KOperator(Z=sl.Z, s=s, sigma=sigma)
     T = op.num_traits
-    chosen = method if method != "auto" else choose_method(sl.m, sl.rank, T, num_probes)
+    rank = precond_rank if precondition else 0
+    chosen = method if method != "auto" else choose_method(sl.m, sl.rank, T, num_probes, rank)
     if chosen == "exact":
         parts = exact_parts(op, u, need_grad)
     else:
         if mixed_precision and dt == torch.float64:
             op = KOperator(Z=sl.Z, s=s, sigma=sigma, Z_mul=sl.Z_float32)
-        pre = DiagPreconditioner.build(op, sl.omega, sl.row_norm2) if precondition \
-            else DiagPreconditioner.identity(op)
+        pre = Preconditioner.build(op, sl.omega, sl.row_norm2, rank) if precondition \
+            else Preconditioner.identity(op)
         parts = iterative_parts(op, u, pre, need_grad, num_probes=num_probes, tol=cg_tol,
                                 max_iters=max_iters, generator=generator)
         if not parts.converged:

@@ -5,7 +5,8 @@
 
 For each LD kind and slice size m (core = middle third) it times NLL + gradient with every method
 in the same process, side by side, and reports speed-ups against brute force, CG iterations with and
-without the preconditioner, and the iterative path's accuracy against exact.
+without the preconditioner (and with its diagonal part only), and the iterative path's worst accuracy
+against exact over several probe seeds.
 """
 from __future__ import annotations
 
@@ -20,10 +21,13 @@ import torch
 
 from ..likelihood import marginal_nll, sample_core_z
 from ..linalg.cost import choose_method
+from ..linalg.preconditioner import DEFAULT_RANK
 from ..slice import LDSlice
 from .brute import BruteForce
 from .panels import fullrank_ld, lowrank_ld, middle_third_core
 
+#: Probe seeds over which the iterative path's accuracy is measured (worst case reported).
+ACCURACY_SEEDS = 5
 #: A UK Biobank-like trait: N = 450,000, h2 = 0.5 spread over 1M SNPs, log-normal spread of f.
 N_GWAS, H2, M_GENOME, LOG_SPREAD = 450_000, 0.5, 1_000_000, 1.0
 
@@ -76,24 +80,29 @@ def bench_case(kind: str, R: np.ndarray, repeats: int, num_probes: int, seed: in
     row["brute_s"] = timed(brute_fn)
     row["exact_s"] = timed(run("exact"))
     row["iterative_s"] = timed(run("iterative"))
-    row["auto_method"] = choose_method(sl.m, sl.rank, 1, num_probes)
+    row["auto_method"] = choose_method(sl.m, sl.rank, 1, num_probes, DEFAULT_RANK)
     row["auto_s"] = row[f"{row['auto_method']}_s"]
     best = min(row["exact_s"], row["iterative_s"])
     row["auto_vs_best"] = row["auto_s"] / best
     for k in ("exact", "iterative", "auto"):
         row[f"speedup_{k}"] = row["brute_s"] / row[f"{k}_s"]
     with torch.no_grad():
-        row["cg_iters_pc"] = marginal_nll(sl, z, log_s, log_sigma, method="iterative", num_probes=num_probes,
-                                          generator=gen).cg_iters
-        row["cg_iters_nopc"] = marginal_nll(sl, z, log_s, log_sigma, method="iterative", num_probes=num_probes,
-                                            precondition=False, generator=gen).cg_iters
+        iters = lambda **kw: marginal_nll(sl, z, log_s, log_sigma, method="iterative",  # noqa: E731
+                                          num_probes=num_probes, generator=gen, **kw).cg_iters
+        row["cg_iters_pc"], row["cg_iters_diag"] = iters(), iters(precond_rank=0)
+        row["cg_iters_nopc"] = iters(precondition=False)
     nll_b, g_b, gs_b = _grads(brute_fn, log_s, log_sigma)
     nll_e, g_e, gs_e = _grads(run("exact"), log_s, log_sigma)
-    nll_i, g_i, gs_i = _grads(run("iterative"), log_s, log_sigma)
     row["exact_vs_brute_nll_rel"] = abs(nll_e - nll_b) / abs(nll_b)
-    row["iter_nll_rel_err"] = abs(nll_i - nll_e) / abs(nll_e)
-    row["iter_grad_cos"] = float(torch.nn.functional.cosine_similarity(g_i, g_e, dim=0))
-    row["iter_sigma_grad_rel"] = abs(gs_i - gs_e) / max(abs(gs_e), 1e-12)
+    errs, cosines, sigma_errs = [], [], []
+    for probe_seed in range(ACCURACY_SEEDS):          # worst case over probe draws, not one lucky draw
+        gen.manual_seed(1000 + probe_seed)
+        nll_i, g_i, gs_i = _grads(run("iterative"), log_s, log_sigma)
+        errs.append(abs(nll_i - nll_e) / abs(nll_e))
+        cosines.append(float(torch.nn.functional.cosine_similarity(g_i, g_e, dim=0)))
+        sigma_errs.append(abs(gs_i - gs_e) / max(abs(gs_e), 1e-12))
+    row["iter_nll_rel_err"], row["iter_grad_cos"] = max(errs), min(cosines)
+    row["iter_sigma_grad_rel"] = max(sigma_errs)
     gp = _gpytorch_fn(sl, z)
     if gp is not None:
         row["gpytorch_s"] = timed(gp)
@@ -121,7 +130,8 @@ def _gpytorch_fn(sl: LDSlice, z: torch.Tensor):
 COLUMNS = [("kind", "{}"), ("m", "{}"), ("n", "{}"), ("rank", "{}"), ("brute_s", "{:.3f}"), ("exact_s", "{:.3f}"),
            ("iterative_s", "{:.3f}"), ("auto_method", "{}"), ("speedup_exact", "{:.1f}x"),
            ("speedup_iterative", "{:.1f}x"), ("speedup_auto", "{:.1f}x"), ("auto_vs_best", "{:.2f}"),
-           ("cg_iters_pc", "{}"), ("cg_iters_nopc", "{}"), ("iter_nll_rel_err", "{:.1e}"),
+           ("cg_iters_pc", "{}"), ("cg_iters_diag", "{}"), ("cg_iters_nopc", "{}"),
+           ("iter_nll_rel_err", "{:.1e}"),
            ("iter_grad_cos", "{:.4f}"), ("exact_vs_brute_nll_rel", "{:.1e}"), ("gpytorch_s", "{:.3f}")]
 
 

@@ -2,20 +2,25 @@
 
 Both costs are counted in matrix-product flops. The constants fold in what a flop count misses:
 Cholesky and triangular solves run below matrix-product speed, and each CG iteration pays a fixed
-launch/Python overhead. They were calibrated with ``python -m deepwas_dist.bench likelihood``.
+launch/Python overhead. They were fitted to the exact and iterative times of ``python -m deepwas_dist.bench likelihood``
+(1000G and msprime LD, m = 1,000 to 8,000), weighting the slices where the two are within 3x.
 """
 from __future__ import annotations
 
 #: Slowdown of Cholesky/triangular-solve flops relative to matrix-product flops.
 EXACT_FLOP_PENALTY = 1.5
-#: Fixed cost of one batched CG iteration, in flop equivalents (about 0.5 ms of small-op overhead).
-ITER_OVERHEAD_FLOPS = 1.5e7
-#: Iterations the preconditioned CG is expected to need at the default tolerance (7-8 measured on
-#: 1000G and msprime LD with a log-normal prior of spread 1; more for wilder priors).
-EXPECTED_PCG_ITERS = 10
-#: Relative cost of the iterative path's products with Z, which run on a float32 copy and are limited
-#: by memory traffic: half the bytes of float64.
-MIXED_PRECISION_FACTOR = 0.5
+#: Fixed cost of one batched CG iteration, in flop equivalents (small-op overhead).
+ITER_OVERHEAD_FLOPS = 5e6
+#: Iterations the preconditioned CG is expected to need at the default tolerance (5-6 measured on
+#: 1000G and msprime LD with a log-normal prior of spread 1 and the default preconditioner rank;
+#: more for wilder priors).
+EXPECTED_PCG_ITERS = 7
+#: Cost per flop of the iterative path's products with Z relative to the exact path's. They run on a
+#: float32 copy (half the bytes) but with few columns they are limited by memory traffic, while the
+#: exact path's products are compute bound: measured side by side, the two come out at par.
+Z_PRODUCT_FACTOR = 1.0
+#: Slowdown of the small symmetric eigensolver (the preconditioner's k x k Gram) per flop.
+EIGH_FLOP_PENALTY = 15.0
 #: Below this rank the Cholesky path is always used: K is tiny.
 ALWAYS_EXACT_RANK = 128
 
@@ -25,17 +30,21 @@ def exact_cost(m: int, r: int, num_traits: int) -> float:
     return num_traits * (2.0 * m * r * r + EXACT_FLOP_PENALTY * (m * r * r + r ** 3))
 
 
-def iterative_cost(m: int, r: int, num_traits: int, num_probes: int, iters: int = EXPECTED_PCG_ITERS) -> float:
-    """Flop-equivalents of the iterative path: ``iters`` K and P^{-1} products on t + 1 columns,
-    the preconditioner's probe products and the three Z products of the gradient."""
-    k = num_probes + 1
-    per_iter = num_traits * k * (4.0 * m * r * MIXED_PRECISION_FACTOR + 4.0 * r * r) + ITER_OVERHEAD_FLOPS
-    return iters * per_iter + num_traits * 2.0 * m * r * (2 * num_probes + 1) * MIXED_PRECISION_FACTOR
+def iterative_cost(m: int, r: int, num_traits: int, num_probes: int, precond_rank: int = 0,
+                   iters: int = EXPECTED_PCG_ITERS) -> float:
+    """Flop-equivalents of the iterative path: building the rank-k preconditioner, ``iters`` K and
+    P^{-1} products on t + 1 columns, and the final pass over Z (gradient and trace terms)."""
+    k, c = min(precond_rank, m, r), num_probes + 1
+    build = num_traits * (2.0 * k * k * r + EIGH_FLOP_PENALTY * k ** 3)
+    per_iter = num_traits * c * (4.0 * m * r * Z_PRODUCT_FACTOR + 4.0 * r * k) + ITER_OVERHEAD_FLOPS
+    final = num_traits * 2.0 * m * r * (2 * num_probes + 2 + k) * Z_PRODUCT_FACTOR
+    return build + iters * per_iter + final
 
 
-def choose_method(m: int, r: int, num_traits: int, num_probes: int, iters: int = EXPECTED_PCG_ITERS) -> str:
+def choose_method(m: int, r: int, num_traits: int, num_probes: int, precond_rank: int = 0,
+                  iters: int = EXPECTED_PCG_ITERS) -> str:
     """'exact' or 'iterative', whichever the model says is cheaper for this slice."""
     if r <= ALWAYS_EXACT_RANK:
         return "exact"
-    return "exact" if exact_cost(m, r, num_traits) <= iterative_cost(m, r, num_traits, num_probes, iters) \
-        else "iterative"
+    iterative = iterative_cost(m, r, num_traits, num_probes, precond_rank, iters)
+    return "exact" if exact_cost(m, r, num_traits) <= iterative else "iterative"

@@ -1,16 +1,17 @@
 """The iterative path: one batched PCG solve on [u, probes], SLQ log-determinant, Hutchinson gradient.
 
-For each trait, with t probes v_i = P^{1/2} e_i (e_i Rademacher, so E[v v^T] = P), PCG solves
-K [a, w_1..w_t] = [u, v_1..v_t]. With y_i = P^{-1} v_i (DESIGN.md section 1):
+For each trait, with t probes v_i = L e_i (e_i Rademacher, P = L L^T, so E[v v^T] = P), PCG solves
+K [a, w_1..w_t] = [u, v_1..v_t]. With y_i = P^{-1} v_i = L^{-T} e_i (DESIGN.md section 1):
     quad      = u^T a
-    logdet K ~= logdet P + (r / t) sum_i e_1^T log(T_i) e_1                                 (SLQ)
+    logdet K ~= logdet P + tr(A) - r + (r / t) sum_i e_1^T (log T_i - T_i + I) e_1       (SLQ)
     diag(Z K^{-1} Z^T) ~= diag(Z P^{-1} Z^T) + mean_i (Z (w_i - y_i)) * (Z y_i)              (Hutchinson)
     tr K^{-1}          ~= tr P^{-1}          + mean_i (w_i - y_i)^T y_i
     dNLL/dlog s_j   = 1/2 s_j [ diag(Z K^{-1} Z^T)_j - (Z a)_j^2 ]
     dNLL/dlog sigma = 1/2 sigma [ tr K^{-1} - a^T a ]
+where A = L^{-1} K L^{-T} (tr A = tr P^{-1} K, exact) and T_i is the Lanczos matrix of probe i.
 The estimators are unbiased (E[w y^T] = K^{-1}, E[y y^T] = P^{-1}); the exact P terms act as control
 variates, so the noise scales with K^{-1} - P^{-1}, small when P is a good preconditioner.
-Cost per iteration: 4 m r (t + 1) T flops.
+Cost per iteration: 4 m r (t + 1) T flops for K, O(r k (t + 1) T) for P^{-1} (k: its rank).
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from .cg import batched_pcg
 from .lanczos import quadrature_logdet, tridiagonal_from_cg
 from .operator import KOperator
 from .parts import SliceParts
-from .preconditioner import DiagPreconditioner
+from .preconditioner import Preconditioner
 
 
 def rademacher(r: int, t: int, generator: torch.Generator | None, dtype: torch.dtype,
@@ -34,7 +35,7 @@ def rademacher(r: int, t: int, generator: torch.Generator | None, dtype: torch.d
 def iterative_parts(
     op: KOperator,
     u: torch.Tensor,
-    precond: DiagPreconditioner,
+    precond: Preconditioner,
     need_grad: bool,
     num_probes: int = 16,
     tol: float = 1e-4,
@@ -48,23 +49,32 @@ def iterative_parts(
     """
     T, r = op.num_traits, op.r
     E = rademacher(r, num_probes, generator, u.dtype, u.device).expand(T, r, num_probes)
-    V = precond.mul_pow(E, 0.5)                                # (T, r, t), covariance P
+    V = precond.sample(E)                                      # (T, r, t), covariance P
     B = torch.cat([u[:, :, None], V], dim=2)
     cg = batched_pcg(op.matmul, B, precond.solve, tol=tol, max_iters=max_iters)
     a, W = cg.X[:, :, 0], cg.X[:, :, 1:]
     quad = (u * a).sum(1)
+    t = num_probes
+    Y = precond.whitened_solve(E) if need_grad else None       # y = P^{-1} v = L^{-T} e
+    # one pass over Z for everything below: (T, 1 [+ 2t] + k, m), the last k columns for P's low-rank part
+    cols = [a[:, :, None]] + ([W - Y, Y] if need_grad else []) + [precond.lowrank_basis()]
+    ZX = op.z_matmul_rows(torch.cat(cols, dim=2))
+    Za, ZW = ZX[:, 0], ZX[:, ZX.shape[1] - precond.rank:]
+    Z_mul = op.Z if op.Z_mul is None else op.Z_mul
+    diag_pinv = precond.inv_diag_quad(Z_mul, ZW)               # diag(Z P^{-1} Z^T): (T, m)
+    # SLQ with tr(A) as control variate, A = L^{-1} K L^{-T}: e^T A e = r T_11 is read off the
+    # Lanczos matrix and tr A = tr(P^{-1} K) is exact, so only log x - x + 1 (second order in A - I) is
+    # left to the probes.
     Tm = tridiagonal_from_cg(cg.alpha[:, :, 1:], cg.beta[:, :, 1:], cg.n_iters[:, 1:])   # (T, t, J, J)
-    logdet = precond.logdet() + r * quadrature_logdet(Tm).mean(1)
+    first = Tm[..., 0, 0] if Tm.shape[-1] else torch.ones(Tm.shape[:2], dtype=u.dtype, device=u.device)
+    tr_A = op.sigma * precond.inv_trace() + (op.s * diag_pinv).sum(1)
+    logdet = precond.logdet() + (tr_A - r) + r * (quadrature_logdet(Tm) - first + 1.0).mean(1)
     g_s = g_sigma = None
     if need_grad:
-        Y = precond.mul_pow(E, -0.5)                           # y = P^{-1} v = P^{-1/2} e
         D = W - Y
-        t = num_probes
-        ZX = op.z_matmul(torch.cat([a[:, :, None], D, Y], dim=2))       # one pass over Z: (T, m, 2t + 1)
-        Za, ZD, ZY = ZX[:, :, 0], ZX[:, :, 1:t + 1], ZX[:, :, t + 1:]
-        Z_mul = op.Z if op.Z_mul is None else op.Z_mul
-        diag_kinv = precond.inv_diag_quad(Z_mul) + (ZD * ZY).mean(2)
-        tr_kinv = (1.0 / precond.d).sum(1) + (D * Y).sum(1).mean(1)
+        ZD, ZY = ZX[:, 1:t + 1], ZX[:, t + 1:2 * t + 1]
+        diag_kinv = diag_pinv + (ZD * ZY).mean(1)
+        tr_kinv = precond.inv_trace() + (D * Y).sum(1).mean(1)
         g_s = 0.5 * op.s * (diag_kinv - Za * Za)
         g_sigma = 0.5 * op.sigma * (tr_kinv - (a * a).sum(1))
     return SliceParts(logdet_K=logdet, quad=quad, grad_log_s=g_s, grad_log_sigma=g_sigma,

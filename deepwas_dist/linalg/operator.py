@@ -30,17 +30,26 @@ class KOperator:
     def num_traits(self) -> int:
         return int(self.s.shape[0])
 
-    def z_matmul(self, X: torch.Tensor) -> torch.Tensor:
-        """Z @ X for X (T, r, k): (T, m, k) in X's dtype (computed in Z_mul's dtype)."""
+    def _rows_times_Zt(self, Xr: torch.Tensor) -> torch.Tensor:
+        """Xr @ Z^T for row vectors Xr (T, k, r): (T, k, m) in Z_mul's dtype.
+
+        Vectors are rows here so that torch folds the trait batch into one (T k, r) x (r, m) product
+        that reads Z once; the column layout Z @ X runs T separate products, and MKL is several times
+        slower for them when k < 16 (measured: 6.5 ms vs 1.0 ms at m=3000, r=934, k=2).
+        """
         Zm = self.Z if self.Z_mul is None else self.Z_mul
-        return torch.matmul(Zm, X.to(Zm.dtype)).to(X.dtype)
+        return torch.matmul(Xr.to(Zm.dtype), Zm.T)
+
+    def z_matmul_rows(self, X: torch.Tensor) -> torch.Tensor:
+        """(Z @ X)^T for X (T, r, k): (T, k, m) in X's dtype (computed in Z_mul's dtype)."""
+        return self._rows_times_Zt(X.transpose(1, 2).contiguous()).to(X.dtype)
 
     def matmul(self, X: torch.Tensor) -> torch.Tensor:
         """K @ X for X (T, r, k): returns (T, r, k)."""
         Zm = self.Z if self.Z_mul is None else self.Z_mul
-        ZX = torch.matmul(Zm, X.to(Zm.dtype))                                   # (T, m, k)
-        KX = torch.matmul(Zm.T, self.s.to(Zm.dtype)[:, :, None] * ZX)
-        return self.sigma[:, None, None] * X + KX.to(X.dtype)
+        ZX = self._rows_times_Zt(X.transpose(1, 2).contiguous())                 # (T, k, m)
+        KX = torch.matmul(ZX * self.s.to(Zm.dtype)[:, None, :], Zm)             # (T, k, r)
+        return self.sigma[:, None, None] * X + KX.transpose(1, 2).to(X.dtype)
 
     def dense(self, t: int) -> torch.Tensor:
         """K of trait t as a dense (r, r) matrix in Z's dtype (2 m r^2 flops)."""
