@@ -1,9 +1,14 @@
 """deepwas_dist: functionally informed GWAS priors trained on the full marginal likelihood under LD."""
 import os as _os
 
-# Idle OpenMP threads spinning on shared cores slowed eigendecompositions up to ~100x on busy machines
-# (measured during ingestion); sleeping threads cost nothing measurable when the machine is quiet.
-_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# OpenMP threads that spin while idle steal shared cores: on a 2-core machine with two busy processes,
+# chr22 ingestion took 78 s with libgomp's default spin (300,000) against 13 s with 3,000. Threads that
+# never spin (OMP_WAIT_POLICY=PASSIVE: 10-16 s there) pay a wake-up on every small parallel op, which
+# made the iterative likelihood 1.3-2x slower on a quiet machine. A short spin keeps both. Set before
+# torch loads; a user's own OMP_WAIT_POLICY or GOMP_SPINCOUNT wins (KMP_BLOCKTIME: LLVM/Intel OpenMP).
+if "OMP_WAIT_POLICY" not in _os.environ and "GOMP_SPINCOUNT" not in _os.environ:
+    _os.environ["GOMP_SPINCOUNT"] = "3000"
+    _os.environ.setdefault("KMP_BLOCKTIME", "0")
 from .errors import InputError, SchemaError
 from .slice import LDSlice
 

@@ -9,8 +9,8 @@ into the core through LD. From the slice's LD matrix R (m x m) we keep, once per
     logdet_R = sum log lambda_r
 
 and then rotate the r-dimensional whitened space by the eigenvectors Q of Z^T Z (Z <- Z Q, T <- T Q),
-so that Z^T Z = diag(omega). The NLL is invariant under this rotation, and in this basis the
-preconditioner P = sigma I + s_bar Z^T Z of the iterative path is diagonal. Identities used below:
+so that Z^T Z = diag(omega). The NLL is invariant under this rotation, and in this basis the diagonal
+part sigma I + s_bar Z^T Z of the iterative path's preconditioner is diagonal. Identities used below:
 the core rows of Z are Z_C = R_CC T, and R_{:,C} = Z Z_C^T on range(R_CC).
 
 None of it depends on the trait or on the prior network, so it is computed at ingestion and reused

@@ -24,8 +24,9 @@ import torch
 from .operator import KOperator
 
 #: SNPs per slice and trait kept exactly in P. On 1000G and msprime LD with a log-normal prior of
-#: spread 1 this takes preconditioned CG from 7 to 5 iterations (python -m deepwas_dist.bench likelihood).
-DEFAULT_RANK = 128
+#: spread 1 this takes preconditioned CG from 7-8 to 6 iterations at about the same cost per solve, and
+#: cuts the gradient error (1 - cosine) 3-5x (python -m deepwas_dist.bench likelihood).
+DEFAULT_RANK = 64
 
 
 @dataclass(frozen=True)
