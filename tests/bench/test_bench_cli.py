@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-KEYS = ("brute_s", "exact_s", "iterative_s", "auto_method", "speedup_auto", "cg_iters_pc", "cg_iters_nopc",
-        "iter_nll_rel_err", "iter_grad_cos")
+KEYS = ("brute_s", "exact_s", "iterative_s", "auto_method", "speedup_auto", "cg_iters_pc", "cg_iters_diag",
+        "cg_iters_nopc", "iter_nll_rel_err", "iter_grad_cos")
 
 
 def test_likelihood_benchmark_cli(tmp_path):
@@ -19,7 +19,7 @@ def test_likelihood_benchmark_cli(tmp_path):
     assert res.returncode == 0, res.stderr
     header = next(line for line in res.stdout.splitlines() if "brute_s" in line).split()
     for col in ("kind", "m", "n", "rank", "brute_s", "exact_s", "iterative_s", "auto_method", "speedup_auto",
-                "cg_iters_pc", "cg_iters_nopc", "iter_nll_rel_err", "iter_grad_cos", "exact_vs_brute_nll_rel"):
+                "cg_iters_pc", "cg_iters_diag", "cg_iters_nopc", "iter_nll_rel_err", "iter_grad_cos", "exact_vs_brute_nll_rel"):
         assert col in header, (col, header)
     data = json.loads(out.read_text())
     assert data["benchmark"] == "likelihood" and "torch" in data["machine"]
@@ -31,7 +31,7 @@ def test_likelihood_benchmark_cli(tmp_path):
     assert row["auto_method"] == "exact"                          # rank <= 128: always exact
     assert min(row["brute_s"], row["exact_s"], row["iterative_s"]) > 0
     assert row["speedup_auto"] == row["brute_s"] / row[f"{row['auto_method']}_s"]
-    assert row["cg_iters_pc"] >= 1 and row["cg_iters_nopc"] >= 1
+    assert 1 <= row["cg_iters_pc"] <= row["cg_iters_diag"] <= row["cg_iters_nopc"]
     assert row["iter_grad_cos"] > 0.9
     assert row["iter_nll_rel_err"] < 0.05
     assert row["exact_vs_brute_nll_rel"] < 1e-6
