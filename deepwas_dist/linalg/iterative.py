@@ -56,25 +56,25 @@ def iterative_parts(
     quad = (u * a).sum(1)
     t = num_probes
     Y = precond.whitened_solve(E) if need_grad else None       # y = P^{-1} v = L^{-T} e
-    # one pass over Z for everything below: (T, 1 [+ 2t] + k, m), the last k columns for P's low-rank part
-    cols = [a[:, :, None]] + ([W - Y, Y] if need_grad else []) + [precond.lowrank_basis()]
+    # one pass over Z for everything below: (T, [1 + 2t] + k, m), the last k columns for P's low-rank part
+    cols = ([a[:, :, None], W - Y, Y] if need_grad else []) + [precond.lowrank_basis()]
     ZX = op.z_matmul_rows(torch.cat(cols, dim=2))
-    Za, ZW = ZX[:, 0], ZX[:, ZX.shape[1] - precond.rank:]
     Z_mul = op.Z if op.Z_mul is None else op.Z_mul
-    diag_pinv = precond.inv_diag_quad(Z_mul, ZW)               # diag(Z P^{-1} Z^T): (T, m)
+    diag_pinv = precond.inv_diag_quad(Z_mul, ZX[:, ZX.shape[1] - precond.rank:])   # diag(Z P^-1 Z^T): (T, m)
+    tr_pinv = precond.inv_trace()
     # SLQ with tr(A) as control variate, A = L^{-1} K L^{-T}: e^T A e = r T_11 is read off the
     # Lanczos matrix and tr A = tr(P^{-1} K) is exact, so only log x - x + 1 (second order in A - I) is
     # left to the probes.
     Tm = tridiagonal_from_cg(cg.alpha[:, :, 1:], cg.beta[:, :, 1:], cg.n_iters[:, 1:])   # (T, t, J, J)
     first = Tm[..., 0, 0] if Tm.shape[-1] else torch.ones(Tm.shape[:2], dtype=u.dtype, device=u.device)
-    tr_A = op.sigma * precond.inv_trace() + (op.s * diag_pinv).sum(1)
+    tr_A = op.sigma * tr_pinv + (op.s * diag_pinv).sum(1)
     logdet = precond.logdet() + (tr_A - r) + r * (quadrature_logdet(Tm) - first + 1.0).mean(1)
     g_s = g_sigma = None
     if need_grad:
         D = W - Y
-        ZD, ZY = ZX[:, 1:t + 1], ZX[:, t + 1:2 * t + 1]
+        Za, ZD, ZY = ZX[:, 0], ZX[:, 1:t + 1], ZX[:, t + 1:2 * t + 1]
         diag_kinv = diag_pinv + (ZD * ZY).mean(1)
-        tr_kinv = precond.inv_trace() + (D * Y).sum(1).mean(1)
+        tr_kinv = tr_pinv + (D * Y).sum(1).mean(1)
         g_s = 0.5 * op.s * (diag_kinv - Za * Za)
         g_sigma = 0.5 * op.sigma * (tr_kinv - (a * a).sum(1))
     return SliceParts(logdet_K=logdet, quad=quad, grad_log_s=g_s, grad_log_sigma=g_sigma,

@@ -45,18 +45,15 @@ class Preconditioner:
               rank: int = DEFAULT_RANK, tiny_gain: float = 1e-12) -> "Preconditioner":
         """P matched to ``op``, with omega = diag(Z^T Z) (r,), row_norm2 = ||z_j||^2 (m,) and ``rank``
         SNPs (capped at min(m, r)) kept exactly."""
-        T, r, m = op.num_traits, op.r, int(op.Z.shape[0])
-        k = max(0, min(int(rank), m, r))
+        k = max(0, min(int(rank), int(op.Z.shape[0]), op.r))
         w = row_norm2.to(op.s.dtype)
-        if k == 0:
-            s_base = (op.s @ w) / w.sum().clamp_min(torch.finfo(w.dtype).tiny)
-            d = op.sigma[:, None] + s_base[:, None] * omega[None, :]
-            return cls(d=d, V=d.new_zeros(T, r, 0), g=d.new_zeros(T, 0))
         top = torch.topk(op.s * w, k, dim=1).indices                       # (T, k)
         rest = torch.ones_like(op.s, dtype=torch.bool).scatter_(1, top, False)
         w_rest = torch.where(rest, w.expand_as(op.s), torch.zeros_like(op.s))
         s_base = (op.s * w_rest).sum(1) / w_rest.sum(1).clamp_min(torch.finfo(w.dtype).tiny)
         d = op.sigma[:, None] + s_base[:, None] * omega[None, :]           # (T, r)
+        if k == 0:
+            return cls.diagonal(d)
         excess = (op.s.gather(1, top) - s_base[:, None]).clamp_min(0.0)    # (T, k)
         B = op.Z[top] * (excess.sqrt()[:, :, None] / d.sqrt()[:, None, :])  # (T, k, r)
         # B^T = V diag(sqrt g) U^T from the eigenpairs of the small Gram B B^T (k x k): 6x faster than
@@ -68,10 +65,15 @@ class Preconditioner:
         return cls(d=d, V=V * keep[:, None, :], g=g)
 
     @classmethod
+    def diagonal(cls, d: torch.Tensor) -> "Preconditioner":
+        """P_t = diag(d_t) for d (T, r): no low-rank part."""
+        T, r = d.shape
+        return cls(d=d, V=d.new_zeros(T, r, 0), g=d.new_zeros(T, 0))
+
+    @classmethod
     def identity(cls, op: KOperator) -> "Preconditioner":
         """P = I (to measure what the preconditioner buys)."""
-        d = torch.ones(op.num_traits, op.r, dtype=op.s.dtype, device=op.s.device)
-        return cls(d=d, V=d.new_zeros(op.num_traits, op.r, 0), g=d.new_zeros(op.num_traits, 0))
+        return cls.diagonal(torch.ones(op.num_traits, op.r, dtype=op.s.dtype, device=op.s.device))
 
     @property
     def rank(self) -> int:
