@@ -40,3 +40,18 @@ def check_slice_inputs(sl: LDSlice, z, log_s, log_sigma
     if not batched:
         z, log_s, log_sigma = z[:, None], log_s[:, None], log_sigma.reshape(1)
     return batched, z, log_s, log_sigma
+
+
+def check_log_lambda(log_lambda, batched: bool, T: int, like: torch.Tensor) -> torch.Tensor | None:
+    """Validate the optional log mismatch variance: None, or () / (T,) like log_sigma; returns (T,) or None."""
+    if log_lambda is None:
+        return None
+    out = torch.as_tensor(log_lambda, dtype=like.dtype if like.is_floating_point() else None)
+    want = (T,) if batched else ()
+    if tuple(out.shape) != want:
+        raise InputError(f"log_lambda must have shape {want} (one log mismatch variance per trait), "
+                         f"got {tuple(out.shape)}")
+    if not bool(torch.isfinite(out.detach()).all()):
+        raise InputError(f"log_lambda is not finite ({out.detach().tolist()}); use log_lambda=None for no "
+                         "mismatch term, or a finite log variance")
+    return out.reshape(T)

@@ -6,7 +6,9 @@
 with l_i = sum_k R_ik^2 the slice LD score, R_ik^2 bias-corrected for the panel size, and s_bar the
 per-SNP prior variance guess N h2g / M of LDSC's regression weights (held fixed: weights carry no
 gradient). A constant network gives LD score regression with a free intercept; the ``linear``
-network on annotations gives S-LDSC.
+network on annotations gives S-LDSC. With the mismatch model (``log_lambda``, see
+:mod:`deepwas_dist.mismatch`) E[z_i^2] gains + lambda: a second intercept, not identifiable apart from
+sigma under this objective, so training keeps lambda fixed when the objective is LDSC.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .checks import check_slice_inputs
+from .checks import check_log_lambda, check_slice_inputs
 from .slice import LDSlice
 
 
@@ -39,18 +41,23 @@ def ldsc_loss(
     log_s: torch.Tensor,
     log_sigma: torch.Tensor | float,
     s_bar: float | torch.Tensor | None = None,
+    log_lambda: torch.Tensor | float | None = None,
 ) -> LDSCResult:
     """LDSC objective of one slice for one trait ((n,) z) or T traits ((n, T) z); shapes as ``marginal_nll``.
 
     ``s_bar`` (scalar or (T,)) sets the regression weights; None uses the current mean prior variance,
-    detached (LDSC's two-step reweighting).
+    detached (LDSC's two-step reweighting). ``log_lambda`` (like log_sigma) adds the mismatch variance
+    to the intercept.
     """
     batched, z2, log_s2, log_sigma2 = check_slice_inputs(sl, z, log_s, log_sigma)
+    log_lam2 = check_log_lambda(log_lambda, batched, z2.shape[1], log_s2)
     dev, dt = log_s2.device, log_s2.dtype if log_s2.is_floating_point() else torch.float64
     r2 = sl.ld2_core.to(device=dev, dtype=dt)                       # (n, m)
     ld_score = r2.sum(1).clamp_min(1.0)                              # (n,)
     s = log_s2.to(dt).exp()                                          # (m, T)
     sigma = log_sigma2.to(dt).exp()                                  # (T,)
+    if log_lam2 is not None:
+        sigma = sigma + log_lam2.to(dt).exp()                        # intercept: sigma + lambda
     expected = r2 @ s + sigma[None, :]
     if s_bar is None:
         sb = s.detach().mean(0)

@@ -46,6 +46,8 @@ class LDSlice:
         core_mask: (m,) bool, True for core SNPs (n of them).
         n_ref: reference-panel size the LD came from (None if unknown); used by LDSC's r^2 bias correction.
         omega: (r,) diagonal of Z^T Z (the basis is rotated so that Z^T Z is diagonal).
+        core_diag: None in that basis; in R_CC's eigenbasis (:attr:`core_basis`), the (r,) diagonal
+            mu = 1 / Lambda of T^T T, which is then diagonal.
     """
 
     Z: torch.Tensor
@@ -55,6 +57,7 @@ class LDSlice:
     core_mask: torch.Tensor
     omega: torch.Tensor
     n_ref: int | None = None
+    core_diag: torch.Tensor | None = None
 
     # ----------------------------------------------------------------------------------- build
     @classmethod
@@ -145,6 +148,21 @@ class LDSlice:
         return self.Z.to(torch.float32)
 
     @cached_property
+    def core_basis(self) -> "LDSlice":
+        """The same slice expressed in R_CC's eigenbasis (Z <- Z V, T <- T V with V the eigenvectors of
+        T^T T), where T^T T = diag(mu), mu = 1 / Lambda: the basis of the mismatch model, whose term
+        lambda T^T T is then diagonal (:mod:`deepwas_dist.mismatch`). ``omega`` becomes the diagonal
+        of Z^T Z, which is no longer diagonal. Computed once per slice (m r^2 flops), in float64."""
+        if self.core_diag is not None:
+            return self
+        dt = self.Z.dtype
+        T64, Z64 = self.T.to(torch.float64), self.Z.to(torch.float64)
+        _, V = torch.linalg.eigh(T64.T @ T64)
+        Zu, Tu = Z64 @ V, T64 @ V
+        return replace(self, Z=Zu.to(dt), T=Tu.to(dt), omega=Zu.square().sum(0).to(dt),
+                       core_diag=Tu.square().sum(0).to(dt))
+
+    @cached_property
     def ld2_core(self) -> torch.Tensor:
         """Squared LD of core rows, R_{C,:}^2 (n x m), with LDSC's bias correction
         r^2 - (1 - r^2) / (n_ref - 2) when the panel size ``n_ref`` is known. Computed once per slice."""
@@ -161,7 +179,7 @@ class LDSlice:
             return None if x is None else x.to(device=device, dtype=dt)
 
         return replace(self, Z=cast(self.Z), T=cast(self.T), lam=cast(self.lam), omega=cast(self.omega),
-                       core_mask=self.core_mask.to(device=device))
+                       core_diag=cast(self.core_diag), core_mask=self.core_mask.to(device=device))
 
     def crop(self, keep: np.ndarray | torch.Tensor) -> "LDSlice":
         """The slice restricted to the SNPs in ``keep`` (an (m,) bool mask that includes every core SNP).
@@ -174,7 +192,8 @@ class LDSlice:
             raise InputError("crop mask drops core SNPs; a narrower bandwidth may only drop flank SNPs")
         dt = self.Z.dtype
         Z, T, omega = _diagonalise(self.Z[keep_t.to(self.Z.device)].to(torch.float64), self.T.to(torch.float64))
-        return replace(self, Z=Z.to(dt), T=T.to(dt), omega=omega.to(dt), core_mask=self.core_mask[keep_t])
+        return replace(self, Z=Z.to(dt), T=T.to(dt), omega=omega.to(dt), core_mask=self.core_mask[keep_t],
+                       core_diag=None)
 
     def restrict_core(self, keep_core: np.ndarray | torch.Tensor, eig_threshold: float = 1e-6) -> "LDSlice":
         """The slice with only the core SNPs in ``keep_core`` (an (n,) bool mask over core SNPs) scored.
@@ -203,7 +222,8 @@ class LDSlice:
 
     def nbytes(self) -> int:
         """Bytes held by the slice's tensors."""
-        ts = [self.Z, self.T, self.lam, self.core_mask, self.omega]
+        ts = [self.Z, self.T, self.lam, self.core_mask, self.omega] + \
+            ([] if self.core_diag is None else [self.core_diag])
         return int(sum(t.element_size() * t.nelement() for t in ts))
 
 

@@ -25,26 +25,28 @@ EIGH_FLOP_PENALTY = 15.0
 ALWAYS_EXACT_RANK = 128
 
 
-def exact_cost(m: int, r: int, num_traits: int) -> float:
-    """Flop-equivalents of the Cholesky path: K product, W = L^{-1} Z^T, Cholesky and L^{-1}."""
-    return num_traits * (2.0 * m * r * r + EXACT_FLOP_PENALTY * (m * r * r + r ** 3))
+def exact_cost(m: int, r: int, num_traits: int, mismatch: bool = False) -> float:
+    """Flop-equivalents of the Cholesky path: K product, W = L^{-1} Z^T, Cholesky and L^{-1}
+    (and L^{-1} M for the mismatch gradient)."""
+    return num_traits * (2.0 * m * r * r + EXACT_FLOP_PENALTY * (m * r * r + r ** 3) + 2.0 * mismatch * r ** 3)
 
 
 def iterative_cost(m: int, r: int, num_traits: int, num_probes: int, precond_rank: int = 0,
-                   iters: int = EXPECTED_PCG_ITERS) -> float:
+                   iters: int = EXPECTED_PCG_ITERS, mismatch: bool = False) -> float:
     """Flop-equivalents of the iterative path: building the rank-k preconditioner, ``iters`` K and
     P^{-1} products on t + 1 columns, and the final pass over Z (gradient and trace terms)."""
     k, c = min(precond_rank, m, r), num_probes + 1
     build = num_traits * (2.0 * k * k * r + EIGH_FLOP_PENALTY * k ** 3)
-    per_iter = num_traits * c * (4.0 * m * r * Z_PRODUCT_FACTOR + 4.0 * r * k) + ITER_OVERHEAD_FLOPS
+    per_iter = num_traits * c * (4.0 * m * r * Z_PRODUCT_FACTOR + 4.0 * r * k + 2.0 * mismatch * r * r) \
+        + ITER_OVERHEAD_FLOPS
     final = num_traits * 2.0 * m * r * (2 * num_probes + 2 + k) * Z_PRODUCT_FACTOR
     return build + iters * per_iter + final
 
 
 def choose_method(m: int, r: int, num_traits: int, num_probes: int, precond_rank: int = 0,
-                  iters: int = EXPECTED_PCG_ITERS) -> str:
+                  iters: int = EXPECTED_PCG_ITERS, mismatch: bool = False) -> str:
     """'exact' or 'iterative', whichever the model says is cheaper for this slice."""
     if r <= ALWAYS_EXACT_RANK:
         return "exact"
-    iterative = iterative_cost(m, r, num_traits, num_probes, precond_rank, iters)
-    return "exact" if exact_cost(m, r, num_traits) <= iterative else "iterative"
+    iterative = iterative_cost(m, r, num_traits, num_probes, precond_rank, iters, mismatch)
+    return "exact" if exact_cost(m, r, num_traits, mismatch) <= iterative else "iterative"

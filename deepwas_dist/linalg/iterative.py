@@ -9,6 +9,9 @@ K [a, w_1..w_t] = [u, v_1..v_t]. With y_i = P^{-1} v_i = L^{-T} e_i (DESIGN.md s
     dNLL/dlog s_j   = 1/2 s_j [ diag(Z K^{-1} Z^T)_j - (Z a)_j^2 ]
     dNLL/dlog sigma = 1/2 sigma [ tr K^{-1} - a^T a ]
 where A = L^{-1} K L^{-T} (tr A = tr P^{-1} K, exact) and T_i is the Lanczos matrix of probe i.
+With the mismatch term lambda M in K (M = diag(mu)), tr A gains lambda tr(P^{-1} M) (exact) and
+    tr(K^{-1} M)       ~= tr(P^{-1} M)      + mean_i (w_i - y_i)^T M y_i
+    dNLL/dlog lambda = 1/2 lambda [ tr(K^{-1} M) - a^T M a ]      (range part; null space: mismatch.py)
 The estimators are unbiased (E[w y^T] = K^{-1}, E[y y^T] = P^{-1}); the exact P terms act as control
 variates, so the noise scales with K^{-1} - P^{-1}, small when P is a good preconditioner.
 Cost per iteration: 4 m r (t + 1) T flops for K, O(r k (t + 1) T) for P^{-1} (k: its rank).
@@ -68,8 +71,12 @@ def iterative_parts(
     Tm = tridiagonal_from_cg(cg.alpha[:, :, 1:], cg.beta[:, :, 1:], cg.n_iters[:, 1:])   # (T, t, J, J)
     first = Tm[..., 0, 0] if Tm.shape[-1] else torch.ones(Tm.shape[:2], dtype=u.dtype, device=u.device)
     tr_A = op.sigma * tr_pinv + (op.s * diag_pinv).sum(1)
+    if op.has_mismatch:
+        mu = op.mu.to(u.dtype)
+        tr_pinv_M = precond.inv_trace_diag(mu)
+        tr_A = tr_A + op.lam * tr_pinv_M
     logdet = precond.logdet() + (tr_A - r) + r * (quadrature_logdet(Tm) - first + 1.0).mean(1)
-    g_s = g_sigma = None
+    g_s = g_sigma = g_lam = None
     if need_grad:
         D = W - Y
         Za, ZD, ZY = ZX[:, 0], ZX[:, 1:t + 1], ZX[:, t + 1:2 * t + 1]
@@ -77,6 +84,9 @@ def iterative_parts(
         tr_kinv = tr_pinv + (D * Y).sum(1).mean(1)
         g_s = 0.5 * op.s * (diag_kinv - Za * Za)
         g_sigma = 0.5 * op.sigma * (tr_kinv - (a * a).sum(1))
+        if op.has_mismatch:
+            tr_kinv_M = tr_pinv_M + (D * Y * mu[None, :, None]).sum(1).mean(1)
+            g_lam = 0.5 * op.lam * (tr_kinv_M - (mu[None, :] * a * a).sum(1))
     return SliceParts(logdet_K=logdet, quad=quad, grad_log_s=g_s, grad_log_sigma=g_sigma,
-                      method="iterative", cg_iters=cg.converged_iters,
+                      grad_log_lambda=g_lam, method="iterative", cg_iters=cg.converged_iters,
                       residual=float(cg.residual.max()), converged=bool((cg.residual <= tol).all()))

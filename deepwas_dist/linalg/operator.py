@@ -1,4 +1,8 @@
-"""K = sigma I_r + Z^T diag(s) Z for T traits at once, applied without forming it.
+"""K = sigma I_r + lambda diag(mu) + Z^T diag(s) Z for T traits at once, applied without forming it.
+
+lambda diag(mu) is the optional reference-panel mismatch term (:mod:`deepwas_dist.mismatch`), with
+lambda (T,) per trait and mu = 1 / Lambda (r,) per slice, diagonal because slices are then expressed in
+R_CC's eigenbasis; without it K = sigma I + Z^T S Z.
 
 Shapes: Z (m, r) is shared by all traits; s (T, m) and sigma (T,) are per trait. A product
 K @ X with X of shape (T, r, k) costs 4 m r k T flops: two matrix products with Z. With few
@@ -21,6 +25,12 @@ class KOperator:
     s: torch.Tensor       # (T, m) prior variances in z units
     sigma: torch.Tensor   # (T,)
     Z_mul: torch.Tensor | None = None   # copy of Z used for products (None: Z itself)
+    lam: torch.Tensor | None = None     # (T,) mismatch variances (None: no mismatch term)
+    mu: torch.Tensor | None = None      # (r,) diagonal of T^T T = 1 / Lambda, needed with lam
+
+    @property
+    def has_mismatch(self) -> bool:
+        return self.lam is not None
 
     @property
     def r(self) -> int:
@@ -49,11 +59,16 @@ class KOperator:
         Zm = self.Z if self.Z_mul is None else self.Z_mul
         ZX = self._rows_times_Zt(X.transpose(1, 2).contiguous())                 # (T, k, m)
         KX = torch.matmul(ZX * self.s.to(Zm.dtype)[:, None, :], Zm)             # (T, k, r)
-        return self.sigma[:, None, None] * X + KX.transpose(1, 2).to(X.dtype)
+        out = self.sigma[:, None, None] * X + KX.transpose(1, 2).to(X.dtype)
+        if self.lam is not None:
+            out = out + (self.lam[:, None] * self.mu[None, :].to(X.dtype))[:, :, None] * X
+        return out
 
     def dense(self, t: int) -> torch.Tensor:
         """K of trait t as a dense (r, r) matrix in Z's dtype (2 m r^2 flops)."""
         K = self.Z.T @ (self.Z * self.s[t][:, None])
         K.diagonal().add_(self.sigma[t])
+        if self.lam is not None:
+            K.diagonal().add_(self.lam[t] * self.mu.to(K.dtype))
         return K
 

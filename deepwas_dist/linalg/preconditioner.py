@@ -14,6 +14,12 @@ B = A D^{-1/2} = U diag(sqrt g) V^T (V: r x k orthonormal, from the eigenpairs o
 
 so P^{-1}, L, L^{-T} and log det P are exact and cost O(r k) per vector, against O(m r) for K.
 Building costs O(k^2 r + k^3) per trait. ``rank=0`` is the purely diagonal preconditioner.
+
+With the mismatch term (K = sigma I + lambda diag(mu) + Z^T S Z, in R_CC's eigenbasis where the mismatch
+term is diagonal: :mod:`deepwas_dist.mismatch`) D gains lambda mu exactly, and omega is then only the
+diagonal of Z^T Z (its off-diagonal part, the flanks' LD, is what P misses besides the spread of s).
+Measured on 1000G and msprime LD with lambda 0.005-0.5: 7-12 CG iterations in this basis, against
+8-46 in the basis where Z^T Z is diagonal, where lambda M is not.
 """
 from __future__ import annotations
 
@@ -44,7 +50,7 @@ class Preconditioner:
     def build(cls, op: KOperator, omega: torch.Tensor, row_norm2: torch.Tensor,
               rank: int = DEFAULT_RANK, tiny_gain: float = 1e-12) -> "Preconditioner":
         """P matched to ``op``, with omega = diag(Z^T Z) (r,), row_norm2 = ||z_j||^2 (m,) and ``rank``
-        SNPs (capped at min(m, r)) kept exactly."""
+        SNPs (capped at min(m, r)) kept exactly; with ``op``'s mismatch term, D gains lambda mu."""
         k = max(0, min(int(rank), int(op.Z.shape[0]), op.r))
         w = row_norm2.to(op.s.dtype)
         top = torch.topk(op.s * w, k, dim=1).indices                       # (T, k)
@@ -52,6 +58,8 @@ class Preconditioner:
         w_rest = torch.where(rest, w.expand_as(op.s), torch.zeros_like(op.s))
         s_base = (op.s * w_rest).sum(1) / w_rest.sum(1).clamp_min(torch.finfo(w.dtype).tiny)
         d = op.sigma[:, None] + s_base[:, None] * omega[None, :]           # (T, r)
+        if op.has_mismatch:
+            d = d + op.lam[:, None] * op.mu[None, :].to(d.dtype)
         if k == 0:
             return cls.diagonal(d)
         excess = (op.s.gather(1, top) - s_base[:, None]).clamp_min(0.0)    # (T, k)
@@ -110,6 +118,14 @@ class Preconditioner:
         """tr P_t^{-1} for each trait: (T,)."""
         W = self.lowrank_basis()
         return (1.0 / self.d).sum(1) - ((self.g / (1.0 + self.g)) * W.square().sum(1)).sum(1)
+
+    def inv_trace_diag(self, mu: torch.Tensor) -> torch.Tensor:
+        """tr(P_t^{-1} diag(mu)) for mu (r,): (T,)."""
+        out = (mu[None, :] / self.d).sum(1)
+        if self.rank == 0:
+            return out
+        W = self.lowrank_basis()
+        return out - ((self.g / (1.0 + self.g)) * (mu[None, :, None] * W.square()).sum(1)).sum(1)
 
     def inv_diag_quad(self, Z: torch.Tensor, ZW: torch.Tensor | None = None) -> torch.Tensor:
         """diag(Z P_t^{-1} Z^T) for each trait: (T, m), in d's dtype (products in Z's dtype).
