@@ -37,12 +37,47 @@ separately identifiable there; LDSC keeps one intercept (sigma) and lambda is no
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
+from .errors import InputError
 from .slice import LDSlice
 
 LOG_2PI = math.log(2.0 * math.pi)
+#: Smallest lambda a learned mismatch can reach (z^2 units): the prior networks return
+#: log(lambda_raw + LAMBDA_FLOOR). Without a floor the likelihood is unbounded where z_C lies exactly in
+#: range(R_CC) (in-sample LD, q0 = 0 with n > r): (n - r) log lambda -> -inf. 1e-4 is 10^4 times below
+#: the null z-score variance, so it changes no realistic fit.
+LAMBDA_FLOOR = 1e-4
+#: Starting lambda of a learned mismatch before the constant-prior fit that initialises every run.
+LAMBDA_INIT = 0.05
+
+
+@dataclass(frozen=True)
+class MismatchSetting:
+    """How a run treats LD mismatch: ``mode`` 'learn' (lambda per trait, trained like sigma), 'off' (no
+    mismatch term: the original model on range(R_CC)) or 'fixed' at ``value``."""
+
+    mode: str = "learn"
+    value: float | None = None
+
+    @classmethod
+    def parse(cls, text: str | float, flag: str = "--mismatch") -> "MismatchSetting":
+        t = str(text).strip().lower()
+        if t in ("learn", "off"):
+            return cls(t)
+        try:
+            v = float(t)
+        except ValueError:
+            raise InputError(f"{flag} must be 'learn', 'off' or a lambda >= 0 (e.g. 0.05), got {text!r}") from None
+        if not (v >= 0 and math.isfinite(v)):
+            raise InputError(f"{flag} must be 'learn', 'off' or a finite lambda >= 0, got {text!r}")
+        return cls("off") if v == 0 else cls("fixed", v)
+
+    @property
+    def enabled(self) -> bool:
+        return self.mode != "off"
 
 
 def range_norm2(sl: LDSlice, u: torch.Tensor) -> torch.Tensor:

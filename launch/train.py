@@ -33,6 +33,8 @@ def parser() -> argparse.ArgumentParser:
     a("--size", choices=SIZES, help="size preset of mlp/conv (default small)")
     a("--objective", choices=["likelihood", "ldsc"], help="training objective (default likelihood)")
     a("--method", choices=["auto", "exact", "iterative"], help="slice linear algebra (default auto)")
+    a("--mismatch", help="LD reference-panel mismatch lambda per trait: learn (default), off, or a fixed value "
+                         "(z ~ N(0, R S R + sigma R + lambda I))")
     a("--num-probes", type=int, help="probe vectors of the iterative path (default 16)")
     a("--bandwidth", type=float, dest="bandwidth_kb", help="LD flank width in kb (<= stored; default stored)")
     a("--epochs", type=int, help="training epochs (default 20)")

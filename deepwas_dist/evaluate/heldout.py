@@ -1,13 +1,14 @@
 """Held-out evaluation: the likelihood of held-out chromosomes under a prior, against two baselines.
 
 For every trait: the total and per-SNP NLL of held-out slices under the trained prior; the same under
-the null prior (s = 0, sigma fitted on the training chromosomes) and under a constant prior (one f and
-one sigma per trait, fitted on the training chromosomes); h2 = sum of predicted f over every SNP of
+the null prior (s = 0, sigma — and lambda with the mismatch model — fitted on training slices) and
+under a constant prior (one f and one sigma (and lambda) per trait, fitted on training slices); h2 = sum of predicted f over every SNP of
 the dataset; and, for simulated data, how well log f recovers the truth. Always the likelihood,
 whatever objective trained the prior.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
@@ -16,10 +17,13 @@ import torch
 
 from ..data.reader import Dataset, SliceBatch
 from ..likelihood import marginal_nll, null_nll
+from ..mismatch import LAMBDA_FLOOR, LAMBDA_INIT
+from .objective import slice_loss
 
 SliceKey = tuple[int, int]
-#: (features (m, A), tracks or None) -> (log f (m, T), log sigma (T,)), both detached.
-PriorFn = Callable[[torch.Tensor, torch.Tensor | None], tuple[torch.Tensor, torch.Tensor]]
+#: (features (m, A), tracks or None) -> (log f (m, T), log sigma (T,), log lambda (T,) or None), detached.
+PriorFn = Callable[[torch.Tensor, torch.Tensor | None],
+                   tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]
 
 
 @dataclass
@@ -36,30 +40,44 @@ def prior_from_model(model: torch.nn.Module) -> PriorFn:
     """Wrap a :class:`PriorNet` as a detached prior function."""
     def fn(features, tracks):
         with torch.no_grad():
-            return model(features, tracks).detach(), model.log_sigma.detach()
+            ll = model.log_lambda() if hasattr(model, "log_lambda") else None
+            return model(features, tracks).detach(), model.log_sigma.detach(), None if ll is None else ll.detach()
     return fn
 
 
-def constant_prior(log_f: torch.Tensor, log_sigma: torch.Tensor) -> PriorFn:
-    """The prior with one log f and one log sigma per trait."""
+def constant_prior(log_f: torch.Tensor, log_sigma: torch.Tensor, log_lambda: torch.Tensor | None = None) -> PriorFn:
+    """The prior with one log f, one log sigma (and one log lambda) per trait."""
     def fn(features, tracks):
-        return log_f[None, :].expand(features.shape[0], -1), log_sigma
+        return log_f[None, :].expand(features.shape[0], -1), log_sigma, log_lambda
+    return fn
+
+
+def with_nuisance(prior: PriorFn, log_sigma: torch.Tensor, log_lambda: torch.Tensor | None) -> PriorFn:
+    """``prior``'s log f with the given (log sigma, log lambda) in place of its own."""
+    def fn(features, tracks):
+        return prior(features, tracks)[0], log_sigma, log_lambda
     return fn
 
 
 def score_slices(batches: Iterable[SliceBatch], prior: PriorFn, log_N: torch.Tensor, null_log_sigma: torch.Tensor,
-                 method: str = "exact") -> SliceScores:
-    """NLL of every batch under ``prior`` and under the null prior, summed per trait."""
+                 method: str = "exact", null_log_lambda: torch.Tensor | None = None) -> SliceScores:
+    """NLL of every batch under ``prior`` and under the null prior (``null_log_sigma``, and
+    ``null_log_lambda`` with the mismatch model), summed per trait. The prior and the null must both
+    have lambda or both not: with it the NLL scores all n core z-scores, without it their projection."""
     nll = nul = cnt = None
     k = 0
     for b in batches:
         with torch.no_grad():
-            log_f, log_sigma = prior(b.features, b.tracks)
+            log_f, log_sigma, log_lambda = prior(b.features, b.tracks)
+            if (log_lambda is None) != (null_log_lambda is None):
+                raise ValueError("score_slices: the prior and the null must both have lambda or both not")
             dt = b.ld.dtype
             log_s = log_f.to(dt) + log_N.to(dt)[None, :]
-            v = marginal_nll(b.ld, b.z, log_s, log_sigma.to(dt), method=method,
+            ll = None if log_lambda is None else log_lambda.to(dt)
+            v = marginal_nll(b.ld, b.z, log_s, log_sigma.to(dt), method=method, log_lambda=ll,
                              generator=torch.Generator().manual_seed(k)).nll.cpu().numpy()
-            v0 = null_nll(b.ld, b.z, null_log_sigma.to(dt)).cpu().numpy()
+            nl = None if null_log_lambda is None else null_log_lambda.to(dt)
+            v0 = null_nll(b.ld, b.z, null_log_sigma.to(dt), nl).cpu().numpy()
         nll = v if nll is None else nll + v
         nul = v0 if nul is None else nul + v0
         cnt = np.full_like(v, b.n) if cnt is None else cnt + b.n
@@ -68,6 +86,33 @@ def score_slices(batches: Iterable[SliceBatch], prior: PriorFn, log_N: torch.Ten
     zero = np.zeros(T)
     return SliceScores(nll=zero if nll is None else nll, null=zero if nul is None else nul,
                        n_snps=zero if cnt is None else cnt, n_slices=k)
+
+
+def fit_null(batches: list[SliceBatch], n_traits: int, mismatch: bool = False, iters: int = 60
+             ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """MLE of (log sigma, log lambda) per trait under the null prior s = 0 from training slices.
+
+    Without mismatch: log sigma in closed form and None. With it: L-BFGS on the closed-form null NLL,
+    lambda kept above LAMBDA_FLOOR as in the networks."""
+    ls0 = fit_null_log_sigma(batches, n_traits)
+    if not mismatch:
+        return ls0, None
+    log_sigma = ls0.clone().requires_grad_(True)
+    raw = torch.full((n_traits,), math.log(LAMBDA_INIT), dtype=torch.float64, requires_grad=True)
+    floor = math.log(LAMBDA_FLOOR)
+    opt = torch.optim.LBFGS([log_sigma, raw], lr=1.0, max_iter=iters, line_search_fn="strong_wolfe")
+    n_total = sum(b.n for b in batches) or 1
+
+    def closure():
+        opt.zero_grad()
+        ll = torch.logaddexp(raw, torch.full_like(raw, floor))
+        loss = sum(null_nll(b.ld, b.z, log_sigma, ll).sum() for b in batches) / n_total
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    with torch.no_grad():
+        return log_sigma.detach(), torch.logaddexp(raw, torch.full_like(raw, floor)).detach()
 
 
 def fit_null_log_sigma(batches: Iterable[SliceBatch], n_traits: int) -> torch.Tensor:
@@ -81,28 +126,60 @@ def fit_null_log_sigma(batches: Iterable[SliceBatch], n_traits: int) -> torch.Te
 
 
 def fit_constant_prior(batches: list[SliceBatch], log_N: torch.Tensor, init_log_f: torch.Tensor,
-                       iters: int = 60, objective: str = "likelihood") -> tuple[torch.Tensor, torch.Tensor]:
-    """(log f, log sigma) per trait minimising ``objective`` (likelihood: exact NLL; or ldsc) summed over
-    the given slices, by L-BFGS."""
-    from ..train.objective import slice_loss
+                       iters: int = 60, objective: str = "likelihood", mismatch: bool = False
+                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """(log f, log sigma, log lambda or None) per trait minimising ``objective`` (likelihood: exact NLL;
+    or ldsc) summed over the given slices, by L-BFGS. ``mismatch``: also fit lambda (likelihood only;
+    under LDSC lambda is a second intercept, not identifiable apart from sigma)."""
     T = len(log_N)
     log_f = init_log_f.clone().to(torch.float64).requires_grad_(True)
     log_sigma = torch.zeros(T, dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.LBFGS([log_f, log_sigma], lr=1.0, max_iter=iters, line_search_fn="strong_wolfe")
+    learn_lam = mismatch and objective == "likelihood"
+    raw = torch.full((T,), math.log(LAMBDA_INIT), dtype=torch.float64, requires_grad=learn_lam)
+    floor = math.log(LAMBDA_FLOOR)
+    params = [log_f, log_sigma] + ([raw] if learn_lam else [])
+    opt = torch.optim.LBFGS(params, lr=1.0, max_iter=iters, line_search_fn="strong_wolfe")
     n_total = sum(b.n for b in batches) or 1
+    lam_of = lambda: torch.logaddexp(raw, torch.full_like(raw, floor)) if learn_lam else None  # noqa: E731
 
     def closure():
         opt.zero_grad()
         loss = torch.zeros((), dtype=torch.float64)
         for b in batches:
             lf = log_f[None, :].expand(b.m, -1)
-            loss = loss + slice_loss(b, lf, log_sigma, log_N, objective, method="exact")[0]
+            loss = loss + slice_loss(b, lf, log_sigma, log_N, objective, method="exact", log_lambda=lam_of())[0]
         loss = loss / n_total
         loss.backward()
         return loss
 
     opt.step(closure)
-    return log_f.detach(), log_sigma.detach()
+    ll = lam_of()
+    return log_f.detach(), log_sigma.detach(), None if ll is None else ll.detach()
+
+
+def fit_nuisance(batches: list[SliceBatch], log_fs: list[torch.Tensor], log_N: torch.Tensor,
+                 init_log_sigma: torch.Tensor, iters: int = 40) -> tuple[torch.Tensor, torch.Tensor]:
+    """(log sigma, log lambda) per trait maximising the likelihood on ``batches`` with their log f
+    (``log_fs``, one (m, T) per batch) held fixed: how a prior trained without lambda (the LDSC
+    objective), or the true prior of a simulation, is scored under the mismatch model."""
+    log_sigma = init_log_sigma.clone().to(torch.float64).requires_grad_(True)
+    raw = torch.full_like(log_sigma, math.log(LAMBDA_INIT)).requires_grad_(True)
+    floor = math.log(LAMBDA_FLOOR)
+    opt = torch.optim.LBFGS([log_sigma, raw], lr=1.0, max_iter=iters, line_search_fn="strong_wolfe")
+    fixed = [(b, lf.to(torch.float64).detach()) for b, lf in zip(batches, log_fs)]
+    n_total = sum(b.n for b in batches) or 1
+
+    def closure():
+        opt.zero_grad()
+        ll = torch.logaddexp(raw, torch.full_like(raw, floor))
+        loss = sum(marginal_nll(b.ld, b.z, lf + log_N[None, :], log_sigma, method="exact", log_lambda=ll).nll.sum()
+                   for b, lf in fixed) / n_total
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    with torch.no_grad():
+        return log_sigma.detach(), torch.logaddexp(raw, torch.full_like(raw, floor)).detach()
 
 
 def recovery(log_f_pred: np.ndarray, f_true: np.ndarray) -> dict:

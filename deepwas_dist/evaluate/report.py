@@ -27,8 +27,9 @@ from ..data.storage import filesystem, join
 from ..train.config import TrainConfig
 from ..train.loop import META_FILE, RunPlan, build_model, load_state
 from .enrichment import enrichment_table
-from .heldout import (constant_prior, fit_constant_prior, fit_null_log_sigma, prior_from_model, recovery,
-                      score_slices)
+from ..mismatch import MismatchSetting
+from .heldout import (constant_prior, fit_constant_prior, fit_nuisance, fit_null, prior_from_model, recovery,
+                      score_slices, with_nuisance)
 from .plots import curves_png, enrichment_png, truth_png
 
 #: Training slices used to fit the baselines (null sigma, constant prior): a bounded, seeded subsample.
@@ -70,10 +71,19 @@ def evaluate_model(cfg: TrainConfig, ds: Dataset, plan: RunPlan, holdout: list[i
     read = lambda keys: (ds.read_slice(c, s, traits, bandwidth_kb=cfg.bandwidth_kb) for c, s in keys)  # noqa: E731
     base_keys = _subsample(plan.train_keys, BASELINE_SLICES, cfg.seed)
     base = list(read(base_keys))
-    null_ls = fit_null_log_sigma(base, T)
-    c_logf, c_ls = fit_constant_prior(base, log_N, torch.tensor(plan.init_log_f, dtype=torch.float64))
-    ho_model = score_slices(read(plan.heldout_keys), prior_from_model(net), log_N, null_ls)
-    ho_const = score_slices(read(plan.heldout_keys), constant_prior(c_logf, c_ls), log_N, null_ls)
+    mismatch = MismatchSetting.parse(cfg.mismatch).enabled
+    null_ls, null_ll = fit_null(base, T, mismatch=mismatch)
+    c_logf, c_ls, c_ll = fit_constant_prior(base, log_N, torch.tensor(plan.init_log_f, dtype=torch.float64),
+                                            mismatch=mismatch)
+    prior = prior_from_model(net)
+    sigma, lam = net.log_sigma.detach().double(), net.log_lambda()
+    if mismatch and lam is None:             # trained without lambda (LDSC): fit sigma, lambda with f fixed
+        sigma, lam = fit_nuisance(base, [prior(b.features, b.tracks)[0] for b in base], log_N, sigma)
+        prior = with_nuisance(prior, sigma, lam)
+    lam = None if lam is None else lam.detach().double()
+    ho_model = score_slices(read(plan.heldout_keys), prior, log_N, null_ls, null_log_lambda=null_ll)
+    ho_const = score_slices(read(plan.heldout_keys), constant_prior(c_logf, c_ls, c_ll), log_N, null_ls,
+                            null_log_lambda=null_ll)
 
     preds = predict_all(ds, net)
     chroms = list(preds)
@@ -82,7 +92,7 @@ def evaluate_model(cfg: TrainConfig, ds: Dataset, plan: RunPlan, holdout: list[i
     is_ho = snps_all[S.CHR].isin(holdout).to_numpy()
     metrics: dict = {"run": cfg.name, "model": cfg.model, "size": cfg.size, "objective": cfg.objective,
                      "parameters": int(sum(p.numel() for p in net.parameters())), "heldout_chroms": holdout,
-                     "n_snps": int(len(snps_all)), "traits": {}, "history": history}
+                     "mismatch": cfg.mismatch, "n_snps": int(len(snps_all)), "traits": {}, "history": history}
     for t, name in enumerate(traits):
         n = float(ho_model.n_snps[t]) if len(ho_model.n_snps) else 0.0
         per = lambda x: float(x[t] / n) if n else float("nan")  # noqa: E731
@@ -92,7 +102,9 @@ def evaluate_model(cfg: TrainConfig, ds: Dataset, plan: RunPlan, holdout: list[i
              "improvement_vs_null_per_snp": per(ho_model.null) - per(ho_model.nll),
              "improvement_vs_constant_per_snp": per(ho_const.nll) - per(ho_model.nll),
              "h2": float(np.exp(log_f_all[:, t]).sum()), "constant_h2": float(math.exp(c_logf[t]) * len(snps_all)),
-             "sigma": float(math.exp(float(net.log_sigma.detach()[t]))), "null_sigma": float(math.exp(float(null_ls[t])))}
+             "sigma": float(math.exp(float(sigma[t]))), "null_sigma": float(math.exp(float(null_ls[t]))),
+             "lambda": None if lam is None else float(math.exp(float(lam[t]))),
+             "null_lambda": None if null_ll is None else float(math.exp(float(null_ll[t])))}
         truth = _truth(ds, name, chroms)
         if truth is not None:
             m["true_h2"] = float(np.nansum(truth))
@@ -165,14 +177,17 @@ def write_outputs(cfg, ds, traits, preds, snps_all, log_f_all, is_ho, metrics, n
 def summary_table(metrics: dict) -> str:
     """The final per-trait table (nats per held-out SNP; positive improvement = better than the baseline)."""
     head = (f"{'trait':<14}{'held-out SNPs':>14}{'NLL/SNP':>11}{'vs null':>11}{'vs const':>11}{'h2':>8}"
-            f"{'true h2':>9}{'r(log f)':>10}")
+            f"{'true h2':>9}{'r(log f)':>10}{'sigma':>8}{'lambda':>9}")
     lines = [f"model {metrics['model']}/{metrics['size']} ({metrics['parameters']:,} parameters), objective "
-             f"{metrics['objective']}, held-out chromosomes {metrics['heldout_chroms']}", head, "-" * len(head)]
+             f"{metrics['objective']}, mismatch {metrics.get('mismatch', 'off')}, held-out chromosomes "
+             f"{metrics['heldout_chroms']}", head, "-" * len(head)]
     for name, m in metrics["traits"].items():
         rec = m.get("recovery_all", {}).get("pearson_r", float("nan"))
         lines.append(f"{name:<14}{m['heldout_snps']:>14,}{m['heldout_nll_per_snp']:>11.5f}"
                      f"{m['improvement_vs_null_per_snp']:>+11.5f}{m['improvement_vs_constant_per_snp']:>+11.5f}"
-                     f"{m['h2']:>8.3f}{m.get('true_h2', float('nan')):>9.3f}{rec:>10.3f}")
+                     f"{m['h2']:>8.3f}{m.get('true_h2', float('nan')):>9.3f}{rec:>10.3f}"
+                     f"{m.get('sigma', float('nan')):>8.3f}"
+                     f"{m['lambda'] if m.get('lambda') is not None else float('nan'):>9.4f}")
     return "\n".join(lines) + "\n"
 
 

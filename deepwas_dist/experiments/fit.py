@@ -15,7 +15,8 @@ import torch
 
 from ..data import schema as S
 from ..data.reader import Dataset
-from ..evaluate.heldout import fit_null_log_sigma, prior_from_model, recovery, score_slices
+from ..evaluate.heldout import fit_nuisance, fit_null, prior_from_model, recovery, score_slices, with_nuisance
+from ..mismatch import MismatchSetting
 from ..train.config import TrainConfig
 from ..train.loop import RunPlan, run_worker
 from ..train.cache import SliceCache
@@ -72,16 +73,28 @@ def fit_and_score(cfg: TrainConfig, plan: RunPlan, true_sigma: list[float] | Non
     rng = np.random.default_rng(cfg.seed)
     base = [plan.train_keys[i] for i in sorted(rng.choice(len(plan.train_keys), min(null_slices, len(plan.train_keys)),
                                                          replace=False))]
-    null_ls = fit_null_log_sigma(read(base), T)
+    mismatch = MismatchSetting.parse(cfg.mismatch).enabled
+    base_b = read(base)
+    null_ls, null_ll = fit_null(base_b, T, mismatch=mismatch)
     held = read(plan.heldout_keys)
-    sc = score_slices(held, prior_from_model(net), log_N, null_ls)
+    prior = prior_from_model(net)
+    sigma, lam = net.log_sigma.detach().double(), net.log_lambda()
+    if mismatch and lam is None:          # trained without lambda (LDSC): sigma and lambda fitted, f fixed
+        sigma, lam = fit_nuisance(base_b, [prior(b.features, b.tracks)[0] for b in base_b], log_N, sigma)
+        prior = with_nuisance(prior, sigma, lam)
+    lam = None if lam is None else lam.detach().double()
+    sc = score_slices(held, prior, log_N, null_ls, null_log_lambda=null_ll)
     true = None
     if true_sigma is not None and all(b.f_true is not None for b in held):
         ts = torch.tensor([math.log(s) for s in true_sigma], dtype=torch.float64)
+        true_ll = None
+        if mismatch:                      # the true f with its own best-fitting sigma and lambda
+            ts, true_ll = fit_nuisance(base_b, [torch.log(b.f_true.clamp_min(1e-300)) for b in base_b], log_N, ts)
         true = np.zeros(T)
         for b in held:
             lf = torch.log(b.f_true.clamp_min(1e-300))
-            true += score_slices([b], lambda f, t, lf=lf: (lf, ts), log_N, null_ls).nll
+            true += score_slices([b], lambda f, t, lf=lf: (lf, ts, true_ll), log_N, null_ls,
+                                 null_log_lambda=null_ll).nll
     preds = []
     truths = []
     for c in ds.chromosomes:

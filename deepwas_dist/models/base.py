@@ -2,7 +2,9 @@
 
 A :class:`PriorNet` is a trunk (shared by all traits) and a linear head with one output per trait.
 ``forward(annotations, tracks)`` returns log f (m, T): the log per-SNP heritability, so that
-log s = log N + log f. Each trait also owns a log sigma (the LDSC-intercept-like residual scale).
+log s = log N + log f. Each trait also owns a log sigma (the LDSC-intercept-like residual scale) and,
+once :meth:`PriorNet.enable_mismatch` is called, a log lambda (the LD-mismatch variance of
+:mod:`deepwas_dist.mismatch`), learned or fixed.
 The head starts at weight 0 and bias log(h2_init / M), i.e. at a constant prior with a sane h2.
 """
 from __future__ import annotations
@@ -11,6 +13,8 @@ import math
 
 import torch
 from torch import nn
+
+from ..mismatch import LAMBDA_FLOOR
 
 
 class Trunk(nn.Module):
@@ -39,6 +43,7 @@ class PriorNet(nn.Module):
         self.head = nn.Linear(trunk.out_dim, n_traits) if trunk.out_dim > 0 else None
         self.bias = nn.Parameter(torch.as_tensor(init_log_f, dtype=torch.float32).expand(n_traits).clone())
         self.log_sigma = nn.Parameter(torch.zeros(n_traits))
+        self.log_lambda_raw: nn.Parameter | None = None
         if self.head is not None:
             nn.init.zeros_(self.head.weight)
             nn.init.zeros_(self.head.bias)
@@ -54,6 +59,23 @@ class PriorNet(nn.Module):
         if self.head is not None:
             out = out + self.head(self.trunk(annotations, tracks))
         return out
+
+    def enable_mismatch(self, init_lambda: float | torch.Tensor, learn: bool = True) -> None:
+        """Give every trait a mismatch variance lambda, starting at ``init_lambda`` ((T,) or scalar),
+        trained when ``learn`` (else fixed). lambda = LAMBDA_FLOOR + exp(raw) when learned."""
+        lam = torch.as_tensor(init_lambda, dtype=torch.float64).expand(self.n_traits).clone()
+        raw = (lam - LAMBDA_FLOOR).clamp_min(1e-12).log() if learn else lam.clamp_min(1e-300).log()
+        self.log_lambda_raw = nn.Parameter(raw.to(torch.float32), requires_grad=learn)
+        self._lambda_floor = LAMBDA_FLOOR if learn else 0.0
+
+    def log_lambda(self) -> torch.Tensor | None:
+        """log lambda per trait (T,), differentiable when learned; None without the mismatch term."""
+        if self.log_lambda_raw is None:
+            return None
+        if self._lambda_floor == 0.0:
+            return self.log_lambda_raw
+        floor = torch.full_like(self.log_lambda_raw, math.log(self._lambda_floor))
+        return torch.logaddexp(self.log_lambda_raw, floor)
 
     def num_parameters(self) -> int:
         """Trainable parameters, including per-trait head, bias and log sigma."""

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..mismatch import MismatchSetting
 
 
 @dataclass
@@ -28,6 +29,7 @@ class TrainConfig:
     size: str = "small"
     objective: str = "likelihood"           # likelihood | ldsc
     method: str = "auto"                    # auto | exact | iterative
+    mismatch: str = "learn"                 # LD mismatch lambda: learn | off | VALUE (deepwas_dist/mismatch.py)
     num_probes: int = 16
     bandwidth_kb: float | None = None       # None: the stored maximum
     epochs: int = 20
@@ -63,6 +65,13 @@ class TrainConfig:
     def use_gpu(self) -> bool:
         return self.gpus > 0
 
+    @property
+    def mismatch_setting(self) -> MismatchSetting:
+        """The parsed --mismatch; under the LDSC objective lambda is never trained (it is a second
+        intercept there), so the network has none and evaluation fits it with the prior held fixed."""
+        setting = MismatchSetting.parse(self.mismatch)
+        return setting if self.objective == "likelihood" or setting.mode == "fixed" else MismatchSetting("off")
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
@@ -71,6 +80,7 @@ class TrainConfig:
         from ..models import MODELS, SIZES
         if self.objective not in ("likelihood", "ldsc"):
             raise InputError(f"--objective must be 'likelihood' or 'ldsc', got {self.objective!r}")
+        MismatchSetting.parse(self.mismatch)
         if self.method not in ("auto", "exact", "iterative"):
             raise InputError(f"--method must be auto, exact or iterative, got {self.method!r}")
         if self.model not in MODELS:

@@ -24,6 +24,7 @@ from torch import nn
 
 from ..data.reader import Dataset
 from ..evaluate.heldout import prior_from_model, score_slices
+from ..mismatch import LAMBDA_INIT
 from ..models import build_prior
 from .assignment import plan_epoch, split_evenly
 from .cache import SliceCache
@@ -53,21 +54,25 @@ class RunPlan:
     n_features: int
     tracks_shape: tuple[int, int] | None
     init_log_sigma: list[float] | None = None   # starting log sigma per trait (None: 0)
+    init_log_lambda: list[float] | None = None  # starting log lambda per trait (None: no mismatch term)
+    null_log_sigma: list[float] | None = None   # the null prior's fitted (log sigma, log lambda): the one
+    null_log_lambda: list[float] | None = None  # baseline of every "vs null" figure (None: sigma 1, no lambda)
     run_dir_local: str | None = None      # for the failure-injection marker (tests)
     run_url: str | None = None            # where rank 0 writes TensorBoard events (None: nowhere)
     history: list[dict] = field(default_factory=list)
 
 
 class _Module(nn.Module):
-    """What DDP wraps: the prior network, returning its per-trait log sigma too, so that every
-    parameter is used inside ``forward`` (DDP's requirement)."""
+    """What DDP wraps: the prior network, returning its per-trait log sigma and log lambda (None
+    without the mismatch term) too, so that every parameter is used inside ``forward`` (DDP's
+    requirement)."""
 
     def __init__(self, net: nn.Module):
         super().__init__()
         self.net = net
 
     def forward(self, features, tracks):
-        return self.net(features, tracks), self.net.log_sigma
+        return self.net(features, tracks), self.net.log_sigma, self.net.log_lambda()
 
 
 def build_model(cfg: TrainConfig, plan: RunPlan) -> nn.Module:
@@ -80,6 +85,12 @@ def build_model(cfg: TrainConfig, plan: RunPlan) -> nn.Module:
         net.bias.copy_(torch.tensor(plan.init_log_f, dtype=net.bias.dtype))
         if plan.init_log_sigma is not None:
             net.log_sigma.copy_(torch.tensor(plan.init_log_sigma, dtype=net.log_sigma.dtype))
+    setting = cfg.mismatch_setting
+    if setting.mode == "fixed":
+        net.enable_mismatch(setting.value, learn=False)
+    elif setting.mode == "learn":
+        init = plan.init_log_lambda if plan.init_log_lambda is not None else [math.log(LAMBDA_INIT)] * net.n_traits
+        net.enable_mismatch(torch.tensor(init, dtype=torch.float64).exp(), learn=True)
     return net
 
 
@@ -188,16 +199,16 @@ def run_worker(cfg: TrainConfig, plan: RunPlan, session: Session, heldout_keys: 
             opt.zero_grad(set_to_none=False)
             scale = world / max(ep.snps[s], 1)       # DDP averages over ranks: undo, then per SNP
             if not keys:                               # no slice for this rank: still join the all-reduce
-                out, ls = module(torch.zeros(0, plan.n_features, device=device), None if plan.tracks_shape is None
-                                 else torch.zeros(0, *plan.tracks_shape, device=device))
-                (out.sum() * 0.0 + ls.sum() * 0.0).backward()
+                out, ls, ll = module(torch.zeros(0, plan.n_features, device=device), None if plan.tracks_shape is None
+                                     else torch.zeros(0, *plan.tracks_shape, device=device))
+                (out.sum() * 0.0 + ls.sum() * 0.0 + (0.0 if ll is None else ll.sum() * 0.0)).backward()
             for i, key in enumerate(keys):
                 sync = i == len(keys) - 1
                 with (module.no_sync() if is_ddp and not sync else contextlib.nullcontext()):
                     b = cache.get(key)
-                    log_f, log_sigma = module(b.features, b.tracks)
+                    log_f, log_sigma, log_lambda = module(b.features, b.tracks)
                     loss, _ = slice_loss(b, log_f, log_sigma, log_N, cfg.objective, cfg.method, cfg.num_probes,
-                                         probe_generator(cfg.seed, epoch, *key))
+                                         probe_generator(cfg.seed, epoch, *key), log_lambda=log_lambda)
                     (loss * scale).backward()
                 loss_sum += float(loss.detach())
                 snps += b.n
@@ -227,7 +238,8 @@ def run_worker(cfg: TrainConfig, plan: RunPlan, session: Session, heldout_keys: 
                "slices_per_s": float(tot[2] / max(secs, 1e-9)), "snps_per_s": float(tot[1] / max(secs, 1e-9)),
                "lr": float(sched.get_last_lr()[0]), "seconds": secs, "nodes": nodes}
         if ho_keys and cfg.eval_every and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs):
-            row.update(heldout_metrics(plan.traits, ho_keys, ho_costs, net, cache, session, log_N))
+            row.update(heldout_metrics(plan.traits, ho_keys, ho_costs, net, cache, session, log_N,
+                                       null_prior(plan, len(plan.traits), net)))
         if final_metrics is not None and epoch + 1 == cfg.epochs:
             row.update(final_metrics(net, cache))
         history.append(row)
@@ -248,18 +260,19 @@ def quiet_ray_train_logs() -> None:
 
 
 def heldout_metrics(traits: list[str], keys: list, costs: list[float], net: nn.Module, cache: SliceCache,
-                    session: Session, log_N: torch.Tensor, prefix: str = "heldout") -> dict:
+                    session: Session, log_N: torch.Tensor, null: tuple[torch.Tensor, torch.Tensor | None],
+                    prefix: str = "heldout") -> dict:
     """NLL of ``keys`` (this rank's share, summed over ranks) under the network and the null prior:
     ``<prefix>_nll_per_snp``, ``<prefix>_improvement_per_snp`` (pooled over traits) and per trait."""
     mine = split_evenly(keys, costs, session.world)[session.rank]
     T = len(traits)
-    null_ls = torch.zeros(T, dtype=torch.float64, device=session.device)
+    null_ls, null_ll = null
     prior = prior_from_model(net)
     sums = np.zeros(3 * T)
     for k in mine:
         # One slice per call: score_slices seeds the iterative path's probes by a slice's position in its
         # input, so scoring this rank's whole share at once made the numbers depend on the world size.
-        sc = score_slices([cache.get(k)], prior, log_N, null_ls, method="auto")
+        sc = score_slices([cache.get(k)], prior, log_N, null_ls, method="auto", null_log_lambda=null_ll)
         sums += np.concatenate([sc.nll, sc.null, sc.n_snps])
     tot = session.allreduce(sums)
     nll, null, n = tot[:T], tot[T:2 * T], tot[2 * T:]
@@ -271,6 +284,18 @@ def heldout_metrics(traits: list[str], keys: list, costs: list[float], net: nn.M
         out[f"{p}_nll_per_snp/{name}"] = float(nll[t] / max(n[t], 1))
         out[f"{p}_improvement_per_snp/{name}"] = float((null[t] - nll[t]) / max(n[t], 1))
     return out
+
+
+def null_prior(plan: RunPlan, n_traits: int, net: nn.Module) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The plan's null prior (log sigma, log lambda), with lambda exactly when ``net`` has one."""
+    ls = torch.tensor(plan.null_log_sigma, dtype=torch.float64) if plan.null_log_sigma is not None \
+        else torch.zeros(n_traits, dtype=torch.float64)
+    if net.log_lambda() is None:
+        return ls, None
+    if not net.log_lambda_raw.requires_grad:                 # --mismatch VALUE: the null uses it too
+        return ls, net.log_lambda().detach().double()
+    ll = plan.null_log_lambda if plan.null_log_lambda is not None else [math.log(LAMBDA_INIT)] * n_traits
+    return ls, torch.tensor(ll, dtype=torch.float64)
 
 
 def format_epoch_line(row: dict, traits: list[str]) -> str:

@@ -13,7 +13,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -22,6 +22,8 @@ from ..data import schema as S
 from ..data.reader import Dataset
 from ..data.storage import filesystem, join
 from ..errors import InputError
+from ..evaluate.heldout import fit_constant_prior, fit_null
+from ..mismatch import LAMBDA_INIT
 from .assignment import slice_cost
 from .config import TrainConfig
 from .loop import RunPlan, train_loop_per_worker
@@ -100,32 +102,53 @@ def plan_for(cfg: TrainConfig, ds: Dataset, traits: list[str], heldout) -> RunPl
     pick = lambda xs, ho: [x for x, h in zip(xs, is_ho) if h == ho]  # noqa: E731
     log_N, guess = trait_scales(ds, traits, mean_ld_score(ds, keys, seed=cfg.seed))
     train_keys = pick(keys, False)
-    init_f, init_sigma = initial_prior(cfg, ds, traits, train_keys, log_N, guess)
+    init = initial_prior(cfg, ds, traits, train_keys, log_N, guess)
     return RunPlan(data_url=ds.url, storage_options=dict(ds.storage_options), traits=traits,
                    train_keys=train_keys, train_costs=pick(costs, False), train_ncore=pick(ncore, False),
-                   heldout_keys=pick(keys, True), heldout_costs=pick(costs, True), log_N=log_N, init_log_f=init_f,
-                   init_log_sigma=init_sigma, n_features=len(ds.feature_names), tracks_shape=ds.tracks_shape)
+                   heldout_keys=pick(keys, True), heldout_costs=pick(costs, True), log_N=log_N,
+                   init_log_f=init.log_f, init_log_sigma=init.log_sigma, init_log_lambda=init.log_lambda,
+                   null_log_sigma=init.null_log_sigma, null_log_lambda=init.null_log_lambda,
+                   n_features=len(ds.feature_names), tracks_shape=ds.tracks_shape)
 
 
 #: Training slices used to fit the starting constant prior.
 INIT_SLICES = 8
 
 
+@dataclass
+class InitialPrior:
+    """Per trait: the starting constant prior (log f, log sigma, log lambda or None) and the null prior
+    (log sigma, log lambda or None) that every "vs null" figure of the run uses."""
+
+    log_f: list[float]
+    log_sigma: list[float]
+    log_lambda: list[float] | None
+    null_log_sigma: list[float] | None
+    null_log_lambda: list[float] | None
+
+
 def initial_prior(cfg: TrainConfig, ds: Dataset, traits: list[str], keys: list, log_N: list[float],
-                  guess: list[float]) -> tuple[list[float], list[float]]:
-    """Starting (log f, log sigma) per trait: the constant prior that minimises the run's own objective
-    on a seeded subsample of training slices, so every network starts at the best constant prior
-    instead of a flat region (its head starts at zero)."""
-    from ..evaluate.heldout import fit_constant_prior
+                  guess: list[float]) -> InitialPrior:
+    """The constant prior that minimises the run's own objective on a seeded subsample of training
+    slices, so every network starts at the best constant prior instead of a flat region (its head starts
+    at zero), with lambda when the run models mismatch; and the null prior fitted on the same slices."""
+    T = len(traits)
+    mismatch = cfg.mismatch_setting.mode == "learn"
+    fallback = InitialPrior(guess, [0.0] * T, [math.log(LAMBDA_INIT)] * T if mismatch else None, None, None)
     if not keys:
-        return guess, [0.0] * len(traits)
+        return fallback
     rng = np.random.default_rng(cfg.seed)
     pick = [keys[i] for i in sorted(rng.choice(len(keys), size=min(INIT_SLICES, len(keys)), replace=False))]
     batches = [ds.read_slice(c, s, traits, bandwidth_kb=cfg.bandwidth_kb, tracks=False) for c, s in pick]
-    lf, ls = fit_constant_prior(batches, torch.tensor(log_N, dtype=torch.float64),
-                                torch.tensor(guess, dtype=torch.float64), iters=25, objective=cfg.objective)
-    ok = torch.isfinite(lf).all() and torch.isfinite(ls).all()
-    return (lf.tolist(), ls.tolist()) if ok else (guess, [0.0] * len(traits))
+    lf, ls, ll = fit_constant_prior(batches, torch.tensor(log_N, dtype=torch.float64),
+                                    torch.tensor(guess, dtype=torch.float64), iters=25, objective=cfg.objective,
+                                    mismatch=mismatch)
+    null_ls, null_ll = fit_null(batches, T, mismatch=cfg.mismatch_setting.enabled)
+    fits = [lf, ls] + ([] if ll is None else [ll])
+    if not all(bool(torch.isfinite(x).all()) for x in fits):
+        return fallback
+    return InitialPrior(lf.tolist(), ls.tolist(), None if ll is None else ll.tolist(), null_ls.tolist(),
+                        None if null_ll is None else null_ll.tolist())
 
 
 def storage_for_ray(url: str, storage_options: dict):

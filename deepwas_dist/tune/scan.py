@@ -27,7 +27,7 @@ import torch
 from ..data.reader import Dataset
 from ..errors import InputError
 from ..train.config import TrainConfig
-from ..train.loop import RunPlan, heldout_metrics, quiet_ray_train_logs, run_worker
+from ..train.loop import RunPlan, heldout_metrics, null_prior, quiet_ray_train_logs, run_worker
 from ..train.run import make_plan, resolve_holdout, resolve_traits, storage_for_ray
 from ..train.session import TuneSession
 
@@ -126,7 +126,8 @@ def trial(config: dict) -> None:
     session = TuneSession(device)
     log_N = torch.tensor(plan.log_N, dtype=torch.float64, device=device)
     final = lambda net, cache: heldout_metrics(plan.traits, test_keys, [1.0] * len(test_keys), net, cache,  # noqa: E731
-                                               session, log_N, prefix="test")
+                                               session, log_N, null_prior(plan, len(plan.traits), net),
+                                               prefix="test")
     run_worker(base, plan, session, heldout_keys=val_keys, final_metrics=final)
 
 
