@@ -28,6 +28,7 @@ from ..train.config import TrainConfig
 from ..train.loop import META_FILE, RunPlan, build_model, load_state
 from .enrichment import enrichment_table
 from ..mismatch import MismatchSetting
+from ..models import saved_prior
 from .heldout import (constant_prior, fit_constant_prior, fit_nuisance, fit_null, prior_from_model, recovery,
                       score_slices, with_nuisance)
 from .plots import curves_png, enrichment_png, truth_png
@@ -162,9 +163,8 @@ def write_outputs(cfg, ds, traits, preds, snps_all, log_f_all, is_ho, metrics, n
     if metrics["history"]:
         put("plots/curves.png", curves_png(metrics["history"]))
     buf = io.BytesIO()
-    torch.save({"state_dict": net.state_dict(), "model": cfg.model, "size": cfg.size, "traits": traits,
-                "n_features": plan.n_features, "tracks_shape": plan.tracks_shape, "log_N": plan.log_N,
-                "feature_names": list(ds.feature_names)}, buf)
+    torch.save(saved_prior(net, cfg.model, cfg.size, plan.n_features, plan.tracks_shape, traits=traits,
+                           log_N=plan.log_N, feature_names=list(ds.feature_names)), buf)
     put("model.pt", buf.getvalue())
     put("metrics.json", json.dumps(metrics, indent=1, default=float).encode())
     table = summary_table(metrics)

@@ -48,6 +48,26 @@ def build_prior(name: str, size: str = "small", *, n_features: int, n_traits: in
                     size=size if name in ("mlp", "conv") else "-")
 
 
+def saved_prior(net: PriorNet, model: str, size: str, n_features: int, tracks_shape=None, **extra) -> dict:
+    """What ``model.pt`` holds: the state dict and everything :func:`load_saved_prior` needs to rebuild it
+    (tensors and plain values only, so it loads with ``torch.load(..., weights_only=True)``)."""
+    lam = net.log_lambda_raw
+    return {"state_dict": net.state_dict(), "model": model, "size": size, "n_features": n_features,
+            "n_traits": net.n_traits, "tracks_shape": None if tracks_shape is None else list(tracks_shape),
+            "mismatch": "off" if lam is None else ("learn" if lam.requires_grad else "fixed"), **extra}
+
+
+def load_saved_prior(saved: dict) -> PriorNet:
+    """Rebuild the prior network of a ``model.pt`` dictionary (see :func:`saved_prior`)."""
+    K, w = saved.get("tracks_shape") or (0, 0)
+    net = build_prior(saved["model"], saved["size"], n_features=saved["n_features"],
+                      n_traits=saved.get("n_traits", len(saved.get("traits", [])) or 1), n_tracks=K, window=w)
+    if saved.get("mismatch", "off") != "off":
+        net.enable_mismatch(1.0, learn=saved["mismatch"] == "learn")
+    net.load_state_dict(saved["state_dict"])
+    return net
+
+
 def parameter_table(n_features: int, n_traits: int = 1, n_tracks: int = 4, window: int = 32) -> list[dict]:
     """One row per (model, size) with its parameter count."""
     rows = []

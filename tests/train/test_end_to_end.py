@@ -113,11 +113,11 @@ def test_outputs_exist_and_parse(e2e, sim_dataset):
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     # model.pt rebuilds the prior and reproduces the snpvar values
-    from deepwas_dist.models import build_prior
-    saved = torch.load(io.BytesIO((run_dir / "model.pt").read_bytes()), weights_only=False)
+    from deepwas_dist.models import load_saved_prior
+    saved = torch.load(io.BytesIO((run_dir / "model.pt").read_bytes()), weights_only=True)
     assert saved["model"] == "mlp" and saved["size"] == "small" and saved["traits"] == [TRAIT]
-    net = build_prior(saved["model"], saved["size"], n_features=saved["n_features"], n_traits=1)
-    net.load_state_dict(saved["state_dict"])
+    assert saved["mismatch"] == "learn"
+    net = load_saved_prior(saved)
     _, X, tracks = ds.features(1)
     with torch.no_grad():
         f = net(X, tracks).exp()[:, 0].double().numpy()
