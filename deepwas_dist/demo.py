@@ -1,6 +1,8 @@
 """The embedded demo dataset: simulated on first use into a cache directory, then reused.
 
-Location: $DEEPWAS_CACHE/demo-v1 (default ~/.cache/deepwas_dist/demo-v1).
+Location: $DEEPWAS_CACHE/demo-v2 (default ~/.cache/deepwas_dist/demo-v2). v2: out-of-sample design (LD from
+a 1,000-person reference panel, z from a separate 10,000-person GWAS cohort of the same population); v1
+drew z with the panel's own LD.
 """
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from typing import Callable
 
 from .errors import InputError
 
-DEMO_NAME = "demo-v1"
+DEMO_NAME = "demo-v2"
 
 
 def cache_dir() -> Path:

@@ -163,7 +163,7 @@ def map_chroms(job: Callable[[int], T], chroms: Sequence[int], workers: int) -> 
     chromosome's randomness derives from its own seeds). Fork, not spawn, so a caller's unguarded
     ``__main__`` is not re-run; the jobs use msprime and numpy only, no threads inherited from torch."""
     workers = min(int(workers), len(chroms))
-    if workers <= 1:
+    if workers <= 1 or multiprocessing.current_process().daemon:     # a daemon may not have children
         return [job(c) for c in chroms]
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
         return list(pool.map(job, chroms))
