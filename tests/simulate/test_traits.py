@@ -6,8 +6,14 @@ import numpy as np
 import pytest
 
 from deepwas_dist.errors import InputError
-from deepwas_dist.simulate import (DEFAULT_TRAITS, TraitSpec, draw_z, simulate_features, simulate_panel,
-                                   simulate_traits)
+from deepwas_dist.simulate import (
+    DEFAULT_TRAITS,
+    TraitSpec,
+    draw_z,
+    simulate_features,
+    simulate_panel,
+    simulate_traits,
+)
 from deepwas_dist.simulate.seeds import derive_seed, key
 from deepwas_dist.simulate.traits import draw_z_traits
 
@@ -133,13 +139,13 @@ def cov_pair(panel_and_cohort):
 
 def test_out_of_sample_covariance_is_the_cohorts(cov_pair):
     """z drawn with the cohort matches R_c S R_c + sigma R_c, and clearly not the panel's R S R + sigma R."""
-    panel, cohort, R, Rc = cov_pair
+    _, cohort, R, Rc = cov_pair
     assert np.max(np.abs(R - Rc)) > 0.15                             # the two LD estimates clearly differ
     f = np.random.default_rng(0).uniform(0.2, 1.0, cohort.n_snps)
     f *= 0.1 / f.sum()
     N, sigma = 200.0, 1.2
     draws = draw_z(cohort, f, N, sigma=sigma, seed=5, n_draws=N_DRAWS)
-    cov = lambda L: L @ np.diag(N * f) @ L + sigma * L              # noqa: E731
+    cov = lambda L: L @ np.diag(N * f) @ L + sigma * L
     assert max_standardised_deviation(draws, cov(Rc)) < MAX_SE
     assert max_standardised_deviation(draws, cov(R)) > 4 * MAX_SE
 
