@@ -26,7 +26,7 @@ def demo_dataset_url(log: Callable[[str], None] = print) -> str:
     path = cache_dir() / DEMO_NAME
     if (path / "manifest.json").exists():
         return str(path)
-    log(f"[deepwas] simulating the demo dataset into {path} (once; about half a minute)")
+    log(f"[deepwas] simulating the demo dataset into {path} (once; under a minute)")
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         write_simulated_dataset(str(path), log=log)
