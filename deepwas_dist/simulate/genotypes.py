@@ -118,38 +118,38 @@ def simulate_panel(
     same whichever other chromosomes are simulated. SNPs with MAF < ``maf_min`` are dropped. ``workers``
     processes simulate chromosomes in parallel; the result does not depend on it.
     """
-    _check_args(n_individuals, length_mb, maf_min)
-    job = partial(_simulate_chrom, n=n_individuals, n_cohort=0, length_bp=length_mb * 1e6, seed=seed,
-                  maf_min=maf_min, rec_rate=recombination_rate, mu=mutation_rate, Ne=Ne)
-    return [panel for panel, _ in map_chroms(job, _check_chroms(chroms), workers)]
+    pairs = _simulate(n_individuals, 0, chroms, length_mb, seed, workers, maf_min=maf_min,
+                      rec_rate=recombination_rate, mu=mutation_rate, Ne=Ne)
+    return [panel for panel, _ in pairs]
 
 
-def simulate_panel_and_cohort(
-    n_individuals: int = 1000,
-    n_cohort: int = 10_000,
-    chroms: Sequence[int] = (1, 2, 3),
-    length_mb: float = 5.0,
-    seed: int = 0,
-    maf_min: float = 0.01,
-    recombination_rate: float = 1e-8,
-    mutation_rate: float = DEFAULT_MUTATION_RATE,
-    Ne: float = 10_000,
-    workers: int = 1,
-) -> list[tuple[ChromPanel, ChromPanel]]:
+def simulate_panel_and_cohort(n_individuals: int = 1000, n_cohort: int = 10_000, chroms: Sequence[int] = (1, 2, 3),
+                              length_mb: float = 5.0, seed: int = 0, workers: int = 1,
+                              **options) -> list[tuple[ChromPanel, ChromPanel]]:
     """A reference panel and a disjoint GWAS cohort from the same population, per chromosome of ``chroms``.
 
     Each chromosome is ONE msprime ancestry simulation of ``n_individuals + n_cohort`` diploids: the first
     ``n_individuals`` are the reference panel (the LD source), the other ``n_cohort`` the GWAS cohort (whose
     genotypes give the z-scores their LD and are never used for stored LD). Both share one SNP table: SNPs
     with panel MAF >= ``maf_min`` that are also polymorphic in the cohort; each :class:`ChromPanel`'s MAF
-    column is its own sample's. Other arguments as :func:`simulate_panel`; seeds derive from (seed,
-    chromosome), so changing ``n_cohort`` changes the panel too (it is another genealogy).
+    column is its own sample's. ``options`` (maf_min, recombination_rate, mutation_rate, Ne) and the other
+    arguments as :func:`simulate_panel`; seeds derive from (seed, chromosome), so changing ``n_cohort``
+    changes the panel too (it is another genealogy).
     """
-    _check_args(n_individuals, length_mb, maf_min)
     if int(n_cohort) != n_cohort or n_cohort < 2:
         raise InputError(f"n_cohort must be an integer >= 2, got {n_cohort!r}")
-    job = partial(_simulate_chrom, n=n_individuals, n_cohort=int(n_cohort), length_bp=length_mb * 1e6, seed=seed,
-                  maf_min=maf_min, rec_rate=recombination_rate, mu=mutation_rate, Ne=Ne)
+    unknown = set(options) - {"maf_min", "recombination_rate", "mutation_rate", "Ne"}
+    if unknown:
+        raise InputError(f"unknown options {sorted(unknown)}; use maf_min, recombination_rate, mutation_rate, Ne")
+    return _simulate(n_individuals, int(n_cohort), chroms, length_mb, seed, workers,
+                     maf_min=options.get("maf_min", 0.01), rec_rate=options.get("recombination_rate", 1e-8),
+                     mu=options.get("mutation_rate", DEFAULT_MUTATION_RATE), Ne=options.get("Ne", 10_000))
+
+
+def _simulate(n: int, n_cohort: int, chroms: Sequence[int], length_mb: float, seed: int, workers: int,
+              **rates) -> list[tuple[ChromPanel, ChromPanel | None]]:
+    _check_args(n, length_mb, rates["maf_min"])
+    job = partial(_simulate_chrom, n=n, n_cohort=n_cohort, length_bp=length_mb * 1e6, seed=seed, **rates)
     return map_chroms(job, _check_chroms(chroms), workers)
 
 
