@@ -1,6 +1,8 @@
 """The embedded demo dataset: simulated on first use into a cache directory, then reused.
 
-Location: $DEEPWAS_CACHE/demo-v1 (default ~/.cache/deepwas_dist/demo-v1).
+Location: $DEEPWAS_CACHE/demo-v2 (default ~/.cache/deepwas_dist/demo-v2). v2: out-of-sample design (LD from
+a 1,000-person reference panel, z from a separate 10,000-person GWAS cohort of the same population); v1
+drew z with the panel's own LD.
 """
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from typing import Callable
 
 from .errors import InputError
 
-DEMO_NAME = "demo-v1"
+DEMO_NAME = "demo-v2"
 
 
 def cache_dir() -> Path:
@@ -24,7 +26,7 @@ def demo_dataset_url(log: Callable[[str], None] = print) -> str:
     path = cache_dir() / DEMO_NAME
     if (path / "manifest.json").exists():
         return str(path)
-    log(f"[deepwas] simulating the demo dataset into {path} (once; about half a minute)")
+    log(f"[deepwas] simulating the demo dataset into {path} (once; under a minute)")
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         write_simulated_dataset(str(path), log=log)

@@ -103,7 +103,15 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("simulate", parents=[common], help="write a semi-synthetic dataset")
     p.add_argument("--out", required=True, metavar="URL", help="dataset URL")
-    p.add_argument("--individuals", type=int, default=1000, help="simulated individuals (default 1000)")
+    p.add_argument("--individuals", type=int, default=1000,
+                   help="reference-panel individuals, the LD source (default 1000)")
+    p.add_argument("--gwas-individuals", type=int, metavar="N",
+                   help="GWAS-cohort individuals whose genotypes give z its LD, simulated with the panel but "
+                        "never used for LD (default 10 x --individuals; out-of-sample design only)")
+    p.add_argument("--design", choices=["out-of-sample", "in-sample"],
+                   help="out-of-sample: z from a GWAS cohort distinct from the LD panel, as with real data "
+                        "(default); in-sample: z from the panel's own LD (the default with --from-plink, which "
+                        "has no cohort)")
     p.add_argument("--chroms", help="chromosomes (default 1-8; with --from-plink: the panel's)")
     p.add_argument("--length-mb", type=float, default=5.0, help="length of each chromosome in Mb (default 5)")
     p.add_argument("--seed", type=int, default=0)
@@ -143,7 +151,8 @@ def run(args: argparse.Namespace):
     if args.command == "annotations":
         return P.prepare_annotations(args.out, args.file, fill=args.fill, input_storage_options=iso, **common)
     if args.command == "simulate":
-        return P.prepare_simulate(args.out, individuals=args.individuals, chroms=args.chroms,
+        return P.prepare_simulate(args.out, individuals=args.individuals, gwas_individuals=args.gwas_individuals,
+                                  design=args.design, chroms=args.chroms,
                                   length_mb=args.length_mb, seed=args.seed, core_kb=args.core_kb,
                                   bandwidth_kb=args.bandwidth_kb, from_plink=args.from_plink, maf=args.maf,
                                   overwrite=args.overwrite, **common)

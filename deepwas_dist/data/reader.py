@@ -259,6 +259,13 @@ class Dataset:
         return int(self.manifest["snps"]["n_total"])
 
     @property
+    def simulation(self) -> dict | None:
+        """A simulated dataset's design, panel and GWAS-cohort sizes (schema.SIMULATION_KEYS); None for real
+        data and for datasets written before the section existed."""
+        sim = self.manifest.get(S.MANIFEST_SIMULATION)
+        return None if sim is None else dict(sim)
+
+    @property
     def ld_info(self) -> dict:
         """LD geometry and provenance: core_kb, bandwidth_kb/cm (stored maxima), n_ref, shrinkage, dtype, ..."""
         return dict(self.manifest["ld"])

@@ -51,6 +51,15 @@ SNPS_DIR, SUMSTATS_DIR, LD_DIR = "snps", "sumstats", "ld"
 #: Keys every manifest must have (checked on read).
 MANIFEST_KEYS = ("format", "schema_version", "write_id", "build", "chromosomes", "snps", "features",
                  "tracks", "traits", "ld", "files", "bytes_written")
+#: Optional manifest section of simulated datasets, "simulation": {key: value}; absent (None) in real
+#: datasets and in datasets written before it existed, which stay readable (same schema version).
+#:   design:  "out-of-sample" (z drawn with the LD of a GWAS cohort distinct from the reference panel)
+#:            or "in-sample" (z drawn with the reference panel's own LD, the stored LD)
+#:   n_panel: reference-panel individuals (the LD source; also the "ld" section's n_ref)
+#:   n_gwas:  GWAS-cohort individuals whose genotypes gave z its LD (None in-sample); the traits' N
+#:            column is their nominal GWAS size, not n_gwas
+MANIFEST_SIMULATION = "simulation"
+SIMULATION_KEYS = ("design", "n_panel", "n_gwas")
 
 # ---- SNP table on disk -----------------------------------------------------------------------------
 #: Input SNP tables must have these; CHR (checked against the chromosome), CM and MAF are optional.

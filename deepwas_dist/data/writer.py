@@ -95,6 +95,15 @@ def _chrom_codes(col: pd.Series) -> np.ndarray:
     return col.map(codes).fillna(-1).to_numpy(dtype=np.int64)
 
 
+def _simulation_section(sim: dict | None) -> dict | None:
+    """The manifest's "simulation" section (schema.SIMULATION_KEYS), checked; None for real data."""
+    if sim is None:
+        return None
+    if set(sim) != set(S.SIMULATION_KEYS):
+        raise InputError(f"simulation must have exactly the keys {list(S.SIMULATION_KEYS)}, got {sorted(sim)}")
+    return {k: sim[k] for k in S.SIMULATION_KEYS}
+
+
 def _examples(values, k: int = 5) -> str:
     vals = list(values)
     more = f" (+{len(vals) - k} more)" if len(vals) > k else ""
@@ -206,13 +215,14 @@ class DatasetWriter:
     def __init__(self, url: str, storage_options: dict | None = None, *, build: str | None = None,
                  overwrite: bool = False, target_file_mib: float = 64.0, row_group_mib: float = 16.0,
                  compression: str | None = "zstd", ld_compression: str | None = None,
-                 description: str | None = None):
+                 description: str | None = None, simulation: dict | None = None):
         self.url = url
         self.storage_options = dict(storage_options or {})
         self.fs, self.root = filesystem(url, self.storage_options)
         self.write_id = new_write_id()
         self.build = build
         self.description = description
+        self.simulation = _simulation_section(simulation)
         if not target_file_mib > 0 or not row_group_mib > 0:
             raise InputError("target_file_mib and row_group_mib must be > 0")
         self.target_file_bytes = int(target_file_mib * MiB)
@@ -265,7 +275,7 @@ class DatasetWriter:
         """
         from .reader import Dataset
         ds = Dataset.open(url, storage_options)
-        for k in ("overwrite", "build", "description"):
+        for k in ("overwrite", "build", "description", "simulation"):
             if k in kw:
                 raise InputError(f"DatasetWriter.update does not take {k!r} (it keeps the dataset's own)")
         w = cls(url, storage_options, overwrite=True, **kw)
@@ -276,6 +286,7 @@ class DatasetWriter:
         m = ds.manifest
         self._base, self._base_ds, self._old_manifest = m, ds, m
         self.build, self.description = m.get("build"), m.get("description")
+        self.simulation = m.get(S.MANIFEST_SIMULATION)
         self._ld = {k: v for k, v in m["ld"].items() if k in _LD_GEOMETRY_KEYS}
         self._features = list(m["features"]["names"])
         t = m["tracks"]
@@ -787,6 +798,7 @@ class DatasetWriter:
             "created": now if self._base is None else self._base.get("created", now),
             "writer": _writer_version(),
             "description": self.description,
+            S.MANIFEST_SIMULATION: self.simulation,
             "build": self.build,
             "chromosomes": chroms,
             "snps": {"n_total": int(sum(self._chroms[c].n for c in chroms)),

@@ -41,7 +41,7 @@ class ScalingSpec:
 
     simulation: SimulationSpec = field(default_factory=lambda: SimulationSpec(
         n_individuals=2000, chroms=tuple(range(1, 9)), length_mb=5.0, traits=TRAITS, n_tracks=0,
-        core_kb=1000.0, bandwidth_kb=500.0, seed=7))
+        core_kb=1000.0, bandwidth_kb=500.0, seed=7, design="out-of-sample"))
     holdout: str = "6,7,8"
     seeds: tuple[int, ...] = (0, 1, 2)
     epochs: int = 25

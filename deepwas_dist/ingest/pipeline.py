@@ -579,15 +579,32 @@ def _panels_from_plink(panel: Panel, progress: bool | None) -> tuple[list, int, 
     return panels, n_imputed, n_dup
 
 
-def prepare_simulate(out: str, *, individuals: int = 1000, chroms=None, length_mb: float = 5.0, seed: int = 0,
+def prepare_simulate(out: str, *, individuals: int = 1000, gwas_individuals: int | None = None,
+                     design: str | None = None, chroms=None, length_mb: float = 5.0, seed: int = 0,
                      core_kb: float = 1000.0, bandwidth_kb: float = 500.0, from_plink: str | None = None,
                      maf: float = 0.01, overwrite: bool = False, storage_options: dict | None = None,
                      progress: bool | None = True) -> PrepareSummary:
     """A semi-synthetic dataset (:func:`deepwas_dist.simulate.dataset.write_simulated_dataset`): msprime
-    genotypes (``individuals`` x ``chroms`` (default 1-8) x ``length_mb``), or with ``from_plink`` the
-    genotypes of a real PLINK panel (its chromosomes, or ``chroms`` of them; MAF >= ``maf``)."""
+    genotypes (a reference panel of ``individuals`` and, out-of-sample, a GWAS cohort of ``gwas_individuals``
+    (default 10x) from the same population, x ``chroms`` (default 1-8) x ``length_mb``), or with
+    ``from_plink`` the genotypes of a real PLINK panel (its chromosomes, or ``chroms`` of them; MAF >=
+    ``maf``). ``design``: "out-of-sample" (default) or "in-sample" (the default and only design with
+    ``from_plink``)."""
     from ..simulate.dataset import SimulationSpec, write_simulated_dataset
     t0 = time.perf_counter()
+    design = design or ("in-sample" if from_plink else "out-of-sample")
+    if individuals < 2:
+        raise InputError(f"--individuals must be >= 2, got {individuals}; fix: give the reference-panel size")
+    if gwas_individuals is not None:
+        if design == "in-sample":
+            raise InputError("--gwas-individuals is the out-of-sample GWAS cohort; fix: drop it, or use "
+                             "--design out-of-sample")
+        if gwas_individuals < 2:
+            raise InputError(f"--gwas-individuals must be >= 2, got {gwas_individuals}; fix: give the GWAS cohort "
+                             "size (default 10 x --individuals)")
+    if from_plink and design == "out-of-sample":
+        raise InputError("--from-plink gives a reference panel but no GWAS cohort to draw z from; fix: use "
+                         "--design in-sample (its default), or drop --from-plink to simulate both with msprime")
     _refuse_existing(out, storage_options, overwrite)
     chrom_list = parse_chroms(chroms)
     details: dict[str, Any] = {}
@@ -596,7 +613,7 @@ def prepare_simulate(out: str, *, individuals: int = 1000, chroms=None, length_m
         panel = read_panel(from_plink, maf_min=maf, chroms=chrom_list)
         panels, n_imp, n_dup = _panels_from_plink(panel, progress)
         spec = SimulationSpec(n_individuals=panel.n_ref, chroms=tuple(p.chrom for p in panels), seed=seed,
-                              core_kb=core_kb, bandwidth_kb=bandwidth_kb, panels=panels)
+                              core_kb=core_kb, bandwidth_kb=bandwidth_kb, panels=panels, design=design)
         read = panel.n_snps_file
         if panel.n_dropped_maf:
             dropped[f"MAF < {maf:g}, monomorphic or without genotype variance"] = panel.n_dropped_maf
@@ -606,10 +623,14 @@ def prepare_simulate(out: str, *, individuals: int = 1000, chroms=None, length_m
                                 "imputed)")
     else:
         spec = SimulationSpec(n_individuals=int(individuals), chroms=tuple(chrom_list or range(1, 9)),
-                              length_mb=float(length_mb), seed=int(seed), core_kb=core_kb, bandwidth_kb=bandwidth_kb)
+                              length_mb=float(length_mb), seed=int(seed), core_kb=core_kb, bandwidth_kb=bandwidth_kb,
+                              design=design, n_gwas=None if gwas_individuals is None else int(gwas_individuals))
         read = None
         details["genotypes"] = (f"msprime, {spec.n_individuals:,} individuals x {len(spec.chroms)} chromosomes x "
                                 f"{spec.length_mb:g} Mb, seed {spec.seed}")
+    n_gwas = spec.check().gwas_individuals
+    details["design"] = (f"{design}: z from a {n_gwas:,}-person GWAS cohort, LD from the {spec.n_individuals:,}-"
+                         "person panel" if n_gwas else f"{design}: z and LD from the same panel")
     man = write_simulated_dataset(out, spec, storage_options=storage_options, overwrite=overwrite,
                                   log=lambda msg: print(msg, file=sys.stderr) if progress is not False else None)
     n = int(man["snps"]["n_total"])
@@ -639,6 +660,7 @@ def dataset_info(url: str, storage_options: dict | None = None) -> dict:
         "shrinkage": ld.get("shrinkage"), "ld_dtype": ld.get("dtype"), "slice_bytes": int(ld["slice_bytes"]),
         "bytes_per_slice": float(ld["bytes_per_slice_mean"]), "max_slice_snps": int(ld["max_m"]),
         "max_rank": int(ld["max_rank"]), "files": len(m["files"]), "bytes": int(m["bytes_written"]),
+        "simulation": m.get(S.MANIFEST_SIMULATION),
     }
 
 
@@ -664,9 +686,17 @@ def format_info(info: dict) -> str:
               f"max {info['max_slice_snps']:,} SNPs, rank {info['max_rank']:,}; "
               f"{info['bytes_per_slice'] / 1024:,.1f} KiB/slice {info['ld_dtype']})",
               f"  LD            {info['ld_source']}; n_ref {info['n_ref']}; shrinkage {info['shrinkage']}",
+              *_simulation_lines(info.get("simulation")),
               f"  bytes         {info['bytes']:,} ({info['bytes'] / mib:.1f} MiB in {info['files']} files; "
               f"LD {info['slice_bytes'] / mib:.1f} MiB)"]
     return "\n".join(lines)
+
+
+def _simulation_lines(sim: dict | None) -> list[str]:
+    if not sim:
+        return []
+    cohort = f", GWAS cohort {sim['n_gwas']:,} people (z)" if sim.get("n_gwas") else " (LD and z)"
+    return [f"  simulation    {sim['design']} design: reference panel {sim['n_panel']:,} people{cohort}"]
 
 
 def _ranges(xs: list[int]) -> str:

@@ -1,12 +1,21 @@
-"""Reference-panel genotypes: coalescent simulation with msprime, or a wrapped real panel.
+"""Genotypes: coalescent simulation with msprime (a reference panel, optionally with a GWAS cohort from
+the same population), or a wrapped real panel.
 
-A :class:`ChromPanel` is one chromosome: a SNP table (schema columns CHR SNP BP CM A1 A2 MAF, ordered
-by BP) and an (n individuals, M SNPs) int8 matrix of diploid genotypes counting copies of A1.
+A :class:`ChromPanel` is one chromosome of one sample of people: a SNP table (schema columns CHR SNP BP
+CM A1 A2 MAF, ordered by BP) and an (n individuals, M SNPs) int8 matrix of diploid genotypes counting
+copies of A1. With standardised genotypes X (columns mean 0, variance 1 in this sample), the sample's LD
+is R = X^T X / n. The out-of-sample design draws a panel (n_ref people, the stored LD R) and a cohort
+(n_c people, LD R_c) in one genealogy: R and R_c estimate the same population LD with errors of order
+1/sqrt(n_ref) and 1/sqrt(n_c), and differ by about 1/sqrt(n_ref) when n_c >> n_ref.
 """
 from __future__ import annotations
 
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import Sequence
+from functools import partial
+from typing import Callable, Sequence, TypeVar
 
 import msprime
 import numpy as np
@@ -24,6 +33,7 @@ ALLELE_PAIRS = (("A", "C"), ("A", "G"), ("C", "A"), ("C", "T"),
 DEFAULT_MUTATION_RATE = 2e-9
 
 _ANCESTRY, _MUTATIONS, _ALLELES = 1, 2, 3   # seed stream ids
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -69,6 +79,19 @@ class ChromPanel:
         G /= sd
         return G
 
+    def column_scale(self) -> tuple[np.ndarray, np.ndarray]:
+        """(mean, sd) per SNP, each (M,) float64, of the genotypes from exact integer sums (no float copy of
+        the matrix): sd^2 = E[G^2] - E[G]^2, the population variance. Raises on a monomorphic SNP."""
+        n = self.n_individuals
+        mean = self.genotypes.sum(axis=0, dtype=np.int64) / n
+        sq = np.einsum("ij,ij->j", self.genotypes, self.genotypes, dtype=np.int64)
+        sd = np.sqrt(np.maximum(sq / n - mean * mean, 0.0))
+        bad = np.flatnonzero(sd == 0)
+        if bad.size:
+            raise InputError(f"SNP {self.snps[SNP].iloc[bad[0]]} is monomorphic in this sample; drop it "
+                             "(a SNP without variation has no LD)")
+        return mean, sd
+
     def subset(self, index: np.ndarray | Sequence[int] | slice) -> "ChromPanel":
         """The panel restricted to the SNPs at ``index`` (positions or a bool mask, kept in BP order)."""
         idx = np.arange(self.n_snps)[index]
@@ -85,44 +108,107 @@ def simulate_panel(
     recombination_rate: float = 1e-8,
     mutation_rate: float = DEFAULT_MUTATION_RATE,
     Ne: float = 10_000,
+    workers: int = 1,
 ) -> list[ChromPanel]:
     """Simulate one independent chromosome per entry of ``chroms`` with msprime (Hudson coalescent,
     uniform recombination map, binary mutation model).
 
     ``length_mb`` is each chromosome's length in megabases, rates are per bp per generation, ``Ne`` the
     diploid effective size. Each chromosome's seeds derive from (seed, chromosome), so chromosome c is the
-    same whichever other chromosomes are simulated. SNPs with MAF < ``maf_min`` are dropped.
+    same whichever other chromosomes are simulated. SNPs with MAF < ``maf_min`` are dropped. ``workers``
+    processes simulate chromosomes in parallel; the result does not depend on it.
     """
+    pairs = _simulate(n_individuals, 0, chroms, length_mb, seed, workers, maf_min=maf_min,
+                      rec_rate=recombination_rate, mu=mutation_rate, Ne=Ne)
+    return [panel for panel, _ in pairs]
+
+
+def simulate_panel_and_cohort(n_individuals: int = 1000, n_cohort: int = 10_000, chroms: Sequence[int] = (1, 2, 3),
+                              length_mb: float = 5.0, seed: int = 0, workers: int = 1,
+                              **options) -> list[tuple[ChromPanel, ChromPanel]]:
+    """A reference panel and a disjoint GWAS cohort from the same population, per chromosome of ``chroms``.
+
+    Each chromosome is ONE msprime ancestry simulation of ``n_individuals + n_cohort`` diploids: the first
+    ``n_individuals`` are the reference panel (the LD source), the other ``n_cohort`` the GWAS cohort (whose
+    genotypes give the z-scores their LD and are never used for stored LD). Both share one SNP table: SNPs
+    with panel MAF >= ``maf_min`` that are also polymorphic in the cohort; each :class:`ChromPanel`'s MAF
+    column is its own sample's. ``options`` (maf_min, recombination_rate, mutation_rate, Ne) and the other
+    arguments as :func:`simulate_panel`; seeds derive from (seed, chromosome), so changing ``n_cohort``
+    changes the panel too (it is another genealogy).
+    """
+    if int(n_cohort) != n_cohort or n_cohort < 2:
+        raise InputError(f"n_cohort must be an integer >= 2, got {n_cohort!r}")
+    unknown = set(options) - {"maf_min", "recombination_rate", "mutation_rate", "Ne"}
+    if unknown:
+        raise InputError(f"unknown options {sorted(unknown)}; use maf_min, recombination_rate, mutation_rate, Ne")
+    return _simulate(n_individuals, int(n_cohort), chroms, length_mb, seed, workers,
+                     maf_min=options.get("maf_min", 0.01), rec_rate=options.get("recombination_rate", 1e-8),
+                     mu=options.get("mutation_rate", DEFAULT_MUTATION_RATE), Ne=options.get("Ne", 10_000))
+
+
+def _simulate(n: int, n_cohort: int, chroms: Sequence[int], length_mb: float, seed: int, workers: int,
+              **rates) -> list[tuple[ChromPanel, ChromPanel | None]]:
+    _check_args(n, length_mb, rates["maf_min"])
+    job = partial(_simulate_chrom, n=n, n_cohort=n_cohort, length_bp=length_mb * 1e6, seed=seed, **rates)
+    return map_chroms(job, _check_chroms(chroms), workers)
+
+
+def default_workers(n_tasks: int) -> int:
+    """Processes for ``n_tasks`` chromosomes: one per available core, at most 4 and at most ``n_tasks``."""
+    return max(1, min(int(n_tasks), len(os.sched_getaffinity(0)), 4))
+
+
+def map_chroms(job: Callable[[int], T], chroms: Sequence[int], workers: int) -> list[T]:
+    """``[job(c) for c in chroms]``, in ``workers`` forked processes when workers > 1 (same results: every
+    chromosome's randomness derives from its own seeds). Fork, not spawn, so a caller's unguarded
+    ``__main__`` is not re-run; the jobs use msprime and numpy only, no threads inherited from torch."""
+    workers = min(int(workers), len(chroms))
+    if workers <= 1 or multiprocessing.current_process().daemon:     # a daemon may not have children
+        return [job(c) for c in chroms]
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        return list(pool.map(job, chroms))
+
+
+def _check_args(n_individuals: int, length_mb: float, maf_min: float) -> None:
     if n_individuals < 2:
         raise InputError(f"n_individuals must be >= 2, got {n_individuals}")
     if length_mb <= 0:
         raise InputError(f"length_mb must be positive, got {length_mb}")
     if not 0.0 <= maf_min < 0.5:
         raise InputError(f"maf_min must be in [0, 0.5), got {maf_min}")
+
+
+def _check_chroms(chroms: Sequence[int]) -> list[int]:
     chroms = [int(c) for c in chroms]
     if not chroms or len(set(chroms)) != len(chroms) or min(chroms) < 1:
         raise InputError(f"chroms must be distinct positive integers, got {chroms}")
-    return [_simulate_chrom(c, n_individuals, length_mb * 1e6, seed, maf_min,
-                            recombination_rate, mutation_rate, Ne) for c in chroms]
+    return chroms
 
 
-def _simulate_chrom(chrom: int, n: int, length_bp: float, seed: int, maf_min: float,
-                    rec_rate: float, mu: float, Ne: float) -> ChromPanel:
-    ts = msprime.sim_ancestry(samples=n, ploidy=2, sequence_length=int(round(length_bp)), population_size=Ne,
+def _simulate_chrom(chrom: int, *, n: int, n_cohort: int, length_bp: float, seed: int, maf_min: float,
+                    rec_rate: float, mu: float, Ne: float) -> tuple[ChromPanel, ChromPanel | None]:
+    """(panel, cohort) of one chromosome; the cohort is None when ``n_cohort`` is 0 (then the panel is
+    exactly the one this function gave before cohorts existed: same seeds, same genealogy)."""
+    n_all = n + n_cohort
+    ts = msprime.sim_ancestry(samples=n_all, ploidy=2, sequence_length=int(round(length_bp)), population_size=Ne,
                               recombination_rate=rec_rate, random_seed=derive_seed(seed, chrom, _ANCESTRY))
     ts = msprime.sim_mutations(ts, rate=mu, model=msprime.BinaryMutationModel(),
                                random_seed=derive_seed(seed, chrom, _MUTATIONS))
     owners = ts.tables.nodes.individual[ts.samples()]
-    assert np.array_equal(owners, np.repeat(np.arange(n), 2)), "msprime sample order changed"
-    H = ts.genotype_matrix()                                  # (sites, 2n) haplotypes, 0/1
-    G = (H[:, 0::2] + H[:, 1::2]).astype(np.int8).T           # (n, sites)
+    assert np.array_equal(owners, np.repeat(np.arange(n_all), 2)), "msprime sample order changed"
+    G = np.empty((ts.num_sites, n_all), dtype=np.int8)         # (sites, individuals) copies of the derived allele
+    for v in ts.variants(copy=False):
+        G[v.site.id] = v.genotypes[0::2] + v.genotypes[1::2]
     bp = ts.tables.sites.position.astype(np.int64) + 1        # 1-based positions
     bp, first = np.unique(bp, return_index=True)
-    G = G[:, first]
-    p = G.mean(axis=0, dtype=np.float64) / 2.0
-    maf = np.minimum(p, 1.0 - p)
-    keep = (maf >= maf_min) & (maf > 0)
-    G, bp, maf = np.ascontiguousarray(G[:, keep]), bp[keep], maf[keep]
+    G = G[first]
+    maf = _maf(G[:, :n])
+    keep = (maf >= maf_min) & (maf > 0)                       # the SNP filter is on the panel
+    if n_cohort:
+        # the cohort's z-scores standardise its genotypes by its own allele frequencies: a SNP monomorphic
+        # in the cohort has no standardised genotype (and no GWAS z), so it is dropped as well
+        keep &= _maf(G[:, n:]) > 0
+    G, bp, maf = G[keep], bp[keep], maf[keep]
     pairs = np.asarray(ALLELE_PAIRS)[np.random.default_rng(derive_seed(seed, chrom, _ALLELES))
                                      .integers(len(ALLELE_PAIRS), size=bp.size)]
     snps = pd.DataFrame({
@@ -134,7 +220,17 @@ def _simulate_chrom(chrom: int, n: int, length_bp: float, seed: int, maf_min: fl
         A2: pairs[:, 1],
         MAF: maf,
     })
-    return ChromPanel(snps, G)
+    panel = ChromPanel(snps, np.ascontiguousarray(G[:, :n].T))
+    if not n_cohort:
+        return panel, None
+    Gc = np.ascontiguousarray(G[:, n:].T)
+    return panel, ChromPanel(snps.assign(**{MAF: _maf(G[:, n:])}), Gc)
+
+
+def _maf(G: np.ndarray) -> np.ndarray:
+    """(sites,) minor-allele frequency of (sites, individuals) diploid genotypes (exact integer sums)."""
+    p = G.sum(axis=1, dtype=np.int64) / (2.0 * G.shape[1])
+    return np.minimum(p, 1.0 - p)
 
 
 def panel_from_genotypes(G: np.ndarray, snps: pd.DataFrame) -> ChromPanel:

@@ -1,10 +1,21 @@
-"""GWAS z-scores drawn from the model of DESIGN.md section 1, using the panel's genotypes for LD.
+"""GWAS z-scores drawn from the model of DESIGN.md section 1, with the LD of a given sample's genotypes.
 
-With standardised panel genotypes X (n_ref x M), R = X^T X / n_ref. For b = sqrt(N) beta ~ N(0, diag(N f))
+With standardised genotypes X (n x M, standardised by the sample's own allele frequencies), R_X = X^T X / n.
+For b = sqrt(N) beta ~ N(0, diag(N f)),
 
-    z = R b + e = X^T (X b) / n_ref + X^T g / sqrt(n_ref),   g ~ N(0, sigma I_{n_ref}),
+    z = R_X b + e = X^T (X b) / n + X^T g / sqrt(n),   g ~ N(0, sigma I_n),
 
-so Cov(e) = sigma R exactly and z ~ N(0, R S R + sigma R) with S = N diag(f). R is never formed.
+so Cov(e) = sigma R_X exactly and z ~ N(0, R_X S R_X + sigma R_X) with S = N diag(f). R_X is never formed;
+X is standardised in blocks of rows (z is a sum over rows of X_rows^T (X_rows b / n + g_rows / sqrt(n))),
+so memory stays bounded for large samples. N is the trait's nominal GWAS size, not n.
+
+Which sample gives z its LD is the simulation's *design* (:data:`DESIGNS`):
+
+  * ``out-of-sample`` (the real situation): X is the GWAS cohort's genotypes, R_X = R_c, while the stored
+    LD R comes from a separate, smaller reference panel of the same population. The fitted model's
+    Sigma = R S R + sigma R is then only approximately z's covariance R_c S R_c + sigma R_c.
+  * ``in-sample``: X is the reference panel itself, R_X = R: z follows the fitted model exactly (and
+    carries the panel's spurious long-range LD, r ~ 1/sqrt(n_ref), which the slices' flanks cut off).
 """
 from __future__ import annotations
 
@@ -42,6 +53,11 @@ class TraitSpec:
             raise InputError(f"trait {self.name}: unknown truth {self.truth!r}; use one of {TRUTH_KINDS}")
 
 
+#: Which sample's genotypes give the z-scores their LD (module docstring).
+DESIGNS = ("out-of-sample", "in-sample")
+#: Float64 genotype block of draw_z (bytes): a panel of n * M * 8 bytes up to this is one block.
+BLOCK_BYTES = 64 * 2**20
+
 #: A default set of traits with different heritabilities, sample sizes and truths. On the default panel
 #: (3 x 5 Mb, LD scores about 10) mean chi^2 is roughly 1 + 10 N h2 / M, i.e. about 4-10.
 DEFAULT_TRAITS = (
@@ -68,49 +84,84 @@ class SimulatedTrait:
 
 
 def draw_z(panel: ChromPanel, f: np.ndarray, N: float, sigma: float = 1.0, seed: int = 0,
-           n_draws: int | None = None) -> np.ndarray:
+           n_draws: int | None = None, block_bytes: int = BLOCK_BYTES) -> np.ndarray:
     """Draw z-scores for one chromosome: (M,) when ``n_draws`` is None, else (M, n_draws) independent draws.
 
-    ``f`` is the (M,) per-SNP heritability, ``N`` the GWAS sample size, ``sigma`` the noise scale.
+    ``panel`` holds the genotypes whose LD z gets (the reference panel in-sample, the GWAS cohort
+    out-of-sample), ``f`` is the (M,) per-SNP heritability, ``N`` the GWAS sample size, ``sigma`` the
+    noise scale. Genotypes are standardised ``block_bytes`` of float64 at a time; when one block holds all
+    rows the result is bit-identical to the unblocked X^T (X b / n + g / sqrt(n)).
     """
-    f = np.asarray(f, dtype=np.float64)
-    if f.shape != (panel.n_snps,):
-        raise InputError(f"f must have shape ({panel.n_snps},) to match the panel, got {f.shape}")
-    if np.any(f < 0) or not np.all(np.isfinite(f)):
-        raise InputError("f must be finite and non-negative")
-    if not N >= 0 or not sigma > 0:
-        raise InputError(f"N must be >= 0 and sigma > 0, got N={N}, sigma={sigma}")
+    return draw_z_traits(panel, [(f, N, sigma, seed)], n_draws, block_bytes)[0]
+
+
+def draw_z_traits(panel: ChromPanel, traits: Sequence[tuple[np.ndarray, float, float, int]],
+                  n_draws: int | None = None, block_bytes: int = BLOCK_BYTES) -> list[np.ndarray]:
+    """:func:`draw_z` for several traits (f, N, sigma, seed) on one chromosome, standardising the genotypes
+    once for all of them; entry t equals ``draw_z(panel, *traits[t], n_draws, block_bytes)``."""
+    n, M = panel.genotypes.shape
     d = 1 if n_draws is None else int(n_draws)
-    X = panel.standardized()
-    n = X.shape[0]
-    g = np.random.default_rng(seed)
-    b = np.sqrt(N * f)[:, None] * g.standard_normal((panel.n_snps, d))   # sqrt(N) beta ~ N(0, N diag f)
-    e = g.standard_normal((n, d)) * np.sqrt(sigma)
-    z = X.T @ (X @ b / n + e / np.sqrt(n))
-    return z[:, 0] if n_draws is None else z
+    draws = []
+    for f, N, sigma, seed in traits:
+        f = np.asarray(f, dtype=np.float64)
+        if f.shape != (M,):
+            raise InputError(f"f must have shape ({M},) to match the panel, got {f.shape}")
+        if np.any(f < 0) or not np.all(np.isfinite(f)):
+            raise InputError("f must be finite and non-negative")
+        if not N >= 0 or not sigma > 0:
+            raise InputError(f"N must be >= 0 and sigma > 0, got N={N}, sigma={sigma}")
+        g = np.random.default_rng(seed)
+        b = np.sqrt(N * f)[:, None] * g.standard_normal((M, d))   # sqrt(N) beta ~ N(0, N diag f)
+        draws.append((b, g.standard_normal((n, d)) * np.sqrt(sigma)))
+    rows = max(1, int(block_bytes) // (8 * M))
+    if rows >= n:                                             # one block
+        X = panel.standardized()
+        zs = [X.T @ (X @ b / n + e / np.sqrt(n)) for b, e in draws]
+    else:
+        mean, sd = panel.column_scale()
+        zs = [np.zeros((M, d)) for _ in draws]
+        for lo in range(0, n, rows):
+            X = panel.genotypes[lo:lo + rows].astype(np.float64)
+            X -= mean
+            X /= sd
+            for z, (b, e) in zip(zs, draws):
+                z += X.T @ (X @ b / n + e[lo:lo + rows] / np.sqrt(n))
+    return [z[:, 0] if n_draws is None else z for z in zs]
 
 
 def simulate_traits(panels: Sequence[ChromPanel], features: Features, specs: Sequence[TraitSpec],
-                    seed: int = 0) -> dict[str, SimulatedTrait]:
+                    seed: int = 0, cohorts: Sequence[ChromPanel] | None = None) -> dict[str, SimulatedTrait]:
     """Simulate every trait of ``specs`` on ``panels``. ``features`` covers all SNPs of the panels in
-    order; each trait's truth is built on them and its f sums to h2 across all chromosomes. Seeds derive
-    from (seed, trait name[, chromosome]), so a trait does not change when other traits are added."""
+    order; each trait's truth is built on them and its f sums to h2 across all chromosomes. z gets the LD
+    of ``cohorts`` (one per panel, same SNPs: out-of-sample) or, when None, of the panels (in-sample).
+    Seeds derive from (seed, trait name[, chromosome]), so a trait does not change when other traits are
+    added, and both designs use the same effects b for the same seed."""
     sizes = [p.n_snps for p in panels]
     if features.n_snps != sum(sizes):
         raise InputError(f"features have {features.n_snps} SNPs but the panels have {sum(sizes)}")
     panel_snps = np.concatenate([p.snps[SNP].to_numpy() for p in panels])
     if not np.array_equal(panel_snps.astype(str), np.asarray(features.snp).astype(str)):
         raise InputError("features' SNPs are not the panels' SNPs in panel order")
+    if cohorts is not None:
+        if len(cohorts) != len(panels):
+            raise InputError(f"got {len(cohorts)} cohorts for {len(panels)} panels; give one per chromosome")
+        for p, c in zip(panels, cohorts):
+            if not np.array_equal(p.snps[SNP].to_numpy(), c.snps[SNP].to_numpy()):
+                raise InputError(f"chr{p.chrom}: the cohort's SNPs are not the panel's SNPs in panel order")
     if len({s.name for s in specs}) != len(specs):
         raise InputError("trait names must be unique")
     bounds = np.cumsum([0, *sizes])
-    out = {}
+    truths, fs = [], []
     for spec in specs:
-        tk = key(spec.name)
-        truth = make_truth(spec.truth, features, spec.h2, derive_seed(seed, tk), name=spec.name,
+        truth = make_truth(spec.truth, features, spec.h2, derive_seed(seed, key(spec.name)), name=spec.name,
                            **spec.truth_options)
         f_all = truth.f(features)
-        f = [f_all[bounds[i]:bounds[i + 1]] for i in range(len(panels))]
-        z = [draw_z(p, fc, spec.N, spec.sigma, seed=derive_seed(seed, tk, p.chrom)) for p, fc in zip(panels, f)]
-        out[spec.name] = SimulatedTrait(z, f, truth)
-    return out
+        truths.append(truth)
+        fs.append([f_all[bounds[i]:bounds[i + 1]] for i in range(len(panels))])
+    zs: list[list[np.ndarray]] = [[] for _ in specs]
+    for i, x in enumerate(panels if cohorts is None else cohorts):   # one chromosome's genotypes at a time
+        per_trait = [(f[i], spec.N, spec.sigma, derive_seed(seed, key(spec.name), x.chrom))
+                     for spec, f in zip(specs, fs)]
+        for z, zc in zip(zs, draw_z_traits(x, per_trait)):
+            z.append(zc)
+    return {spec.name: SimulatedTrait(z, f, truth) for spec, z, f, truth in zip(specs, zs, fs, truths)}

@@ -156,6 +156,14 @@ def test_errors_are_one_line_with_exit_code_2(tmp_path):
         "PLINK file not found": ["plink", "--bfile", str(tmp_path / "p"), "--out", str(tmp_path / "new")],
         "bad --columns": ["sumstats", "--trait", "t", "--file", str(tmp_path / "ss.txt"), "--columns",
                           "SNP:rsid", "--out", str(tmp_path / "missing")],
+        "--gwas-individuals must be >= 2": ["simulate", "--gwas-individuals", "1", "--out", str(tmp_path / "new")],
+        "--gwas-individuals is the out-of-sample GWAS cohort": ["simulate", "--design", "in-sample",
+                                                                "--gwas-individuals", "500", "--out",
+                                                                str(tmp_path / "new")],
+        "--from-plink gives a reference panel but no GWAS cohort": ["simulate", "--from-plink", str(tmp_path / "p"),
+                                                                    "--design", "out-of-sample", "--out",
+                                                                    str(tmp_path / "new")],
+        "argument --design: invalid choice": ["simulate", "--design", "both", "--out", str(tmp_path / "new")],
     }
     procs = {k: subprocess.Popen([sys.executable, str(PREPARE), *a], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                  text=True, cwd=ROOT) for k, a in cases.items()}
@@ -166,3 +174,15 @@ def test_errors_are_one_line_with_exit_code_2(tmp_path):
         assert len(lines) == 1 and lines[0].startswith("error: ") and what in lines[0], (what, err)
         assert "Traceback" not in err and out == ""
     assert not (tmp_path / "new").exists() and not (tmp_path / "missing").exists()
+
+
+def test_simulate_flags_parse():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("prepare_cli", PREPARE)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    a = mod.parser().parse_args(["simulate", "--out", "x"])
+    assert (a.individuals, a.gwas_individuals, a.design) == (1000, None, None)     # out-of-sample, 10x panel
+    a = mod.parser().parse_args(["simulate", "--out", "x", "--individuals", "500", "--gwas-individuals", "20000",
+                                 "--design", "in-sample"])
+    assert (a.individuals, a.gwas_individuals, a.design) == (500, 20000, "in-sample")

@@ -8,6 +8,7 @@ import pytest
 from deepwas_dist.data.schema import A1, A2, BP, CHR, CM, MAF, SNP, SNP_COLUMNS
 from deepwas_dist.errors import InputError
 from deepwas_dist.simulate import panel_from_genotypes, simulate_panel
+from deepwas_dist.simulate.genotypes import simulate_panel_and_cohort
 
 
 def test_shapes_dtypes_and_snp_table(small_panels):
@@ -96,3 +97,60 @@ def test_wraps_real_plink_panel(shared_data):
     assert p.n_individuals == 378 and p.n_snps == keep.sum() and p.chrom == 22
     X = p.standardized()
     np.testing.assert_allclose((X ** 2).mean(axis=0), 1, atol=1e-12)
+
+
+# ------------------------------------------------------------------------------ panel + GWAS cohort
+def test_panel_and_cohort_are_disjoint_draws_of_one_population(panel_and_cohort):
+    panel, cohort = panel_and_cohort
+    assert panel.genotypes.shape[0] == 150 and cohort.genotypes.shape == (600, panel.n_snps)
+    assert cohort.genotypes.dtype == np.int8 and cohort.genotypes.flags.c_contiguous
+    pd.testing.assert_frame_equal(panel.snps.drop(columns=[MAF]), cohort.snps.drop(columns=[MAF]))
+    # the SNP filter is on the panel; SNPs monomorphic in the cohort are dropped too
+    assert panel.snps[MAF].min() >= 0.01 and cohort.snps[MAF].min() > 0
+    for p in (panel, cohort):
+        freq = p.genotypes.mean(axis=0) / 2
+        np.testing.assert_allclose(p.snps[MAF], np.minimum(freq, 1 - freq))
+    # same population: allele frequencies agree within binomial sampling error (HWE: var p_hat = p q / 2n)
+    p_panel, p_cohort = panel.genotypes.mean(axis=0) / 2, cohort.genotypes.mean(axis=0) / 2
+    p_bar = (150 * p_panel + 600 * p_cohort) / 750
+    se = np.sqrt(p_bar * (1 - p_bar) / 2 * (1 / 150 + 1 / 600))
+    t = (p_panel - p_cohort) / se
+    assert abs(t.mean()) < 0.2 and 0.7 < t.std() < 1.5          # ~N(0, 1) (LD makes SNPs correlated)
+    assert np.mean(np.abs(t) > 4) < 0.01
+    # different people: no cohort member's genotype vector equals a panel member's
+    rows_panel = {r.tobytes() for r in panel.genotypes}
+    assert not any(r.tobytes() in rows_panel for r in cohort.genotypes)
+    # their LD estimates the same population LD but differs by sampling error ~ 1/sqrt(150)
+    Rp = np.corrcoef(panel.genotypes[:, :200].T.astype(float))
+    Rc = np.corrcoef(cohort.genotypes[:, :200].T.astype(float))
+    off = ~np.eye(200, dtype=bool)
+    assert np.corrcoef(Rp[off], Rc[off])[0, 1] > 0.7
+    assert 0.03 < np.sqrt(np.mean((Rp - Rc)[off] ** 2)) < 0.2
+
+
+def test_panel_and_cohort_do_not_depend_on_workers(panel_and_cohort):
+    one = simulate_panel_and_cohort(150, 600, chroms=(1, 2), length_mb=1.0, seed=4, workers=1)
+    two = simulate_panel_and_cohort(150, 600, chroms=(1, 2), length_mb=1.0, seed=4, workers=2)
+    for (p1, c1), (p2, c2) in zip(one, two):
+        pd.testing.assert_frame_equal(p1.snps, p2.snps)
+        pd.testing.assert_frame_equal(c1.snps, c2.snps)
+        np.testing.assert_array_equal(p1.genotypes, p2.genotypes)
+        np.testing.assert_array_equal(c1.genotypes, c2.genotypes)
+    np.testing.assert_array_equal(one[0][1].genotypes, panel_and_cohort[1].genotypes)   # chr1 alone: same
+    panels = simulate_panel(150, chroms=(1, 2), length_mb=1.0, seed=4, workers=2)
+    for p, q in zip(panels, simulate_panel(150, chroms=(1, 2), length_mb=1.0, seed=4)):
+        np.testing.assert_array_equal(p.genotypes, q.genotypes)
+
+
+def test_column_scale_matches_standardized(panel_and_cohort):
+    _, cohort = panel_and_cohort
+    mean, sd = cohort.column_scale()
+    G = cohort.genotypes.astype(np.float64)
+    np.testing.assert_allclose((G - mean) / sd, cohort.standardized(), rtol=0, atol=1e-12)
+
+
+def test_panel_and_cohort_errors():
+    with pytest.raises(InputError, match="n_cohort"):
+        simulate_panel_and_cohort(100, 1, chroms=(1,), length_mb=0.5)
+    with pytest.raises(InputError, match="n_individuals"):
+        simulate_panel_and_cohort(1, 100, chroms=(1,), length_mb=0.5)

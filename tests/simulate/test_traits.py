@@ -1,11 +1,21 @@
-"""draw_z against the exact covariance R S R + sigma R; simulate_traits bookkeeping."""
+"""draw_z against the exact covariance R S R + sigma R (in-sample) and R_c S R_c + sigma R_c (a GWAS cohort's
+LD, out-of-sample); simulate_traits bookkeeping; in-sample draws unchanged from before the cohort existed."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from deepwas_dist.errors import InputError
-from deepwas_dist.simulate import DEFAULT_TRAITS, TraitSpec, draw_z, simulate_panel, simulate_traits
+from deepwas_dist.simulate import (
+    DEFAULT_TRAITS,
+    TraitSpec,
+    draw_z,
+    simulate_features,
+    simulate_panel,
+    simulate_traits,
+)
+from deepwas_dist.simulate.seeds import derive_seed, key
+from deepwas_dist.simulate.traits import draw_z_traits
 
 N_DRAWS = 20_000
 #: Every entry of the sample covariance must lie within this many standard errors of the truth. Under
@@ -98,3 +108,69 @@ def test_simulate_traits(small_panels, small_features):
         TraitSpec("bad", h2=1.5, N=1000)
     with pytest.raises(InputError, match="truth"):
         TraitSpec("bad", h2=0.5, N=1000, truth="quadratic")
+
+
+# ------------------------------------------------------------------------------ designs
+def _main_draw_z(panel, f, N, sigma, seed):
+    """draw_z as it was before the out-of-sample design (frozen copy): the in-sample reference."""
+    X = panel.standardized()
+    n = X.shape[0]
+    g = np.random.default_rng(seed)
+    b = np.sqrt(N * f)[:, None] * g.standard_normal((panel.n_snps, 1))
+    e = g.standard_normal((n, 1)) * np.sqrt(sigma)
+    return (X.T @ (X @ b / n + e / np.sqrt(n)))[:, 0]
+
+
+def test_in_sample_equals_the_previous_draw(small_panels, small_features):
+    res = simulate_traits(small_panels, small_features, DEFAULT_TRAITS, seed=2)
+    for spec in DEFAULT_TRAITS:
+        for p, z, f in zip(small_panels, res[spec.name].z, res[spec.name].f):
+            old = _main_draw_z(p, f, spec.N, spec.sigma, derive_seed(2, key(spec.name), p.chrom))
+            np.testing.assert_array_equal(z, old)                    # bit for bit
+
+
+@pytest.fixture(scope="module")
+def cov_pair(panel_and_cohort):
+    """Panel (150) and cohort (600) restricted to 40 adjacent SNPs, with their LD matrices."""
+    panel, cohort = (x.subset(slice(0, 40)) for x in panel_and_cohort)
+    R = [x.standardized().T @ x.standardized() / x.n_individuals for x in (panel, cohort)]
+    return panel, cohort, R[0], R[1]
+
+
+def test_out_of_sample_covariance_is_the_cohorts(cov_pair):
+    """z drawn with the cohort matches R_c S R_c + sigma R_c, and clearly not the panel's R S R + sigma R."""
+    _, cohort, R, Rc = cov_pair
+    assert np.max(np.abs(R - Rc)) > 0.15                             # the two LD estimates clearly differ
+    f = np.random.default_rng(0).uniform(0.2, 1.0, cohort.n_snps)
+    f *= 0.1 / f.sum()
+    N, sigma = 200.0, 1.2
+    draws = draw_z(cohort, f, N, sigma=sigma, seed=5, n_draws=N_DRAWS)
+    cov = lambda L: L @ np.diag(N * f) @ L + sigma * L
+    assert max_standardised_deviation(draws, cov(Rc)) < MAX_SE
+    assert max_standardised_deviation(draws, cov(R)) > 4 * MAX_SE
+
+
+def test_blocked_draw_equals_one_block(cov_pair):
+    _, cohort, _, _ = cov_pair
+    f = np.full(cohort.n_snps, 0.01)
+    one = draw_z(cohort, f, 500.0, sigma=1.1, seed=3, n_draws=4)
+    blocked = draw_z(cohort, f, 500.0, sigma=1.1, seed=3, n_draws=4, block_bytes=8 * cohort.n_snps * 77)
+    np.testing.assert_allclose(blocked, one, rtol=1e-10, atol=1e-10)
+    many = draw_z_traits(cohort, [(f, 500.0, 1.1, 3), (2 * f, 100.0, 1.0, 4)], block_bytes=8 * cohort.n_snps * 50)
+    np.testing.assert_allclose(many[0], draw_z(cohort, f, 500.0, 1.1, seed=3), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(many[1], draw_z(cohort, 2 * f, 100.0, 1.0, seed=4), rtol=1e-10, atol=1e-10)
+
+
+def test_simulate_traits_with_cohorts(panel_and_cohort):
+    panel, cohort = panel_and_cohort
+    feats = simulate_features([panel], seed=1, n_tracks=0)
+    spec = TraitSpec("t", h2=0.3, N=5000)
+    out = simulate_traits([panel], feats, [spec], seed=1, cohorts=[cohort])["t"]
+    ins = simulate_traits([panel], feats, [spec], seed=1)["t"]
+    np.testing.assert_array_equal(out.f[0], ins.f[0])                # same truth; z differs by the LD used
+    np.testing.assert_array_equal(out.z[0], draw_z(cohort, out.f[0], 5000, seed=derive_seed(1, key("t"), 1)))
+    assert not np.allclose(out.z[0], ins.z[0])
+    with pytest.raises(InputError, match="cohorts"):
+        simulate_traits([panel], feats, [spec], seed=1, cohorts=[cohort, cohort])
+    with pytest.raises(InputError, match="cohort's SNPs"):
+        simulate_traits([panel], feats, [spec], seed=1, cohorts=[cohort.subset(slice(1, None))])

@@ -36,9 +36,10 @@ def sim_dataset(tmp_path_factory) -> str:
     from deepwas_dist.simulate.traits import TraitSpec
 
     url = str(tmp_path_factory.mktemp("train-data") / "sim")
+    # out-of-sample (the default): LD from the 600-person panel, z from a separate 6,000-person cohort
     spec = SimulationSpec(n_individuals=600, chroms=(1, 2, 3, 4), length_mb=3.0, seed=0,
                           traits=(TraitSpec(TRAIT, h2=0.3, N=30_000, truth="threshold"),), n_tracks=0,
-                          core_kb=1000.0, bandwidth_kb=500.0)
+                          core_kb=1000.0, bandwidth_kb=500.0, design="out-of-sample")
     write_simulated_dataset(url, spec, log=lambda s: None)
     return url
 
