@@ -5,8 +5,15 @@ import pytest
 
 from deepwas_dist.errors import InputError
 from deepwas_dist.train.config import TrainConfig
-from deepwas_dist.train.holdout import (BUFFER_SLICES, HoldoutSplit, block_split, buffers_around, contiguous_blocks,
-                                        leave_block_out, resolve_split)
+from deepwas_dist.train.holdout import (
+    BUFFER_SLICES,
+    HoldoutSplit,
+    block_split,
+    buffers_around,
+    contiguous_blocks,
+    leave_block_out,
+    resolve_split,
+)
 
 
 def keys_of(*counts: int) -> list[tuple[int, int]]:
