@@ -109,8 +109,8 @@ def evaluate_model(cfg: TrainConfig, ds: Dataset, plan: RunPlan, split: HoldoutS
                      "parameters": int(sum(p.numel() for p in net.parameters())),
                      "heldout_chroms": split.heldout_chroms,
                      "holdout": {"mode": split.mode, "description": split.describe(), "blocks": split.blocks,
-                                 "heldout_slices": [list(k) for k in split.heldout_keys],
-                                 "buffer_slices": [list(k) for k in split.buffer_keys]},
+                                 "heldout_keys": [list(k) for k in split.heldout_keys],
+                                 "buffer_keys": [list(k) for k in split.buffer_keys]},
                      "n_snps": int(len(snps_all)), "traits": {}, "history": history}
     for t, name in enumerate(traits):
         n = float(ho_model.n_snps[t]) if len(ho_model.n_snps) else 0.0

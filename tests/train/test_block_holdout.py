@@ -55,8 +55,8 @@ def test_single_chromosome_run_has_finite_heldout_metrics(ray_session, one_chrom
     m = r.metrics["traits"][TRAIT_1C]
     print({k: v for k, v in m.items() if k != "enrichment"})
     assert r.metrics["holdout"]["mode"] == "blocks"
-    assert r.metrics["holdout"]["heldout_slices"] == [[1, 7], [1, 8], [1, 9]]
-    assert r.metrics["holdout"]["buffer_slices"] == [[1, 6]]
+    assert r.metrics["holdout"]["heldout_keys"] == [[1, 7], [1, 8], [1, 9]]
+    assert r.metrics["holdout"]["buffer_keys"] == [[1, 6]]
     assert m["heldout_slices"] == 3 and m["heldout_snps"] > 500
     for k in ("heldout_nll_per_snp", "null_nll_per_snp", "constant_nll_per_snp", "improvement_vs_null_per_snp",
               "improvement_vs_constant_per_snp", "h2"):
