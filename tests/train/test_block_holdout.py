@@ -74,3 +74,35 @@ def test_single_chromosome_run_has_finite_heldout_metrics(ray_session, one_chrom
     again = evaluate_run_dir(str(r.run_dir), log=lambda s: None)
     assert again["holdout"] == r.metrics["holdout"]
     assert again["traits"][TRAIT_1C]["heldout_nll"] == pytest.approx(m["heldout_nll"], rel=1e-9)
+
+
+def test_collapsed_fit_is_flagged_and_its_enrichment_masked(one_chrom_dataset, tmp_path):
+    """A prior driven to f ~ 0 (bias -40): evaluation warns h2_collapsed and writes the enrichment table
+    with NaN standard errors and p-values (no training needed: evaluate_model on a built network)."""
+    import pandas as pd
+    import torch
+
+    from deepwas_dist.evaluate.report import evaluate_model
+    from deepwas_dist.train.loop import build_model
+
+    ds = Dataset.open(one_chrom_dataset)
+    cfg = base_config(one_chrom_dataset, str(tmp_path), "collapsed", holdout_chroms="auto", model="linear",
+                      method="exact")
+    plan, split = make_plan(cfg, ds, [TRAIT_1C])
+    net = build_model(cfg, plan)
+    with torch.no_grad():
+        net.bias.fill_(-40.0)
+    net.eval()
+    lines: list[str] = []
+    metrics = evaluate_model(cfg, ds, plan, split, net, [], log=lines.append)
+    m = metrics["traits"][TRAIT_1C]
+    codes = [w["code"] for w in m["warnings"]]
+    assert m["h2_collapsed"] and "h2_collapsed" in codes and "enrichment_masked" in codes
+    assert np.isfinite(m["heldout_nll_per_snp"])
+    tab = pd.read_csv(tmp_path / "collapsed" / "enrichment" / f"{TRAIT_1C}.results", sep="\t")
+    assert len(tab) == len(ds.binary_features) > 0
+    assert tab["Enrichment_p"].isna().all() and tab["Enrichment_std_error"].isna().all()
+    assert tab["Enrichment"].notna().all()
+    saved = json.loads((tmp_path / "collapsed" / "metrics.json").read_text())
+    assert [w["code"] for w in saved["traits"][TRAIT_1C]["warnings"]] == codes
+    assert any(f"warning [{TRAIT_1C}] h2_collapsed" in s for s in lines)
