@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Train a functionally informed GWAS prior on Ray Train, evaluate it on held-out chromosomes, write outputs.
+"""Train a functionally informed GWAS prior on Ray Train, evaluate it on held-out slices, write outputs.
 
 With no arguments: simulate the embedded demo dataset (once, cached), train an MLP prior on local
 Ray CPU workers, evaluate, and print a summary table.
