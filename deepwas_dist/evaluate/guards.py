@@ -15,7 +15,8 @@ saying the likely cause and what to try). They are printed under the summary tab
   The floor catches a collapse when the moment estimate is itself <= 0 (mean chi2 <= 1).
 - ``sigma_low`` / ``sigma_high``: sigma is the null variance of z (LDSC's intercept). A well-calibrated
   GWAS has an intercept of about 1 to 1.2; ``SIGMA_LOW`` (0.7) means the z-scores vary less than sampling
-  noise allows (wrong N/SE, shrunk or imputed statistics, panel LD stronger than the cohort's);
+  noise allows (wrong N/SE, shrunk or imputed statistics) or, more often, that the prior took over null
+  variance: on chr22 height with 1000G LD shrunk by 0.1, sigma 0.39 came with h2 6x the moment estimate;
   ``SIGMA_HIGH`` (2) is beyond any plausible confounding and usually means sigma is absorbing LD mismatch
   or the flanks cut off real LD (a too-small ``--bandwidth``; in simulations, the small panel's long-range
   spurious LD).
@@ -99,8 +100,9 @@ def check_sigma(fit: TraitFit) -> list[GuardWarning]:
     if not math.isfinite(s) or s < SIGMA_LOW:
         return [GuardWarning("sigma_low", f"sigma {s:.3g} < {SIGMA_LOW}: the z-scores vary less than "
                              "sampling noise allows. Likely cause: z not on the N(0, 1) scale (wrong N or SE "
-                             "column, shrunk or imputed statistics) or panel LD stronger than the cohort's; "
-                             "check the summary statistics' columns")]
+                             "column, shrunk or imputed statistics), or LD mismatch / LD shrinkage moving null "
+                             "variance into h2 (compare h2 with h2_moment); check the summary statistics' "
+                             "columns, try --mismatch learn or a larger, matched LD panel")]
     if s > SIGMA_HIGH:
         return [GuardWarning("sigma_high", f"sigma {s:.3g} > {SIGMA_HIGH}: beyond plausible confounding (an "
                              "LDSC intercept is ~1-1.2). Likely cause: sigma absorbs LD mismatch or LD cut off "
