@@ -122,3 +122,20 @@ def test_leave_block_out_matches_contiguous_blocks():
     buf = leave_block_out(keys, 4, 1)
     assert buf.heldout_keys == no_buf.heldout_keys and buf.buffer_keys == [(1, 4), (1, 10)]
     check_partition(buf, keys)
+
+
+def test_holdout_blocks_flag_reaches_the_config(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    from deepwas_dist.train.config import make_config, read_config_file
+    spec = importlib.util.spec_from_file_location("train_cli", Path(__file__).parents[2] / "launch" / "train.py")
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    args = vars(cli.parser().parse_args(["--holdout-blocks", "2"]))
+    args.pop("config")
+    assert make_config({}, args).holdout_blocks == 2
+    f = tmp_path / "run.yaml"
+    f.write_text("holdout-blocks: 3\n")
+    assert make_config(read_config_file(f), {}).holdout_blocks == 3
+    assert TrainConfig().holdout_blocks == 0
