@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Evaluate a training run on its held-out chromosomes and (re)write its outputs.
+"""Evaluate a training run on its held-out slices (the split recorded in config.json) and (re)write its outputs.
 
     python launch/evaluate.py runs/my-run
     python launch/evaluate.py s3://bucket/runs/my-run --storage-option endpoint_url=http://127.0.0.1:9000

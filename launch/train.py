@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Train a functionally informed GWAS prior on Ray Train, evaluate it on held-out chromosomes, write outputs.
+"""Train a functionally informed GWAS prior on Ray Train, evaluate it on held-out slices, write outputs.
 
 With no arguments: simulate the embedded demo dataset (once, cached), train an MLP prior on local
 Ray CPU workers, evaluate, and print a summary table.
@@ -41,7 +41,10 @@ def parser() -> argparse.ArgumentParser:
     a("--lr", type=float, help="peak learning rate of AdamW (default 3e-3)")
     a("--weight-decay", type=float, help="AdamW weight decay (default 1e-4)")
     a("--accumulation", type=int, help="slices per worker per optimiser step (default 2)")
-    a("--holdout-chroms", help="held-out chromosomes, e.g. 6,7,8 (default auto: the last quarter)")
+    a("--holdout-chroms", help="held-out chromosomes, e.g. 6,7,8 (default auto: the last quarter; with fewer "
+                               "than 4 chromosomes, blocks of slices as --holdout-blocks)")
+    a("--holdout-blocks", type=int, help="hold out K contiguous runs of slices within chromosomes (a quarter of "
+                                         "the slices; one buffer slice each side excluded from training and scoring)")
     a("--storage", help="where run directories go: local path or s3://bucket/prefix (default ./runs)")
     a("--name", help="run name (default: generated)")
     a("--resume", action="store_true", default=None, help="continue the run --name from its latest checkpoint")

@@ -1,8 +1,10 @@
-"""Held-out evaluation: the likelihood of held-out chromosomes under a prior, against two baselines.
+"""Held-out evaluation: the likelihood of held-out slices under a prior, against two baselines.
 
-For every trait: the total and per-SNP NLL of held-out slices under the trained prior; the same under
-the null prior (s = 0, sigma — and lambda with the mismatch model — fitted on training slices) and
-under a constant prior (one f and one sigma (and lambda) per trait, fitted on training slices); h2 = sum of predicted f over every SNP of
+Held-out slices are whole chromosomes or blocks of slices within chromosomes (``train.holdout``; buffer
+slices next to held-out blocks are neither trained on nor scored). For every trait: the total and
+per-SNP NLL of held-out slices under the trained prior; the same under the null prior (s = 0, sigma —
+and lambda with the mismatch model — fitted on training slices) and under a constant prior (one f and
+one sigma (and lambda) per trait, fitted on training slices); h2 = sum of predicted f over every SNP of
 the dataset; and, for simulated data, how well log f recovers the truth. Always the likelihood,
 whatever objective trained the prior.
 """

@@ -50,7 +50,7 @@ def truth_png(log_f_pred: np.ndarray, f_true: np.ndarray, trait: str, heldout: n
     ho = heldout[ok] if heldout is not None else np.zeros(ok.sum(), bool)
     ax.scatter(lt[~ho], lp[~ho], s=3, alpha=0.3, label="training chromosomes")
     if ho.any():
-        ax.scatter(lt[ho], lp[ho], s=3, alpha=0.3, color="C1", label="held-out chromosomes")
+        ax.scatter(lt[ho], lp[ho], s=3, alpha=0.3, color="C1", label="held-out slices")
     lim = [min(lt.min(), lp.min()), max(lt.max(), lp.max())]
     ax.plot(lim, lim, "k--", lw=0.8)
     ax.set(xlabel="true log f", ylabel="predicted log f", title=trait)

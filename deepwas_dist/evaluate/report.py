@@ -24,11 +24,14 @@ import torch
 from ..data import schema as S
 from ..data.reader import Dataset
 from ..data.storage import filesystem, join
+from ..errors import InputError
 from ..train.config import TrainConfig
+from ..train.holdout import HoldoutSplit
 from ..train.loop import META_FILE, RunPlan, build_model, load_state
 from .enrichment import enrichment_table
 from ..mismatch import MismatchSetting
 from ..models import saved_prior
+from .guards import TraitFit, check_trait, enrichment_masked_warning, format_warnings, mask_collapsed_enrichment
 from .heldout import (constant_prior, fit_constant_prior, fit_nuisance, fit_null, prior_from_model, recovery,
                       score_slices, with_nuisance)
 from .plots import curves_png, enrichment_png, truth_png
@@ -54,7 +57,21 @@ def predict_all(ds: Dataset, net: torch.nn.Module) -> dict[int, tuple[pd.DataFra
     return out
 
 
-def evaluate_run(cfg: TrainConfig, ds: Dataset, plan: RunPlan, holdout: list[int], checkpoint,
+def heldout_snp_mask(ds: Dataset, keys: list[tuple[int, int]], chroms: list[int]) -> np.ndarray:
+    """(M,) bool over the SNPs of ``chroms`` in order: core SNPs of the slices ``keys``."""
+    idx = ds.slice_index()
+    want = set(keys)
+    parts = []
+    for c in chroms:
+        mask = np.zeros(int(ds.manifest["snps"]["per_chrom"][str(c)]), dtype=bool)
+        for ch, sid, lo, hi in zip(idx[S.CHR], idx[S.SLICE_ID], idx[S.CORE_LO], idx[S.CORE_HI]):
+            if int(ch) == c and (c, int(sid)) in want:
+                mask[int(lo):int(hi)] = True
+        parts.append(mask)
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=bool)
+
+
+def evaluate_run(cfg: TrainConfig, ds: Dataset, plan: RunPlan, split: HoldoutSplit, checkpoint,
                  log: Callable[[str], None] = print) -> dict:
     """Load the final checkpoint, compute every metric, write every output; returns metrics."""
     with checkpoint.as_directory() as d:
@@ -62,10 +79,10 @@ def evaluate_run(cfg: TrainConfig, ds: Dataset, plan: RunPlan, holdout: list[int
     net = build_model(cfg, plan)
     net.load_state_dict(state["model"])
     net.eval()
-    return evaluate_model(cfg, ds, plan, holdout, net, meta.get("history", []), log=log)
+    return evaluate_model(cfg, ds, plan, split, net, meta.get("history", []), log=log)
 
 
-def evaluate_model(cfg: TrainConfig, ds: Dataset, plan: RunPlan, holdout: list[int], net: torch.nn.Module,
+def evaluate_model(cfg: TrainConfig, ds: Dataset, plan: RunPlan, split: HoldoutSplit, net: torch.nn.Module,
                    history: list[dict], log: Callable[[str], None] = print) -> dict:
     traits, T = plan.traits, len(plan.traits)
     log_N = torch.tensor(plan.log_N, dtype=torch.float64)
@@ -90,10 +107,14 @@ def evaluate_model(cfg: TrainConfig, ds: Dataset, plan: RunPlan, holdout: list[i
     chroms = list(preds)
     log_f_all = np.concatenate([preds[c][1] for c in chroms])
     snps_all = pd.concat([preds[c][0] for c in chroms], ignore_index=True)
-    is_ho = snps_all[S.CHR].isin(holdout).to_numpy()
+    is_ho = heldout_snp_mask(ds, plan.heldout_keys, chroms)
     metrics: dict = {"run": cfg.name, "model": cfg.model, "size": cfg.size, "objective": cfg.objective,
-                     "parameters": int(sum(p.numel() for p in net.parameters())), "heldout_chroms": holdout,
-                     "mismatch": cfg.mismatch, "n_snps": int(len(snps_all)), "traits": {}, "history": history}
+                     "parameters": int(sum(p.numel() for p in net.parameters())),
+                     "heldout_chroms": split.heldout_chroms, "mismatch": cfg.mismatch,
+                     "holdout": {"mode": split.mode, "description": split.describe(), "blocks": split.blocks,
+                                 "heldout_keys": [list(k) for k in split.heldout_keys],
+                                 "buffer_keys": [list(k) for k in split.buffer_keys]},
+                     "n_snps": int(len(snps_all)), "traits": {}, "history": history}
     for t, name in enumerate(traits):
         n = float(ho_model.n_snps[t]) if len(ho_model.n_snps) else 0.0
         per = lambda x: float(x[t] / n) if n else float("nan")  # noqa: E731
@@ -106,6 +127,11 @@ def evaluate_model(cfg: TrainConfig, ds: Dataset, plan: RunPlan, holdout: list[i
              "sigma": float(math.exp(float(sigma[t]))), "null_sigma": float(math.exp(float(null_ls[t]))),
              "lambda": None if lam is None else float(math.exp(float(lam[t]))),
              "null_lambda": None if null_ll is None else float(math.exp(float(null_ll[t])))}
+        fit = TraitFit(name, h2=m["h2"], sigma=m["sigma"], heldout_slices=ho_model.n_slices, lam=m["lambda"],
+                       h2_moment=plan.h2_moment[t] if plan.h2_moment else None)
+        m["h2_moment"] = fit.h2_moment
+        m["warnings"] = [w.to_dict() for w in check_trait(fit)]
+        m["h2_collapsed"] = any(w["code"] == "h2_collapsed" for w in m["warnings"])
         truth = _truth(ds, name, chroms)
         if truth is not None:
             m["true_h2"] = float(np.nansum(truth))
@@ -154,6 +180,10 @@ def write_outputs(cfg, ds, traits, preds, snps_all, log_f_all, is_ho, metrics, n
         if binary:
             A = np.concatenate([ds.snps(c, [S.SNP] + binary)[binary].to_numpy(np.float64) for c in preds])
             tab = enrichment_table(np.exp(log_f_all[:, t]), A, binary)
+            m = metrics["traits"][name]
+            if m.get("h2_collapsed"):
+                tab = mask_collapsed_enrichment(tab)
+                m["warnings"].append(enrichment_masked_warning(TraitFit(name, m["h2"], m["sigma"], 0)).to_dict())
             put(f"enrichment/{name}.results", tab.to_csv(sep="\t", index=False, float_format="%.6g").encode())
             put(f"plots/enrichment_{name}.png", enrichment_png(tab, name))
             metrics["traits"][name]["enrichment"] = tab.set_index("Category")["Enrichment"].to_dict()
@@ -178,9 +208,10 @@ def summary_table(metrics: dict) -> str:
     """The final per-trait table (nats per held-out SNP; positive improvement = better than the baseline)."""
     head = (f"{'trait':<14}{'held-out SNPs':>14}{'NLL/SNP':>11}{'vs null':>11}{'vs const':>11}{'h2':>8}"
             f"{'true h2':>9}{'r(log f)':>10}{'sigma':>8}{'lambda':>9}")
+    held = metrics.get("holdout", {}).get("description", f"chromosomes {metrics['heldout_chroms']}")
     lines = [f"model {metrics['model']}/{metrics['size']} ({metrics['parameters']:,} parameters), objective "
-             f"{metrics['objective']}, mismatch {metrics.get('mismatch', 'off')}, held-out chromosomes "
-             f"{metrics['heldout_chroms']}", head, "-" * len(head)]
+             f"{metrics['objective']}, mismatch {metrics.get('mismatch', 'off')}, held out: {held}", head,
+             "-" * len(head)]
     for name, m in metrics["traits"].items():
         rec = m.get("recovery_all", {}).get("pearson_r", float("nan"))
         lines.append(f"{name:<14}{m['heldout_snps']:>14,}{m['heldout_nll_per_snp']:>11.5f}"
@@ -188,7 +219,7 @@ def summary_table(metrics: dict) -> str:
                      f"{m['h2']:>8.3f}{m.get('true_h2', float('nan')):>9.3f}{rec:>10.3f}"
                      f"{m.get('sigma', float('nan')):>8.3f}"
                      f"{m['lambda'] if m.get('lambda') is not None else float('nan'):>9.4f}")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + format_warnings(metrics["traits"])
 
 
 def latest_checkpoint_dir(run_dir: str, storage_options: dict | None = None) -> str:
@@ -202,7 +233,6 @@ def latest_checkpoint_dir(run_dir: str, storage_options: dict | None = None) -> 
             if step > best_step:
                 best, best_step = p, step
     if best is None:
-        from ..errors import InputError
         raise InputError(f"{run_dir}: no checkpoint found; was the run started with launch/train.py?")
     if fs.protocol in ("file", "local") or "file" in (fs.protocol if isinstance(fs.protocol, tuple) else ()):
         return best
@@ -221,7 +251,6 @@ def evaluate_run_dir(run_url: str, storage_options: dict | None = None, log: Cal
     fs, root = filesystem(run_url, storage_options)
     cfg_path = join(root, "config.json")
     if not fs.exists(cfg_path):
-        from ..errors import InputError
         raise InputError(f"{run_url}: no config.json; pass the directory of a run made by launch/train.py")
     with fs.open(cfg_path) as fh:
         saved = json.load(fh)
@@ -230,10 +259,12 @@ def evaluate_run_dir(run_url: str, storage_options: dict | None = None, log: Cal
     cfg.storage, cfg.name = url.rsplit("/", 1) if "/" in url else (".", url)
     cfg.storage_options = dict(storage_options or cfg.storage_options)
     ds = Dataset.open(cfg.data, cfg.storage_options or None)
-    plan, holdout = make_plan(cfg, ds, saved["traits"])
+    # the split recorded at training time (runs made before it was recorded: recomputed from the flags)
+    split = HoldoutSplit.from_dict(saved["holdout"]) if "holdout" in saved else None
+    plan, split = make_plan(cfg, ds, saved["traits"], split)
     state, meta = load_state(latest_checkpoint_dir(run_url, storage_options))
     net = build_model(cfg, plan)
     net.load_state_dict(state["model"])
     net.eval()
     log(f"[deepwas] evaluating {run_url} at epoch {meta['epoch']} (global step {meta['global_step']})")
-    return evaluate_model(cfg, ds, plan, holdout, net, meta.get("history", []), log=log)
+    return evaluate_model(cfg, ds, plan, split, net, meta.get("history", []), log=log)

@@ -2,7 +2,8 @@
 
 For each LD shrinkage value the panel is ingested (``prepare_plink``), panel-derived annotations are set
 (``ingest.derived``: MAF, LD score, recombination rate, SNP density), and the height summary statistics
-are harmonised (``prepare_sumstats``). Chromosome 22's slices are cut into B contiguous blocks; for each
+are harmonised (``prepare_sumstats``). Chromosome 22's slices are cut into B contiguous blocks
+(``train.holdout.leave_block_out``, the same block logic as ``--holdout-blocks``); for each
 prior x objective, B fits each leave one block out and are scored with the likelihood on it (held-out
 NLL over the whole chromosome, block by block), and the same B delete-one-block fits give the block
 jackknife standard error of h2 (sum of predicted f over chr22's SNPs).
@@ -27,7 +28,8 @@ from ..ingest.pipeline import prepare_annotations, prepare_plink, prepare_sumsta
 from ..ingest.plink import read_panel
 from ..realdata import HEIGHT_SUMSTATS, panel_prefix, shared_data_dir
 from ..train.config import TrainConfig
-from ..train.run import plan_for
+from ..train.holdout import leave_block_out
+from ..train.run import plan_for, slice_keys
 from .fit import fit_and_score
 
 TRAIT = "height"
@@ -79,11 +81,9 @@ def build_dataset(out: str, shrinkage: float, spec: RealSpec, log: Callable[[str
     return out
 
 
-def block_of(keys: list[tuple[int, int]], blocks: int) -> dict[tuple[int, int], int]:
-    """Contiguous blocks of slices (in genomic order): slice key -> block index."""
-    order = sorted(keys)
-    edges = np.linspace(0, len(order), blocks + 1).astype(int)
-    return {k: b for b in range(blocks) for k in order[edges[b]:edges[b + 1]]}
+#: Buffer slices around each held-out block in these fits. 0 keeps the folds of the published table in the
+#: README (which predates buffers); training runs use ``holdout.BUFFER_SLICES``.
+FOLD_BUFFER_SLICES = 0
 
 
 def _fit(args: tuple) -> dict:
@@ -91,11 +91,10 @@ def _fit(args: tuple) -> dict:
     torch.set_num_threads(1)
     data, shrinkage, objective, model, size, block, blocks, spec = args
     ds = Dataset.open(data)
-    keys = [(int(c), int(s)) for c, s in zip(ds.slice_index()["CHR"], ds.slice_index()["SLICE_ID"])]
-    which = block_of(keys, blocks)
+    split = leave_block_out(slice_keys(ds), blocks, block, buffer=FOLD_BUFFER_SLICES)
     cfg = TrainConfig(data=data, objective=objective, model=model, size=size, seed=spec.seed, epochs=spec.epochs,
                       lr=spec.lr, method="exact", eval_every=0, log_every_epoch=False, workers=1, accumulation=4)
-    plan = plan_for(cfg, ds, [TRAIT], heldout=lambda c, s: which[(c, s)] == block)
+    plan = plan_for(cfg, ds, [TRAIT], split)
     r = fit_and_score(cfg, plan)
     return {"shrinkage": shrinkage, "objective": objective, "model": model if model != "mlp" else f"mlp/{size}",
             "block": block, "heldout_snps": float(r.heldout_snps[0]), "nll": float(r.nll[0]),

@@ -38,7 +38,8 @@ class TrainConfig:
     grad_clip: float = 1.0
     warmup_epochs: float = 1.0
     accumulation: int = 2                   # slices per worker per optimiser step
-    holdout_chroms: str = "auto"            # "auto": the last ~quarter of the chromosomes; or "6,7,8"
+    holdout_chroms: str = "auto"            # "auto": the last ~quarter of the chromosomes (blocks below 4); or "6,7,8"
+    holdout_blocks: int = 0                 # K > 0: hold out K contiguous runs of slices within chromosomes
     storage: str = "runs"                   # local path or s3:// URL: where the run directory goes
     name: str | None = None                 # run name (default: generated)
     resume: bool = False
@@ -96,6 +97,8 @@ class TrainConfig:
             raise InputError(f"--lr must be a positive number, got {self.lr}")
         if self.bandwidth_kb is not None and self.bandwidth_kb < 0:
             raise InputError(f"--bandwidth must be >= 0 kb, got {self.bandwidth_kb}")
+        if self.holdout_blocks < 0:
+            raise InputError(f"--holdout-blocks must be >= 0 (0: off), got {self.holdout_blocks}")
         if self.dtype not in ("float64", "float32"):
             raise InputError(f"--dtype must be float64 or float32, got {self.dtype!r}")
         return self

@@ -59,6 +59,8 @@ class RunPlan:
     null_log_lambda: list[float] | None = None  # baseline of every "vs null" figure (None: sigma 1, no lambda)
     run_dir_local: str | None = None      # for the failure-injection marker (tests)
     run_url: str | None = None            # where rank 0 writes TensorBoard events (None: nowhere)
+    buffer_keys: list[tuple[int, int]] = field(default_factory=list)   # neither trained on nor scored
+    h2_moment: list[float] | None = None  # LDSC-style moment estimate of h2 per trait (guard rails)
     history: list[dict] = field(default_factory=list)
 
 

@@ -26,6 +26,7 @@ from ..evaluate.heldout import fit_constant_prior, fit_null
 from ..mismatch import LAMBDA_INIT
 from .assignment import slice_cost
 from .config import TrainConfig
+from .holdout import HoldoutSplit, SliceKey, resolve_holdout_chroms, resolve_split
 from .loop import RunPlan, train_loop_per_worker
 
 
@@ -41,23 +42,14 @@ def resolve_traits(ds: Dataset, traits: str) -> list[str]:
 
 
 def resolve_holdout(ds: Dataset, spec: str) -> list[int]:
-    """Held-out chromosomes: 'auto' = the last quarter (at least one, at most 3), 'none', or '6,7,8'."""
-    chroms = list(ds.chromosomes)
-    if spec == "none":
-        return []
-    if spec == "auto":
-        k = min(3, max(1, len(chroms) // 4))
-        return chroms[-k:] if len(chroms) > 1 else []
-    try:
-        out = [int(c.strip().removeprefix("chr")) for c in spec.split(",") if c.strip()]
-    except ValueError as e:
-        raise InputError(f"--holdout-chroms {spec!r}: expected comma-separated chromosome numbers") from e
-    bad = [c for c in out if c not in chroms]
-    if bad:
-        raise InputError(f"--holdout-chroms: {bad} not in the dataset (chromosomes {chroms})")
-    if len(out) >= len(chroms):
-        raise InputError("--holdout-chroms leaves no chromosome to train on")
-    return out
+    """Held-out chromosomes of ``--holdout-chroms`` ('auto', 'none' or '6,7,8'); see :mod:`.holdout`."""
+    return resolve_holdout_chroms(list(ds.chromosomes), spec)
+
+
+def slice_keys(ds: Dataset) -> list[SliceKey]:
+    """Every slice of the dataset as (chromosome, slice id), in the slice index's order."""
+    idx = ds.slice_index()
+    return [(int(c), int(s)) for c, s in zip(idx[S.CHR], idx[S.SLICE_ID])]
 
 
 def mean_ld_score(ds: Dataset, keys: list[tuple[int, int]], k: int = 8, seed: int = 0) -> float:
@@ -68,47 +60,57 @@ def mean_ld_score(ds: Dataset, keys: list[tuple[int, int]], k: int = 8, seed: in
     return float(np.mean(np.concatenate([x.numpy() for x in scores])))
 
 
-def trait_scales(ds: Dataset, traits: list[str], mean_ld: float) -> tuple[list[float], list[float]]:
-    """log N per trait (median GWAS N) and a starting log f: log(h2_guess / M) with an LDSC-style
-    moment guess h2 = (mean chi2 - 1) M / (N mean LD score), clipped to [0.01, 0.9]."""
-    log_N, init = [], []
+def trait_scales(ds: Dataset, traits: list[str], mean_ld: float) -> tuple[list[float], list[float], list[float]]:
+    """log N per trait (median GWAS N), a starting log f: log(h2_guess / M), and the LDSC-style moment
+    estimate h2 = (mean chi2 - 1) M / (N mean LD score) itself (h2_guess is it clipped to [0.01, 0.9];
+    the unclipped value is kept for the guard rails of :mod:`deepwas_dist.evaluate.guards`)."""
+    log_N, init, moment = [], [], []
     M = ds.n_snps
     for t in traits:
         ss = ds.sumstats(t)
         N = float(np.median(ss[S.N].to_numpy()))
         chi2 = float(np.mean(ss[S.Z].to_numpy() ** 2))
-        h2 = float(np.clip((chi2 - 1.0) * M / (N * mean_ld), 0.01, 0.9))
+        h2_m = (chi2 - 1.0) * M / (N * mean_ld)
         log_N.append(math.log(N))
-        init.append(math.log(h2 / M))
-    return log_N, init
+        init.append(math.log(float(np.clip(h2_m, 0.01, 0.9)) / M))
+        moment.append(float(h2_m))
+    return log_N, init, moment
 
 
-def make_plan(cfg: TrainConfig, ds: Dataset, traits: list[str]) -> tuple[RunPlan, list[int]]:
-    """The run plan shipped to workers, and the held-out chromosomes."""
-    holdout = resolve_holdout(ds, cfg.holdout_chroms)
-    plan = plan_for(cfg, ds, traits, heldout=lambda chrom, slice_id: chrom in holdout)
-    if not plan.train_keys:
-        raise InputError(f"{ds.url}: no training slices outside the held-out chromosomes {holdout}")
-    return plan, holdout
+def make_plan(cfg: TrainConfig, ds: Dataset, traits: list[str],
+              split: HoldoutSplit | None = None) -> tuple[RunPlan, HoldoutSplit]:
+    """The run plan shipped to workers, and the hold-out split (from the flags unless ``split`` is given:
+    ``evaluate.py`` passes the one recorded in the run's config.json)."""
+    if split is None:
+        split = resolve_split(slice_keys(ds), cfg.holdout_chroms, cfg.holdout_blocks)
+    if not split.train_keys:
+        raise InputError(f"{ds.url}: no training slices outside the held-out ones ({split.describe()}); "
+                         "fix: hold out fewer with --holdout-chroms or --holdout-blocks")
+    return plan_for(cfg, ds, traits, split), split
 
 
-def plan_for(cfg: TrainConfig, ds: Dataset, traits: list[str], heldout) -> RunPlan:
-    """A run plan whose held-out slices are those for which ``heldout(chrom, slice_id)`` is true."""
+def plan_for(cfg: TrainConfig, ds: Dataset, traits: list[str], split: HoldoutSplit) -> RunPlan:
+    """A run plan that trains on ``split.train_keys`` and scores ``split.heldout_keys`` (buffer slices:
+    neither)."""
     idx = ds.slice_index()
-    keys = [(int(c), int(s)) for c, s in zip(idx[S.CHR], idx[S.SLICE_ID])]
-    costs = [slice_cost(int(m), int(r)) for m, r in zip(idx[S.M_SNPS], idx[S.RANK])]
-    ncore = [int(n) for n in idx[S.N_CORE]]
-    is_ho = [bool(heldout(*k)) for k in keys]
-    pick = lambda xs, ho: [x for x, h in zip(xs, is_ho) if h == ho]  # noqa: E731
-    log_N, guess = trait_scales(ds, traits, mean_ld_score(ds, keys, seed=cfg.seed))
-    train_keys = pick(keys, False)
+    keys = slice_keys(ds)
+    geometry = {k: (slice_cost(int(m), int(r)), int(n))
+                for k, m, r, n in zip(keys, idx[S.M_SNPS], idx[S.RANK], idx[S.N_CORE])}
+    unknown = [k for k in split.train_keys + split.heldout_keys + split.buffer_keys if k not in geometry]
+    if unknown:
+        raise InputError(f"{ds.url}: held-out split names slices {unknown[:3]} that the dataset does not have; "
+                         "fix: re-run training (the dataset changed since the run was planned)")
+    log_N, guess, moment = trait_scales(ds, traits, mean_ld_score(ds, keys, seed=cfg.seed))
+    train_keys = list(split.train_keys)
     init = initial_prior(cfg, ds, traits, train_keys, log_N, guess)
     return RunPlan(data_url=ds.url, storage_options=dict(ds.storage_options), traits=traits,
-                   train_keys=train_keys, train_costs=pick(costs, False), train_ncore=pick(ncore, False),
-                   heldout_keys=pick(keys, True), heldout_costs=pick(costs, True), log_N=log_N,
+                   train_keys=train_keys, train_costs=[geometry[k][0] for k in train_keys],
+                   train_ncore=[geometry[k][1] for k in train_keys], heldout_keys=list(split.heldout_keys),
+                   heldout_costs=[geometry[k][0] for k in split.heldout_keys], log_N=log_N,
                    init_log_f=init.log_f, init_log_sigma=init.log_sigma, init_log_lambda=init.log_lambda,
                    null_log_sigma=init.null_log_sigma, null_log_lambda=init.null_log_lambda,
-                   n_features=len(ds.feature_names), tracks_shape=ds.tracks_shape)
+                   n_features=len(ds.feature_names), tracks_shape=ds.tracks_shape,
+                   buffer_keys=list(split.buffer_keys), h2_moment=moment)
 
 
 #: Training slices used to fit the starting constant prior.
@@ -209,17 +211,18 @@ def run_training(cfg: TrainConfig, *, log=print, ray_init_kwargs: dict | None = 
                          "or choose another --name")
     if cfg.resume and not has_state:
         raise InputError(f"--resume: no run {cfg.name!r} in {cfg.storage} to resume; check --name and --storage")
-    plan, holdout = make_plan(cfg, ds, traits)
+    plan, split = make_plan(cfg, ds, traits)
     if fs.protocol in ("file", "local") or fs.protocol == ("file", "local"):
         plan.run_dir_local = run_root
     base = cfg.storage if "://" in cfg.storage else os.path.abspath(cfg.storage)
     plan.run_url = base.rstrip("/") + "/" + cfg.name
     fs.makedirs(run_root, exist_ok=True)
     with fs.open(join(run_root, "config.json"), "w") as fh:
-        json.dump({"config": cfg.to_dict(), "traits": traits, "holdout_chroms": holdout}, fh, indent=1)
+        json.dump({"config": cfg.to_dict(), "traits": traits, "holdout_chroms": split.heldout_chroms,
+                   "holdout": split.to_dict()}, fh, indent=1)
     log(f"[deepwas] run {cfg.name}: {len(traits)} trait(s) {traits}, {cfg.model}/{cfg.size} "
         f"({cfg.objective}), {len(plan.train_keys)} training slices, {len(plan.heldout_keys)} held-out slices "
-        f"(chromosomes {holdout}), {cfg.num_workers} {'GPU' if cfg.use_gpu else 'CPU'} worker(s)")
+        f"(held out: {split.describe()}), {cfg.num_workers} {'GPU' if cfg.use_gpu else 'CPU'} worker(s)")
 
     if not ray.is_initialized():
         kw = dict(ray_init_kwargs or {})
@@ -240,13 +243,13 @@ def run_training(cfg: TrainConfig, *, log=print, ray_init_kwargs: dict | None = 
     )
     t0 = time.perf_counter()
     result = trainer.fit()
-    log(f"[deepwas] training finished in {time.perf_counter() - t0:.0f} s; evaluating on held-out chromosomes")
+    log(f"[deepwas] training finished in {time.perf_counter() - t0:.0f} s; evaluating on held-out slices")
     if result.checkpoint is None:
         raise RuntimeError("training finished without a checkpoint")
     if not evaluate:
         from .loop import load_state
         with result.checkpoint.as_directory() as d:
             return {"history": load_state(d)[1]["history"]}
-    metrics = evaluate_run(cfg, ds, plan, holdout, result.checkpoint, log=log)
+    metrics = evaluate_run(cfg, ds, plan, split, result.checkpoint, log=log)
     sys.stdout.flush()
     return metrics

@@ -64,7 +64,8 @@ def split_chromosomes(ds: Dataset, val: str, test: str) -> tuple[list[int], list
     chroms = list(ds.chromosomes)
     if len(chroms) < 3:
         raise InputError(f"{ds.url}: a scan needs at least 3 chromosomes (train, validation, test); "
-                         f"this dataset has {chroms}")
+                         f"this dataset has {chroms}; fix: train with launch/train.py --holdout-blocks K (block "
+                         "hold-out within chromosomes is not implemented for scans)")
     k = min(3, max(1, len(chroms) // 4))
     test_c = chroms[-k:] if test == "auto" else resolve_holdout(ds, test)
     rest = [c for c in chroms if c not in test_c]
