@@ -162,6 +162,23 @@ class LDSlice:
         return replace(self, Z=Zu.to(dt), T=Tu.to(dt), omega=Zu.square().sum(0).to(dt),
                        core_diag=Tu.square().sum(0).to(dt))
 
+    def truncate(self, keep_variance: float) -> "LDSlice":
+        """The slice on R_CC's leading eigenpairs only (SBayesRC-style eigen-truncation): the fewest
+        largest eigenvalues whose sum reaches ``keep_variance`` of tr(R_CC) = n. The dropped directions,
+        where a small panel's LD is least certain, join the null space (scored by the mismatch model's
+        null-space term, or not at all without it). Returned in R_CC's eigenbasis."""
+        if not 0.0 < keep_variance <= 1.0:
+            raise InputError(f"--ld-keep-variance must be in (0, 1], got {keep_variance}")
+        cb = self.core_basis
+        Lam = 1.0 / cb.core_diag.to(torch.float64)
+        order = torch.argsort(Lam, descending=True)
+        cum = torch.cumsum(Lam[order], 0) / float(self.n)
+        k = min(int((cum < keep_variance).sum()) + 1, self.rank)
+        keep = torch.sort(order[:k]).values
+        Z, T = cb.Z[:, keep], cb.T[:, keep]
+        return replace(cb, Z=Z, T=T, lam=Lam[keep].to(cb.lam.dtype), logdet_R=float(Lam[keep].log().sum()),
+                       omega=Z.square().sum(0), core_diag=cb.core_diag[keep])
+
     @cached_property
     def ld2_core(self) -> torch.Tensor:
         """Squared LD of core rows, R_{C,:}^2 (n x m), with LDSC's bias correction

@@ -135,3 +135,24 @@ def test_ldsc_lambda_adds_to_intercept():
     a = ldsc_loss(sl, z, log_s, ls, s_bar=1.0, log_lambda=torch.tensor(math.log(lam), dtype=torch.float64))
     b = ldsc_loss(sl, z, log_s, torch.log(ls.exp() + lam), s_bar=1.0)
     assert torch.allclose(a.expected_chi2, b.expected_chi2)
+
+
+@pytest.mark.parametrize("kind,m", [("lowrank", 900), ("fullrank", 600)])
+def test_truncate_keeps_leading_eigenpairs(kind, m):
+    """truncate(q) keeps the fewest largest eigenvalues reaching q of tr(R_CC); at q = 1 the NLL is unchanged
+    (the same slice in another basis), and with lambda the dropped directions move to the null space."""
+    R, core, sl, z, log_s, ls, ll = case(kind, m, math.log(0.1))
+    lam = np.sort(np.linalg.eigvalsh(R[np.ix_(core, core)]))[::-1]
+    tr = sl.truncate(0.9)
+    want = int(np.searchsorted(np.cumsum(lam) / core.sum(), 0.9)) + 1
+    assert tr.rank == want and tr.n == sl.n and tr.m == sl.m
+    assert abs(tr.logdet_R - float(np.log(lam[:want]).sum())) < 1e-6 * abs(tr.logdet_R) + 1e-6
+    same = sl.truncate(1.0)
+    for lg in (None, ll):
+        a = marginal_nll(sl, z, log_s, ls, method="exact", log_lambda=lg).nll
+        b = marginal_nll(same, z, log_s, ls, method="exact", log_lambda=lg).nll
+        assert abs(float(a - b)) < 1e-9 * abs(float(a))
+    # with lambda, truncation changes only which directions the range part models: all n z's are scored
+    ref = brute_nll(R, core, z, log_s, ls, ll)
+    out = marginal_nll(tr, z, log_s, ls, method="exact", log_lambda=ll)
+    assert out.null_space is not None and math.isfinite(float(out.nll)) and float(out.nll) != float(ref)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterable, Iterator
 
 import numpy as np
@@ -379,8 +379,14 @@ class Dataset:
 
     def read_slice(self, chrom, slice_id: int, traits=None, *, bandwidth_kb: float | None = None,
                    bandwidth_cm: float | None = None, device: torch.device | str | None = None,
-                   dtype: torch.dtype | str | None = None, tracks: bool = True) -> SliceBatch:
-        """Random access to one slice (same arguments as :meth:`slices`)."""
+                   dtype: torch.dtype | str | None = None, tracks: bool = True,
+                   keep_variance: float | None = None) -> SliceBatch:
+        """Random access to one slice (same arguments as :meth:`slices`); ``keep_variance`` truncates its
+        LD to the leading eigenpairs of R_CC (:meth:`LDSlice.truncate`)."""
+        b = self._read_slice(chrom, slice_id, traits, bandwidth_kb, bandwidth_cm, device, dtype, tracks)
+        return b if keep_variance is None else replace(b, ld=b.ld.truncate(keep_variance))
+
+    def _read_slice(self, chrom, slice_id, traits, bandwidth_kb, bandwidth_cm, device, dtype, tracks) -> SliceBatch:
         traits = self._check_traits(traits)
         bw = resolve_bandwidth(bandwidth_kb, bandwidth_cm, self.manifest["ld"].get("bandwidth_kb"),
                                self.manifest["ld"].get("bandwidth_cm"))

@@ -45,11 +45,12 @@ _CACHES: dict[tuple, SliceCache] = {}
 
 def shared_cache(cfg: TrainConfig, plan: RunPlan) -> SliceCache:
     """This process's slice cache for (dataset, traits, bandwidth, dtype)."""
-    key = (plan.data_url, tuple(plan.traits), cfg.bandwidth_kb, cfg.dtype)
+    key = (plan.data_url, tuple(plan.traits), cfg.bandwidth_kb, cfg.dtype, cfg.ld_keep_variance)
     if key not in _CACHES:
         _CACHES.clear()
         _CACHES[key] = SliceCache(Dataset.open(plan.data_url, plan.storage_options or None), plan.traits,
                                   bandwidth_kb=cfg.bandwidth_kb, device=torch.device("cpu"), dtype=cfg.dtype,
+                                  keep_variance=cfg.ld_keep_variance,
                                   max_bytes=cfg.cache_mib * 2 ** 20)
     return _CACHES[key]
 

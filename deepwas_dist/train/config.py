@@ -30,6 +30,7 @@ class TrainConfig:
     objective: str = "likelihood"           # likelihood | ldsc
     method: str = "auto"                    # auto | exact | iterative
     mismatch: str = "learn"                 # LD mismatch lambda: learn | off | VALUE (deepwas_dist/mismatch.py)
+    ld_keep_variance: float | None = None   # SBayesRC-style: keep R_CC eigenpairs explaining this share (0.995)
     num_probes: int = 16
     bandwidth_kb: float | None = None       # None: the stored maximum
     epochs: int = 20
@@ -95,6 +96,8 @@ class TrainConfig:
                 raise InputError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise InputError(f"--lr must be a positive number, got {self.lr}")
+        if self.ld_keep_variance is not None and not 0 < self.ld_keep_variance <= 1:
+            raise InputError(f"--ld-keep-variance must be in (0, 1] (e.g. 0.995), got {self.ld_keep_variance}")
         if self.bandwidth_kb is not None and self.bandwidth_kb < 0:
             raise InputError(f"--bandwidth must be >= 0 kb, got {self.bandwidth_kb}")
         if self.holdout_blocks < 0:

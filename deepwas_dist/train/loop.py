@@ -175,6 +175,7 @@ def run_worker(cfg: TrainConfig, plan: RunPlan, session: Session, heldout_keys: 
     if cache is None:
         cache = SliceCache(Dataset.open(plan.data_url, plan.storage_options), plan.traits,
                            bandwidth_kb=cfg.bandwidth_kb, device=device, dtype=cfg.dtype,
+                           keep_variance=cfg.ld_keep_variance,
                            max_bytes=cfg.cache_mib * 2 ** 20)
     log_N = torch.tensor(plan.log_N, dtype=torch.float64, device=device)
     ho_keys = plan.heldout_keys if heldout_keys is None else heldout_keys

@@ -141,7 +141,8 @@ def initial_prior(cfg: TrainConfig, ds: Dataset, traits: list[str], keys: list, 
         return fallback
     rng = np.random.default_rng(cfg.seed)
     pick = [keys[i] for i in sorted(rng.choice(len(keys), size=min(INIT_SLICES, len(keys)), replace=False))]
-    batches = [ds.read_slice(c, s, traits, bandwidth_kb=cfg.bandwidth_kb, tracks=False) for c, s in pick]
+    batches = [ds.read_slice(c, s, traits, bandwidth_kb=cfg.bandwidth_kb, tracks=False,
+                               keep_variance=cfg.ld_keep_variance) for c, s in pick]
     lf, ls, ll = fit_constant_prior(batches, torch.tensor(log_N, dtype=torch.float64),
                                     torch.tensor(guess, dtype=torch.float64), iters=25, objective=cfg.objective,
                                     mismatch=mismatch)
