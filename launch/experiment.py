@@ -3,6 +3,9 @@
 
     python launch/experiment.py scaling [--reduced] [--out results/scaling]
         LDSC objective vs full likelihood x priors of growing size, on semi-synthetic data (3 seeds)
+    python launch/experiment.py realistic [--reduced] [--out results/realistic]
+        out-of-sample semi-synthetic data (small LD panel, separate GWAS cohort): h2 bias, enrichment,
+        r(log f), held-out NLL for both objectives x three priors, and the LD-mismatch treatments (3 seeds)
     python launch/experiment.py real [--reduced] [--out results/real]
         constant / linear / MLP priors on 1000G chr22 LD + UK Biobank height chr22, both objectives,
         held-out contiguous blocks, h2 with block-jackknife SE, LD shrinkage swept
@@ -23,7 +26,7 @@ from deepwas_dist.cli import run_cli  # noqa: E402
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="which", required=True)
-    for name in ("scaling", "real"):
+    for name in ("scaling", "realistic", "real"):
         p = sub.add_parser(name)
         p.add_argument("--reduced", action="store_true", help="small, fast version (CI)")
         p.add_argument("--out", default=f"results/{name}", help=f"output directory (default results/{name})")
@@ -35,6 +38,10 @@ def main(argv: list[str] | None = None) -> int:
             from deepwas_dist.experiments.scaling import ScalingSpec, run_scaling
             spec = ScalingSpec()
             run_scaling(spec.reduced() if a.reduced else spec, a.out, processes=a.processes)
+        elif a.which == "realistic":
+            from deepwas_dist.experiments.realistic import RealisticSpec, run_realistic
+            spec = RealisticSpec()
+            run_realistic(spec.reduced() if a.reduced else spec, a.out, processes=a.processes)
         else:
             from deepwas_dist.experiments.real import RealSpec, run_real
             spec = RealSpec()

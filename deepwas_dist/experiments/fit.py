@@ -37,6 +37,9 @@ class FitResult:
     recovery_r: np.ndarray | None
     recovery_rmse: np.ndarray | None
     history: list[dict]
+    log_f: np.ndarray | None = None      # (M, T) predicted log f of every SNP, chromosomes in dataset order
+    sigma: np.ndarray | None = None      # (T,) fitted sigma (as scored)
+    lam: np.ndarray | None = None        # (T,) fitted lambda (as scored; None without mismatch)
 
 
 #: Slices read in this process, kept across fits of the same dataset (a process-pool worker runs many).
@@ -117,4 +120,5 @@ def fit_and_score(cfg: TrainConfig, plan: RunPlan, true_sigma: list[float] | Non
         rec_rmse = np.array([r["rmse"] for r in recs])
     return FitResult(parameters=int(sum(p.numel() for p in net.parameters())), seconds=seconds,
                      heldout_snps=sc.n_snps, nll=sc.nll, null=sc.null, true=true, h2=np.exp(log_f).sum(0),
-                     recovery_r=rec_r, recovery_rmse=rec_rmse, history=history)
+                     recovery_r=rec_r, recovery_rmse=rec_rmse, history=history, log_f=log_f,
+                     sigma=sigma.exp().numpy(), lam=None if lam is None else lam.exp().numpy())

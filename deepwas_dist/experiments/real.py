@@ -31,6 +31,7 @@ from ..train.config import TrainConfig
 from ..train.holdout import leave_block_out
 from ..train.run import plan_for, slice_keys
 from .fit import fit_and_score
+from .realistic import LEARN, Treatment
 
 TRAIT = "height"
 
@@ -39,7 +40,9 @@ TRAIT = "height"
 class RealSpec:
     """Sizes of the real-data experiment; ``reduced()`` is the CI version."""
 
-    shrinkages: tuple[float, ...] = (0.0, 0.1)
+    treatments: tuple[Treatment, ...] = (LEARN, Treatment("no mismatch term", mismatch="off"),
+                                         Treatment("truncation 99.5% + lambda", keep_variance=0.995),
+                                         Treatment("shrinkage 0.1", shrinkage=0.1, mismatch="off"))
     models: tuple[tuple[str, str], ...] = (("constant", "small"), ("linear", "small"), ("mlp", "small"))
     objectives: tuple[str, ...] = ("ldsc", "likelihood")
     blocks: int = 8
@@ -50,8 +53,19 @@ class RealSpec:
     seed: int = 0
 
     def reduced(self) -> "RealSpec":
-        return replace(self, shrinkages=(0.1,), models=(("constant", "small"), ("linear", "small")), blocks=4,
+        return replace(self, treatments=(LEARN,), models=(("constant", "small"), ("linear", "small")), blocks=4,
                        epochs=6)
+
+    def jobs(self) -> list[tuple[Treatment, str, str, str]]:
+        """(treatment, objective, model, size): the likelihood under every treatment; LDSC (which trains
+        no lambda) under the default and the shrunk LD only."""
+        out = []
+        for t in self.treatments:
+            for o in self.objectives:
+                if o == "ldsc" and (t.mismatch == "off" and t.shrinkage == 0 or t.keep_variance is not None):
+                    continue
+                out += [(t, o, m, s) for m, s in self.models]
+        return out
 
 
 def build_dataset(out: str, shrinkage: float, spec: RealSpec, log: Callable[[str], None] = print) -> str:
@@ -89,14 +103,16 @@ FOLD_BUFFER_SLICES = 0
 def _fit(args: tuple) -> dict:
     import torch
     torch.set_num_threads(1)
-    data, shrinkage, objective, model, size, block, blocks, spec = args
+    data, t, objective, model, size, block, blocks, spec = args
     ds = Dataset.open(data)
     split = leave_block_out(slice_keys(ds), blocks, block, buffer=FOLD_BUFFER_SLICES)
     cfg = TrainConfig(data=data, objective=objective, model=model, size=size, seed=spec.seed, epochs=spec.epochs,
-                      lr=spec.lr, method="exact", eval_every=0, log_every_epoch=False, workers=1, accumulation=4)
+                      lr=spec.lr, method="exact", eval_every=0, log_every_epoch=False, workers=1, accumulation=4,
+                      mismatch=t.mismatch, ld_keep_variance=t.keep_variance)
     plan = plan_for(cfg, ds, [TRAIT], split)
     r = fit_and_score(cfg, plan)
-    return {"shrinkage": shrinkage, "objective": objective, "model": model if model != "mlp" else f"mlp/{size}",
+    return {"treatment": t.name, "objective": objective, "model": model if model != "mlp" else f"mlp/{size}",
+            "sigma": float(r.sigma[0]), "lambda": float(r.lam[0]) if r.lam is not None else float("nan"),
             "block": block, "heldout_snps": float(r.heldout_snps[0]), "nll": float(r.nll[0]),
             "null": float(r.null[0]), "h2": float(r.h2[0]), "parameters": r.parameters, "seconds": r.seconds}
 
@@ -106,11 +122,12 @@ def run_real(spec: RealSpec, out_dir: str, processes: int | None = None,
     """Build the datasets, run every fold fit, write table.md, results.csv and folds.csv."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    data = {a: build_dataset(str(out / "data" / f"shrink_{a:g}"), a, spec, log) for a in spec.shrinkages}
-    jobs = [(data[a], a, o, m, s, b, spec.blocks, spec) for a in spec.shrinkages for o in spec.objectives
-            for (m, s) in spec.models for b in range(spec.blocks)]
-    log(f"[real] {len(jobs)} fits: {len(spec.shrinkages)} shrinkage x {len(spec.objectives)} objectives x "
-        f"{len(spec.models)} priors x {spec.blocks} held-out blocks")
+    data = {a: build_dataset(str(out / "data" / f"shrink_{a:g}"), a, spec, log)
+            for a in sorted({t.shrinkage for t in spec.treatments})}
+    jobs = [(data[t.shrinkage], t, o, m, s, b, spec.blocks, spec) for t, o, m, s in spec.jobs()
+            for b in range(spec.blocks)]
+    log(f"[real] {len(jobs)} fits: {len(spec.jobs())} (LD treatment, objective, prior) x {spec.blocks} held-out "
+        "blocks")
     t0 = time.perf_counter()
     rows = []
     with ProcessPoolExecutor(max_workers=processes or max(1, os.cpu_count() or 1)) as pool:
@@ -131,11 +148,12 @@ def run_real(spec: RealSpec, out_dir: str, processes: int | None = None,
 def summarise(folds: pd.DataFrame, blocks: int) -> pd.DataFrame:
     """Per (shrinkage, objective, prior): held-out NLL summed over blocks, per SNP, vs null; h2 +- jackknife SE."""
     rows = []
-    for key, g in folds.groupby(["shrinkage", "objective", "model"], sort=False):
+    for key, g in folds.groupby(["treatment", "objective", "model"], sort=False):
         n = g["heldout_snps"].sum()
         h = g["h2"].to_numpy()
         se = float(np.sqrt((blocks - 1) / blocks * np.sum((h - h.mean()) ** 2))) if len(h) > 1 else float("nan")
-        rows.append(dict(zip(["shrinkage", "objective", "model"], key), parameters=int(g["parameters"].iloc[0]),
+        rows.append(dict(zip(["treatment", "objective", "model"], key), parameters=int(g["parameters"].iloc[0]),
+                         sigma=float(g["sigma"].mean()), lam=float(g["lambda"].mean()),
                          heldout_snps=int(n), heldout_nll=float(g["nll"].sum()),
                          nll_per_snp=float(g["nll"].sum() / n),
                          improvement_vs_null_per_snp=float((g["null"].sum() - g["nll"].sum()) / n),
@@ -144,10 +162,11 @@ def summarise(folds: pd.DataFrame, blocks: int) -> pd.DataFrame:
 
 
 def markdown_table(t: pd.DataFrame) -> str:
-    lines = ["| shrinkage | objective | prior | params | held-out NLL (nats) | NLL / SNP | vs null (per SNP) | "
-             "h2 chr22 (± jackknife SE) |", "|---:|---|---|---:|---:|---:|---:|---|"]
+    lines = ["| LD mismatch | objective | prior | params | held-out NLL (nats) | NLL / SNP | vs null (per SNP) | "
+             "h2 chr22 (± jackknife SE) | sigma | lambda |", "|---|---|---|---:|---:|---:|---:|---|---:|---:|"]
     for _, r in t.iterrows():
-        lines.append(f"| {r['shrinkage']:g} | {r['objective']} | {r['model']} | {r['parameters']:,} | "
+        lam = f"{r['lam']:.4f}" if np.isfinite(r["lam"]) else "–"
+        lines.append(f"| {r['treatment']} | {r['objective']} | {r['model']} | {r['parameters']:,} | "
                      f"{r['heldout_nll']:.1f} | {r['nll_per_snp']:.5f} | {r['improvement_vs_null_per_snp']:+.5f} | "
-                     f"{r['h2']:.4f} ± {r['h2_jackknife_se']:.4f} |")
+                     f"{r['h2']:.4f} ± {r['h2_jackknife_se']:.4f} | {r['sigma']:.2f} | {lam} |")
     return "\n".join(lines) + "\n"
