@@ -3,7 +3,9 @@
     <run>/metrics.json                          per trait: held-out NLL (total, per SNP), its improvement over
                                                 the null and constant priors, h2, truth recovery; history
     <run>/snpvar/<trait>.<chr>.snpvar.gz        PolyFun-compatible: CHR SNP BP A1 A2 SNPVAR Z N (SNPVAR = f_j)
-    <run>/enrichment/<trait>.results            S-LDSC-style table for binary annotations (jackknife SEs)
+    <run>/enrichment/<trait>.results            S-LDSC-style table for binary annotations, block-jackknife SEs
+                                                (``cfg.jackknife``: refit the prior per block, or hold it fixed;
+                                                the table's Jackknife column and metrics say which)
     <run>/plots/curves.png, enrichment_<trait>.png, truth_<trait>.png
     <run>/model.pt                              the trained prior's state_dict and how to rebuild it
     <run>/summary.txt                           the final table, as printed
@@ -26,13 +28,16 @@ from ..data.reader import Dataset
 from ..data.storage import filesystem, join
 from ..train.config import TrainConfig
 from ..train.loop import META_FILE, RunPlan, build_model, load_state
-from .enrichment import enrichment_table
+from .enrichment import enrichment_table, fixed_h2_se
 from .heldout import (constant_prior, fit_constant_prior, fit_null_log_sigma, prior_from_model, recovery,
                       score_slices)
+from .jackknife import RefitJackknife, RefitSettings, refit_enrichment_table, refit_jackknife
 from .plots import curves_png, enrichment_png, truth_png
 
 #: Training slices used to fit the baselines (null sigma, constant prior): a bounded, seeded subsample.
 BASELINE_SLICES = 40
+#: SNP blocks of the fixed-prior jackknife (``--jackknife fixed``).
+FIXED_SNP_BLOCKS = 200
 
 
 def _subsample(keys: list, k: int, seed: int) -> list:
@@ -80,6 +85,11 @@ def evaluate_model(cfg: TrainConfig, ds: Dataset, plan: RunPlan, holdout: list[i
     log_f_all = np.concatenate([preds[c][1] for c in chroms])
     snps_all = pd.concat([preds[c][0] for c in chroms], ignore_index=True)
     is_ho = snps_all[S.CHR].isin(holdout).to_numpy()
+    jk = None
+    if cfg.jackknife == "refit":
+        jk = refit_jackknife(net, list(read(plan.train_keys)), log_N, [ds.features(c)[1:] for c in chroms],
+                             RefitSettings(n_blocks=cfg.jackknife_blocks, objective=cfg.objective), log=log)
+        h2_full, h2_se = jk.h2()
     metrics: dict = {"run": cfg.name, "model": cfg.model, "size": cfg.size, "objective": cfg.objective,
                      "parameters": int(sum(p.numel() for p in net.parameters())), "heldout_chroms": holdout,
                      "n_snps": int(len(snps_all)), "traits": {}, "history": history}
@@ -93,13 +103,18 @@ def evaluate_model(cfg: TrainConfig, ds: Dataset, plan: RunPlan, holdout: list[i
              "improvement_vs_constant_per_snp": per(ho_const.nll) - per(ho_model.nll),
              "h2": float(np.exp(log_f_all[:, t]).sum()), "constant_h2": float(math.exp(c_logf[t]) * len(snps_all)),
              "sigma": float(math.exp(float(net.log_sigma.detach()[t]))), "null_sigma": float(math.exp(float(null_ls[t])))}
+        if jk is not None:
+            m.update(h2_se=float(h2_se[t]), h2_refit_full=float(h2_full[t]), jackknife=jk.summary())
+        else:
+            m.update(h2_se=fixed_h2_se(np.exp(log_f_all[:, t]), FIXED_SNP_BLOCKS),
+                     jackknife={"jackknife": "fixed", "blocks": min(FIXED_SNP_BLOCKS, len(snps_all))})
         truth = _truth(ds, name, chroms)
         if truth is not None:
             m["true_h2"] = float(np.nansum(truth))
             m["recovery_all"] = recovery(log_f_all[:, t], truth)
             m["recovery_heldout"] = recovery(log_f_all[is_ho, t], truth[is_ho])
         metrics["traits"][name] = m
-    write_outputs(cfg, ds, traits, preds, snps_all, log_f_all, is_ho, metrics, net, plan, log)
+    write_outputs(cfg, ds, traits, preds, snps_all, log_f_all, is_ho, metrics, net, plan, log, jk)
     return metrics
 
 
@@ -115,7 +130,8 @@ def _truth(ds: Dataset, trait: str, chroms: list[int]) -> np.ndarray | None:
     return np.concatenate(parts)
 
 
-def write_outputs(cfg, ds, traits, preds, snps_all, log_f_all, is_ho, metrics, net, plan, log) -> None:
+def write_outputs(cfg, ds, traits, preds, snps_all, log_f_all, is_ho, metrics, net, plan, log,
+                  jk: RefitJackknife | None = None) -> None:
     fs, root = filesystem(cfg.storage, cfg.storage_options or None)
     run = join(root, cfg.name)
 
@@ -140,7 +156,13 @@ def write_outputs(cfg, ds, traits, preds, snps_all, log_f_all, is_ho, metrics, n
         binary = list(ds.binary_features)
         if binary:
             A = np.concatenate([ds.snps(c, [S.SNP] + binary)[binary].to_numpy(np.float64) for c in preds])
-            tab = enrichment_table(np.exp(log_f_all[:, t]), A, binary)
+            f = np.exp(log_f_all[:, t])
+            if jk is not None:
+                tab = refit_enrichment_table(jk, t, f, A, binary)
+                tab["Jackknife"] = f"refit/{jk.n_blocks}"
+            else:
+                tab = enrichment_table(f, A, binary, n_blocks=FIXED_SNP_BLOCKS)
+                tab["Jackknife"] = f"fixed/{min(FIXED_SNP_BLOCKS, len(f))}"
             put(f"enrichment/{name}.results", tab.to_csv(sep="\t", index=False, float_format="%.6g").encode())
             put(f"plots/enrichment_{name}.png", enrichment_png(tab, name))
             metrics["traits"][name]["enrichment"] = tab.set_index("Category")["Enrichment"].to_dict()
@@ -165,14 +187,15 @@ def write_outputs(cfg, ds, traits, preds, snps_all, log_f_all, is_ho, metrics, n
 def summary_table(metrics: dict) -> str:
     """The final per-trait table (nats per held-out SNP; positive improvement = better than the baseline)."""
     head = (f"{'trait':<14}{'held-out SNPs':>14}{'NLL/SNP':>11}{'vs null':>11}{'vs const':>11}{'h2':>8}"
-            f"{'true h2':>9}{'r(log f)':>10}")
+            f"{'(SE)':>9}{'true h2':>9}{'r(log f)':>10}")
     lines = [f"model {metrics['model']}/{metrics['size']} ({metrics['parameters']:,} parameters), objective "
              f"{metrics['objective']}, held-out chromosomes {metrics['heldout_chroms']}", head, "-" * len(head)]
     for name, m in metrics["traits"].items():
         rec = m.get("recovery_all", {}).get("pearson_r", float("nan"))
         lines.append(f"{name:<14}{m['heldout_snps']:>14,}{m['heldout_nll_per_snp']:>11.5f}"
                      f"{m['improvement_vs_null_per_snp']:>+11.5f}{m['improvement_vs_constant_per_snp']:>+11.5f}"
-                     f"{m['h2']:>8.3f}{m.get('true_h2', float('nan')):>9.3f}{rec:>10.3f}")
+                     f"{m['h2']:>8.3f}{m.get('h2_se', float('nan')):>9.4f}{m.get('true_h2', float('nan')):>9.3f}"
+                     f"{rec:>10.3f}")
     return "\n".join(lines) + "\n"
 
 
@@ -199,8 +222,10 @@ def latest_checkpoint_dir(run_dir: str, storage_options: dict | None = None) -> 
 __all__ = ["evaluate_run", "evaluate_model", "evaluate_run_dir", "summary_table", "latest_checkpoint_dir"]
 
 
-def evaluate_run_dir(run_url: str, storage_options: dict | None = None, log: Callable[[str], None] = print) -> dict:
-    """Re-evaluate a finished (or interrupted) run from its directory: latest checkpoint, same plan."""
+def evaluate_run_dir(run_url: str, storage_options: dict | None = None, log: Callable[[str], None] = print,
+                     jackknife: str | None = None, jackknife_blocks: int | None = None) -> dict:
+    """Re-evaluate a finished (or interrupted) run from its directory: latest checkpoint, same plan;
+    ``jackknife`` / ``jackknife_blocks`` override the run's choice of standard errors."""
     from ..train.config import TrainConfig
     from ..train.run import make_plan
     fs, root = filesystem(run_url, storage_options)
@@ -211,6 +236,11 @@ def evaluate_run_dir(run_url: str, storage_options: dict | None = None, log: Cal
     with fs.open(cfg_path) as fh:
         saved = json.load(fh)
     cfg = TrainConfig(**saved["config"])
+    if jackknife is not None:
+        cfg.jackknife = jackknife
+    if jackknife_blocks is not None:
+        cfg.jackknife_blocks = jackknife_blocks
+    cfg.validate()
     url = run_url.rstrip("/")
     cfg.storage, cfg.name = url.rsplit("/", 1) if "/" in url else (".", url)
     cfg.storage_options = dict(storage_options or cfg.storage_options)

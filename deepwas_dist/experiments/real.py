@@ -22,6 +22,7 @@ import pandas as pd
 
 from ..data.reader import Dataset
 from ..errors import InputError
+from ..evaluate.jackknife import block_of
 from ..ingest.derived import derived_annotations, window_ld_scores
 from ..ingest.pipeline import prepare_annotations, prepare_plink, prepare_sumstats
 from ..ingest.plink import read_panel
@@ -77,13 +78,6 @@ def build_dataset(out: str, shrinkage: float, spec: RealSpec, log: Callable[[str
     prepare_sumstats(out, TRAIT, str(shared_data_dir() / HEIGHT_SUMSTATS), progress=False)
     log(f"[real] ingested chr22 with shrinkage {shrinkage} into {out} ({time.perf_counter() - t0:.0f} s)")
     return out
-
-
-def block_of(keys: list[tuple[int, int]], blocks: int) -> dict[tuple[int, int], int]:
-    """Contiguous blocks of slices (in genomic order): slice key -> block index."""
-    order = sorted(keys)
-    edges = np.linspace(0, len(order), blocks + 1).astype(int)
-    return {k: b for b in range(blocks) for k in order[edges[b]:edges[b + 1]]}
 
 
 def _fit(args: tuple) -> dict:
