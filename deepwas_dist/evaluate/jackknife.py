@@ -6,12 +6,20 @@ minimises the training objective L(theta) = sum_k loss_k(theta) over all trainin
 objective: the exact likelihood, or LDSC). The leave-block-b-out estimate theta_(b) minimises
 L_(b)(theta) = sum_{k not in b} loss_k(theta).
 
-Refits. theta_(b) is found by full-batch L-BFGS over the remaining slices (exact linear algebra, float64,
-every parameter of the network: weights, per-trait log sigma and any other per-trait parameter it owns),
-warm-started from theta_hat. Because theta_(b) differs from theta_hat by O(1/B) of the data, a few
-iterations reach it; theta_hat itself is first polished by L-BFGS on all slices (``full_iters``), so that
-the refits start from, and are compared with, the optimum of the same objective and not a stochastic
-AdamW iterate. Each refit records its objective evaluations and its final max |gradient|.
+Refits. Every parameter of the network is refitted (model.parameters(): weights, per-trait log sigma and
+any other per-trait parameter it owns), in float64 with the exact linear algebra. theta_hat is first
+polished on all training slices by full-batch L-BFGS, so that the refits start from, and are compared
+with, the optimum of the same objective and not a stochastic AdamW iterate. theta_(b) differs from
+theta_hat by O(1/B) of the data, so a warm start converges in a few steps:
+
+- small priors (at most NEWTON_MAX_PARAMS parameters: constant, linear): per-slice Hessians H_k are taken
+  once at theta_hat by forward differences of the exact per-slice gradients g_k (P + 1 passes). Refit b
+  iterates theta <- theta - H_(b)^+ g_(b)(theta), H_(b) = sum_{k not in b} H_k, with step halving when
+  the loss does not fall. Its first gradient is free (sum_{k not in b} g_k(theta_hat)); every further
+  step costs one pass over the remaining slices. H only preconditions: the stopping rule is the true
+  gradient, max |g_(b)| / n_SNPs < tolerance_grad, so the fixed point is the exact leave-one-out optimum.
+  The pseudo-inverse drops H's null space (the prior's output bias and head bias are one offset).
+- larger networks: up to ``refit_iters`` L-BFGS iterations from theta_hat (final gradient recorded).
 
 Statistics. For any statistic theta -> g(theta) (h2 = sum_j f_j; Prop._h2 and Enrichment per annotation)
 the replicate g_b = g(theta_(b)) is evaluated on ALL SNPs of the dataset, with f predicted by refit b.
@@ -183,7 +191,7 @@ def newton_refit(net: torch.nn.Module, batches: Sequence[SliceBatch], log_N: tor
     t0 = time.perf_counter()
     n = sum(b.n for b in batches) or 1
     theta, evals = _flat(net), 0
-    Hinv = torch.linalg.pinv(H)
+    Hinv = torch.linalg.pinv(H, rtol=1e-7, hermitian=True)     # redundant offsets: H is singular
     for _ in range(iters):
         if float(g.abs().max()) / n < tolerance_grad:
             break
@@ -222,20 +230,26 @@ def refit_jackknife(net: torch.nn.Module, batches: Sequence[SliceBatch], log_N: 
     which = block_of(keys, B)
     blocks = [[k for k in sorted(keys) if which[k] == b] for b in range(B)]
     full = copy.deepcopy(net).double().train()
-    trace = fit_lbfgs(full, batches, log_N, settings.objective, settings.full_iters, settings.tolerance_grad)
-    log(f"[jackknife] full fit polished: {trace.evaluations} evaluations, max |grad| {trace.max_grad:.1e} "
-        f"({trace.seconds:.0f} s); {B} leave-one-block-out refits")
-    start = copy.deepcopy(full.state_dict())
-    out = RefitJackknife(log_f_full=_predict(full, features), log_f_blocks=np.empty(0), blocks=blocks, full=trace)
     P = _flat(full).numel()
     newton = settings.method == "newton" or (settings.method == "auto" and P <= NEWTON_MAX_PARAMS)
+    # Newton polishes the last digits itself: L-BFGS only has to get close (it stalls near 1e-6 anyway).
+    trace = fit_lbfgs(full, batches, log_N, settings.objective, settings.full_iters,
+                      max(settings.tolerance_grad, 1e-5) if newton else settings.tolerance_grad)
     if newton:
         t0 = time.perf_counter()
         losses, grads = slice_gradients(full, batches, log_N, settings.objective)
         H = slice_hessians(full, batches, log_N, settings.objective, grads)
-        trace.evaluations += P + 1
-        trace.seconds += time.perf_counter() - t0
+        pol = newton_refit(full, batches, log_N, settings.objective, H.sum(0), grads.sum(0), float(losses.sum()),
+                           settings.refit_iters, settings.tolerance_grad)
+        losses, grads = slice_gradients(full, batches, log_N, settings.objective)   # at the polished optimum
+        trace = FitTrace(evaluations=trace.evaluations + P + 2 + pol.evaluations, loss=pol.loss,
+                         max_grad=pol.max_grad, seconds=trace.seconds + time.perf_counter() - t0)
         member = np.array([which[k] for k in keys])
+    log(f"[jackknife] full fit polished ({'Newton' if newton else 'L-BFGS'}, {P} parameters): "
+        f"{trace.evaluations} passes, max |grad| {trace.max_grad:.1e} ({trace.seconds:.0f} s); "
+        f"{B} leave-one-block-out refits")
+    start = copy.deepcopy(full.state_dict())
+    out = RefitJackknife(log_f_full=_predict(full, features), log_f_blocks=np.empty(0), blocks=blocks, full=trace)
     preds = []
     for b in range(B):
         full.load_state_dict(start)
