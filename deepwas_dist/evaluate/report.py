@@ -5,7 +5,7 @@
     <run>/snpvar/<trait>.<chr>.snpvar.gz        PolyFun-compatible: CHR SNP BP A1 A2 SNPVAR Z N (SNPVAR = f_j)
     <run>/enrichment/<trait>.results            S-LDSC-style table for binary annotations, block-jackknife SEs
                                                 (``cfg.jackknife``: refit the prior per block, or hold it fixed;
-                                                the table's Jackknife column and metrics say which)
+                                                metrics.json and summary.txt say which)
     <run>/plots/curves.png, enrichment_<trait>.png, truth_<trait>.png
     <run>/model.pt                              the trained prior's state_dict and how to rebuild it
     <run>/summary.txt                           the final table, as printed
@@ -159,10 +159,8 @@ def write_outputs(cfg, ds, traits, preds, snps_all, log_f_all, is_ho, metrics, n
             f = np.exp(log_f_all[:, t])
             if jk is not None:
                 tab = refit_enrichment_table(jk, t, f, A, binary)
-                tab["Jackknife"] = f"refit/{jk.n_blocks}"
             else:
                 tab = enrichment_table(f, A, binary, n_blocks=FIXED_SNP_BLOCKS)
-                tab["Jackknife"] = f"fixed/{min(FIXED_SNP_BLOCKS, len(f))}"
             put(f"enrichment/{name}.results", tab.to_csv(sep="\t", index=False, float_format="%.6g").encode())
             put(f"plots/enrichment_{name}.png", enrichment_png(tab, name))
             metrics["traits"][name]["enrichment"] = tab.set_index("Category")["Enrichment"].to_dict()
@@ -196,6 +194,10 @@ def summary_table(metrics: dict) -> str:
                      f"{m['improvement_vs_null_per_snp']:>+11.5f}{m['improvement_vs_constant_per_snp']:>+11.5f}"
                      f"{m['h2']:>8.3f}{m.get('h2_se', float('nan')):>9.4f}{m.get('true_h2', float('nan')):>9.3f}"
                      f"{rec:>10.3f}")
+    jks = {f"{m['jackknife']['jackknife']} ({m['jackknife']['blocks']} blocks)" for m in metrics["traits"].values()
+           if "jackknife" in m}
+    if jks:
+        lines.append(f"SE of h2 and enrichment: {', '.join(sorted(jks))} delete-one-block jackknife")
     return "\n".join(lines) + "\n"
 
 

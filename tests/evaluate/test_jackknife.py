@@ -98,7 +98,7 @@ def small_fit(tmp_path_factory):
 def test_warm_refits_reach_the_cold_leave_one_out_optimum(small_fit, method):
     """Each warm refit matches a cold, long L-BFGS fit (from the untrained prior) of the same
     leave-one-block-out objective: h2 and every binary annotation's enrichment to a small fraction of their
-    jackknife SEs (measured: h2 within 5e-4 SE for both methods, enrichment within 4e-6 absolute). Individual log f
+    jackknife SEs (measured: h2 within 5e-4 SE for both methods; enrichment within 4e-6, under 1e-4 SE). Individual log f
     can differ more, along directions the data do not determine (the prior's two redundant offsets, rare
     annotations), which the statistics do not see."""
     net, batches, log_N, feats, A, _ = small_fit
@@ -107,6 +107,8 @@ def test_warm_refits_reach_the_cold_leave_one_out_optimum(small_fit, method):
     assert se[0] > 0
     f_full = np.exp(jk.log_f_full[:, 0])
     enr_se = refit_enrichment_table(jk, 0, f_full, A, [str(i) for i in range(A.shape[1])])["Enrichment_std_error"]
+    enr_se = enr_se.to_numpy()
+    ok = enr_se > 1e-3          # one simulated annotation covers almost every SNP: its enrichment is ~1 exactly
     assert max(r.max_grad for r in jk.refits) < 1e-5
     for b in range(3):
         cold = copy.deepcopy(net).double()
@@ -116,7 +118,7 @@ def test_warm_refits_reach_the_cold_leave_one_out_optimum(small_fit, method):
             lf = np.concatenate([cold(X.double(), None).numpy() for X, _ in feats])
         dh2 = abs(np.exp(lf).sum() - np.exp(jk.log_f_blocks[b]).sum())
         denr = np.abs(ratios(np.exp(lf[:, 0]), A)[1] - ratios(np.exp(jk.log_f_blocks[b, :, 0]), A)[1])
-        print(f"{method} block {b}: |dh2| = {dh2 / se[0]:.1e} SE, max |dEnrichment| = {np.max(denr / enr_se):.1e} SE")
+        print(f"{method} block {b}: |dh2| = {dh2 / se[0]:.1e} SE, max |dEnrichment| = {np.max(denr[ok] / enr_se[ok]):.1e} SE")
         assert dh2 < 0.02 * se[0]
         assert np.all(denr < 0.1 * enr_se + 1e-4)
 
@@ -129,7 +131,7 @@ def test_too_few_blocks_is_an_input_error(small_fit):
 
 @pytest.mark.parametrize("jackknife", ["refit", "fixed"])
 def test_report_writes_the_chosen_jackknife(small_fit, tmp_path, jackknife):
-    """evaluate_model: the enrichment table's Jackknife column and metrics say which jackknife made the SEs."""
+    """evaluate_model: metrics and summary.txt say which jackknife made the SEs; the table keeps S-LDSC's columns."""
     from deepwas_dist.data.reader import Dataset
     from deepwas_dist.evaluate.report import evaluate_model
     from deepwas_dist.train.config import TrainConfig
@@ -142,7 +144,7 @@ def test_report_writes_the_chosen_jackknife(small_fit, tmp_path, jackknife):
     plan, holdout = make_plan(cfg, ds, ["t"])
     m = evaluate_model(cfg, ds, plan, holdout, copy.deepcopy(net), [], log=lambda s: None)["traits"]["t"]
     tab = pd.read_csv(tmp_path / "run" / "enrichment" / "t.results", sep="\t")
-    assert list(tab.columns) == [*COLUMNS, "Jackknife"]
-    assert tab["Jackknife"].str.startswith(jackknife).all()
+    assert list(tab.columns) == COLUMNS and (tab["Enrichment_std_error"] > 0).all()
+    assert f"SE of h2 and enrichment: {jackknife} (" in (tmp_path / "run" / "summary.txt").read_text()
     assert m["jackknife"]["jackknife"] == jackknife and m["h2_se"] > 0
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["traits"]["t"]["h2_se"] == m["h2_se"]
