@@ -53,7 +53,6 @@ from ..train.objective import slice_loss
 from .enrichment import COLUMNS, jackknife_se, ratios, table_from_replicates
 
 SliceKey = tuple[int, int]
-JACKKNIFES = ("refit", "fixed")
 #: Largest network whose refits use Newton steps (its per-slice Hessians cost P + 1 gradient passes).
 NEWTON_MAX_PARAMS = 200
 
@@ -278,13 +277,5 @@ def refit_enrichment_table(jk: RefitJackknife, trait: int, f: np.ndarray, annota
     return table_from_replicates(f, A, names, np.stack([r[0] for r in reps]), np.stack([r[1] for r in reps]))
 
 
-def check_jackknife(method: str, n_blocks: int) -> None:
-    """InputError naming the flag for an impossible choice."""
-    if method not in JACKKNIFES:
-        raise InputError(f"--jackknife must be one of {JACKKNIFES}, got {method!r}")
-    if n_blocks < 2:
-        raise InputError(f"--jackknife-blocks must be >= 2, got {n_blocks}")
-
-
-__all__ = ["COLUMNS", "JACKKNIFES", "FitTrace", "RefitJackknife", "RefitSettings", "block_of", "check_jackknife",
+__all__ = ["COLUMNS", "FitTrace", "RefitJackknife", "RefitSettings", "block_of",
            "fit_lbfgs", "jackknife_se", "newton_refit", "refit_enrichment_table", "refit_jackknife"]
