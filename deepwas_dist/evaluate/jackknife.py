@@ -14,8 +14,9 @@ theta_hat by O(1/B) of the data, so a warm start converges in a few steps:
 
 - small priors (at most NEWTON_MAX_PARAMS parameters: constant, linear): per-slice Hessians H_k are taken
   once at theta_hat by forward differences of the exact per-slice gradients g_k (P + 1 passes). Refit b
-  iterates theta <- theta - H_(b)^+ g_(b)(theta), H_(b) = sum_{k not in b} H_k, with step halving when
-  the loss does not fall. Its first gradient is free (sum_{k not in b} g_k(theta_hat)); every further
+  iterates theta <- theta - H_(b)^+ g_(b)(theta), starting from H_(b) = sum_{k not in b} H_k and
+  updating it by BFGS from the observed gradient changes, with step halving when neither the loss nor
+  the gradient falls. Its first gradient is free (sum_{k not in b} g_k(theta_hat)); every further
   step costs one pass over the remaining slices. H only preconditions: the stopping rule is the true
   gradient, max |g_(b)| / n_SNPs < tolerance_grad, so the fixed point is the exact leave-one-out optimum.
   The pseudo-inverse drops H's null space (the prior's output bias and head bias are one offset).
@@ -185,24 +186,29 @@ def slice_hessians(net: torch.nn.Module, batches: Sequence[SliceBatch], log_N: t
 def newton_refit(net: torch.nn.Module, batches: Sequence[SliceBatch], log_N: torch.Tensor, objective: str,
                  H: torch.Tensor, g: torch.Tensor, loss: float, iters: int, tolerance_grad: float) -> FitTrace:
     """Minimise the loss summed over ``batches`` in place from ``net``, where it is ``loss`` with gradient
-    ``g`` (P,), by Newton steps with the fixed Hessian ``H`` (P, P) (taken at the full-data optimum) and
-    step halving when the loss does not decrease. Stops when max |g| / n_SNPs < ``tolerance_grad``."""
+    ``g`` (P,), by Newton steps starting from the Hessian ``H`` (P, P) (taken at the full-data optimum)
+    and improved by BFGS updates from the observed gradient changes; a step is halved when neither the loss
+    (beyond rounding) nor max |g| falls. Stops when max |g| / n_SNPs < ``tolerance_grad``."""
     t0 = time.perf_counter()
     n = sum(b.n for b in batches) or 1
-    theta, evals = _flat(net), 0
-    Hinv = torch.linalg.pinv(H, rtol=1e-7, hermitian=True)     # redundant offsets: H is singular
+    theta, evals, H = _flat(net), 0, H.clone()
     for _ in range(iters):
         if float(g.abs().max()) / n < tolerance_grad:
             break
-        d = -Hinv @ g
+        d = -torch.linalg.pinv(H, rtol=1e-7, hermitian=True) @ g     # redundant offsets: H is singular
         for _half in range(8):
             _set_flat(net, theta + d)
             losses, grads = slice_gradients(net, batches, log_N, objective)
             evals += 1
-            if losses.sum() <= loss + 1e-12 * abs(loss):
+            g_new = grads.sum(0)
+            if losses.sum() <= loss + 1e-10 * abs(loss) or float(g_new.abs().max()) < float(g.abs().max()):
                 break
             d = d / 2
-        theta, loss, g = theta + d, float(losses.sum()), grads.sum(0)
+        y = g_new - g
+        if float(y @ d) > 1e-12 * float(y.norm() * d.norm()):                     # BFGS update of H
+            Hd = H @ d
+            H = H + torch.outer(y, y) / float(y @ d) - torch.outer(Hd, Hd) / float(d @ Hd)
+        theta, loss, g = theta + d, float(losses.sum()), g_new
     _set_flat(net, theta)
     return FitTrace(evaluations=evals, loss=loss / n, max_grad=float(g.abs().max()) / n,
                     seconds=time.perf_counter() - t0)
