@@ -6,6 +6,11 @@ Enrichment_p must be roughly uniform. The refit jackknife (20 blocks of training
 than 20% of them below 0.05; the fixed-prior jackknife is computed on the same fit for comparison
 (measured numbers in the assertion messages and in the README's Outputs section).
 
+Measured (2 shared cores, 256 s in all, 165 s of it the jackknife): h2 0.0363, refit SE 0.0151 against
+fixed-prior SE 0.0003; Enrichment_p < 0.05 for 2/25 annotations (refit; smallest p 0.0046) against 19/25
+(fixed; smallest p 5e-142); refit enrichment SEs 5.5x the fixed ones (median); every refit converged
+(<= 9 passes, max |gradient| 8e-8 per SNP).
+
 Shrinkage 0.1: without it the chr22 fit collapses towards h2 ~ 0 (the panel-mismatch problem handled
 elsewhere), which would make this a test of a degenerate fit.
 """
