@@ -31,7 +31,8 @@ from ..train.loop import META_FILE, RunPlan, build_model, load_state
 from .enrichment import enrichment_table, fixed_h2_se
 from .heldout import (constant_prior, fit_constant_prior, fit_null_log_sigma, prior_from_model, recovery,
                       score_slices)
-from .jackknife import RefitJackknife, RefitSettings, refit_enrichment_table, refit_jackknife
+from .jackknife import (NEWTON_MAX_PARAMS, RefitJackknife, RefitSettings, refit_enrichment_table,
+                        refit_jackknife)
 from .plots import curves_png, enrichment_png, truth_png
 
 #: Training slices used to fit the baselines (null sigma, constant prior): a bounded, seeded subsample.
@@ -85,8 +86,15 @@ def evaluate_model(cfg: TrainConfig, ds: Dataset, plan: RunPlan, holdout: list[i
     log_f_all = np.concatenate([preds[c][1] for c in chroms])
     snps_all = pd.concat([preds[c][0] for c in chroms], ignore_index=True)
     is_ho = snps_all[S.CHR].isin(holdout).to_numpy()
-    jk = None
-    if cfg.jackknife == "refit":
+    jk, fallback = None, None
+    n_params = sum(p.numel() for p in net.parameters() if p.requires_grad)
+    if cfg.jackknife == "refit" and n_params > NEWTON_MAX_PARAMS:
+        # Unregularised full-batch refits of a large network do not estimate what AdamW training does (on the
+        # test simulation L-BFGS took an mlp/small from h2 0.39 to 10.7): use the fixed-prior SEs, and say so.
+        fallback = (f"refit jackknife supports priors of at most {NEWTON_MAX_PARAMS} parameters (this one has "
+                    f"{n_params}); fixed-prior SEs used, which ignore the uncertainty of the fit")
+        log(f"[jackknife] warning: {fallback}")
+    elif cfg.jackknife == "refit":
         jk = refit_jackknife(net, list(read(plan.train_keys)), log_N, [ds.features(c)[1:] for c in chroms],
                              RefitSettings(n_blocks=cfg.jackknife_blocks, objective=cfg.objective), log=log)
         h2_full, h2_se = jk.h2()
@@ -108,6 +116,8 @@ def evaluate_model(cfg: TrainConfig, ds: Dataset, plan: RunPlan, holdout: list[i
         else:
             m.update(h2_se=fixed_h2_se(np.exp(log_f_all[:, t]), FIXED_SNP_BLOCKS),
                      jackknife={"jackknife": "fixed", "blocks": min(FIXED_SNP_BLOCKS, len(snps_all))})
+            if fallback:
+                m["jackknife"].update(requested="refit", reason=fallback)
         truth = _truth(ds, name, chroms)
         if truth is not None:
             m["true_h2"] = float(np.nansum(truth))
@@ -194,8 +204,9 @@ def summary_table(metrics: dict) -> str:
                      f"{m['improvement_vs_null_per_snp']:>+11.5f}{m['improvement_vs_constant_per_snp']:>+11.5f}"
                      f"{m['h2']:>8.3f}{m.get('h2_se', float('nan')):>9.4f}{m.get('true_h2', float('nan')):>9.3f}"
                      f"{rec:>10.3f}")
-    jks = {f"{m['jackknife']['jackknife']} ({m['jackknife']['blocks']} blocks)" for m in metrics["traits"].values()
-           if "jackknife" in m}
+    jks = {f"{m['jackknife']['jackknife']} ({m['jackknife']['blocks']} blocks"
+           + ("; refit requested, prior too large" if "requested" in m["jackknife"] else "") + ")"
+           for m in metrics["traits"].values() if "jackknife" in m}
     if jks:
         lines.append(f"SE of h2 and enrichment: {', '.join(sorted(jks))} delete-one-block jackknife")
     return "\n".join(lines) + "\n"

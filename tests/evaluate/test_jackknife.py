@@ -149,3 +149,22 @@ def test_report_writes_the_chosen_jackknife(small_fit, tmp_path, jackknife):
     assert f"SE of h2 and enrichment: {jackknife} (" in (tmp_path / "run" / "summary.txt").read_text()
     assert m["jackknife"]["jackknife"] == jackknife and m["h2_se"] > 0
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["traits"]["t"]["h2_se"] == m["h2_se"]
+
+
+def test_report_falls_back_to_fixed_for_a_large_prior(small_fit, tmp_path):
+    """An mlp is not refitted (unregularised full-batch refits of it are not the trained estimator):
+    the report uses the fixed-prior SEs and records that refit was requested."""
+    from deepwas_dist.data.reader import Dataset
+    from deepwas_dist.evaluate.report import evaluate_model
+    from deepwas_dist.train.config import TrainConfig
+    from deepwas_dist.train.loop import build_model
+    from deepwas_dist.train.run import make_plan
+
+    *_, url = small_fit
+    ds = Dataset.open(url)
+    cfg = TrainConfig(data=url, model="mlp", size="small", method="exact", storage=str(tmp_path), name="run",
+                      holdout_chroms="2").validate()
+    plan, holdout = make_plan(cfg, ds, ["t"])
+    m = evaluate_model(cfg, ds, plan, holdout, build_model(cfg, plan), [], log=lambda s: None)["traits"]["t"]
+    assert m["jackknife"]["jackknife"] == "fixed" and m["jackknife"]["requested"] == "refit"
+    assert "refit requested, prior too large" in (tmp_path / "run" / "summary.txt").read_text()
