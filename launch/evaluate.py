@@ -23,11 +23,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("run", help="run directory (local path or s3://...)")
     ap.add_argument("--storage-option", action="append", default=[], metavar="KEY=VALUE",
                     help="fsspec option for remote storage, e.g. endpoint_url=..., key=..., secret=...")
+    ap.add_argument("--jackknife", choices=["refit", "fixed"],
+                    help="standard errors: refit the prior without each block (default: the run's) or hold it fixed")
+    ap.add_argument("--jackknife-blocks", type=int, help="jackknife blocks of training slices (default: the run's)")
     a = ap.parse_args(argv)
 
     def go():
         from deepwas_dist.evaluate.report import evaluate_run_dir
-        evaluate_run_dir(a.run, key_values(a.storage_option) or None)
+        evaluate_run_dir(a.run, key_values(a.storage_option) or None, jackknife=a.jackknife,
+                         jackknife_blocks=a.jackknife_blocks)
     return run_cli(go)
 
 

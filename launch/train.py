@@ -56,6 +56,9 @@ def parser() -> argparse.ArgumentParser:
     a("--placement-strategy", choices=["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"],
       help="how Ray places workers on nodes (default PACK)")
     a("--dtype", choices=["float64", "float32"], help="linear-algebra precision (default float64)")
+    a("--jackknife", choices=["refit", "fixed"],
+      help="standard errors of h2 and enrichment: refit the prior without each block (default) or hold it fixed")
+    a("--jackknife-blocks", type=int, help="jackknife blocks of contiguous training slices (default 20)")
     return ap
 
 

@@ -3,7 +3,9 @@
     <run>/metrics.json                          per trait: held-out NLL (total, per SNP), its improvement over
                                                 the null and constant priors, h2, truth recovery; history
     <run>/snpvar/<trait>.<chr>.snpvar.gz        PolyFun-compatible: CHR SNP BP A1 A2 SNPVAR Z N (SNPVAR = f_j)
-    <run>/enrichment/<trait>.results            S-LDSC-style table for binary annotations (jackknife SEs)
+    <run>/enrichment/<trait>.results            S-LDSC-style table for binary annotations, block-jackknife SEs
+                                                (``cfg.jackknife``: refit the prior per block, or hold it fixed;
+                                                metrics.json and summary.txt say which)
     <run>/plots/curves.png, enrichment_<trait>.png, truth_<trait>.png
     <run>/model.pt                              the trained prior's state_dict and how to rebuild it
     <run>/summary.txt                           the final table, as printed
@@ -25,19 +27,22 @@ from ..data import schema as S
 from ..data.reader import Dataset
 from ..data.storage import filesystem, join
 from ..errors import InputError
+from ..mismatch import MismatchSetting
+from ..models import saved_prior
 from ..train.config import TrainConfig
 from ..train.holdout import HoldoutSplit
 from ..train.loop import META_FILE, RunPlan, build_model, load_state
-from .enrichment import enrichment_table
-from ..mismatch import MismatchSetting
-from ..models import saved_prior
+from .enrichment import enrichment_table, fixed_h2_se
 from .guards import TraitFit, check_trait, enrichment_masked_warning, format_warnings, mask_collapsed_enrichment
 from .heldout import (constant_prior, fit_constant_prior, fit_nuisance, fit_null, prior_from_model, recovery,
                       score_slices, with_nuisance)
+from .jackknife import NEWTON_MAX_PARAMS, RefitSettings, refit_enrichment_table, refit_jackknife
 from .plots import curves_png, enrichment_png, truth_png
 
 #: Training slices used to fit the baselines (null sigma, constant prior): a bounded, seeded subsample.
 BASELINE_SLICES = 40
+#: SNP blocks of the fixed-prior jackknife (``--jackknife fixed``).
+FIXED_SNP_BLOCKS = 200
 
 
 def _subsample(keys: list, k: int, seed: int) -> list:
@@ -108,6 +113,18 @@ def evaluate_model(cfg: TrainConfig, ds: Dataset, plan: RunPlan, split: HoldoutS
     log_f_all = np.concatenate([preds[c][1] for c in chroms])
     snps_all = pd.concat([preds[c][0] for c in chroms], ignore_index=True)
     is_ho = heldout_snp_mask(ds, plan.heldout_keys, chroms)
+    jk, fallback = None, None
+    n_params = sum(p.numel() for p in net.parameters() if p.requires_grad)
+    if cfg.jackknife == "refit" and n_params > NEWTON_MAX_PARAMS:
+        # Unregularised full-batch refits of a large network do not estimate what AdamW training does (on the
+        # test simulation L-BFGS took an mlp/small from h2 0.39 to 10.7): use the fixed-prior SEs, and say so.
+        fallback = (f"refit jackknife supports priors of at most {NEWTON_MAX_PARAMS} parameters (this one has "
+                    f"{n_params}); fixed-prior SEs used, which ignore the uncertainty of the fit")
+        log(f"[jackknife] warning: {fallback}")
+    elif cfg.jackknife == "refit":
+        jk = refit_jackknife(net, list(read(plan.train_keys)), log_N, [ds.features(c)[1:] for c in chroms],
+                             RefitSettings(n_blocks=cfg.jackknife_blocks, objective=cfg.objective), log=log)
+        h2_full, h2_se = jk.h2()
     metrics: dict = {"run": cfg.name, "model": cfg.model, "size": cfg.size, "objective": cfg.objective,
                      "parameters": int(sum(p.numel() for p in net.parameters())),
                      "heldout_chroms": split.heldout_chroms, "mismatch": cfg.mismatch,
@@ -132,13 +149,20 @@ def evaluate_model(cfg: TrainConfig, ds: Dataset, plan: RunPlan, split: HoldoutS
         m["h2_moment"] = fit.h2_moment
         m["warnings"] = [w.to_dict() for w in check_trait(fit)]
         m["h2_collapsed"] = any(w["code"] == "h2_collapsed" for w in m["warnings"])
+        if jk is not None:
+            m.update(h2_se=float(h2_se[t]), h2_refit_full=float(h2_full[t]), jackknife=jk.summary())
+        else:
+            m.update(h2_se=fixed_h2_se(np.exp(log_f_all[:, t]), FIXED_SNP_BLOCKS),
+                     jackknife={"jackknife": "fixed", "blocks": min(FIXED_SNP_BLOCKS, len(snps_all))})
+            if fallback:
+                m["jackknife"].update(requested="refit", reason=fallback)
         truth = _truth(ds, name, chroms)
         if truth is not None:
             m["true_h2"] = float(np.nansum(truth))
             m["recovery_all"] = recovery(log_f_all[:, t], truth)
             m["recovery_heldout"] = recovery(log_f_all[is_ho, t], truth[is_ho])
         metrics["traits"][name] = m
-    write_outputs(cfg, ds, traits, preds, snps_all, log_f_all, is_ho, metrics, net, plan, log)
+    write_outputs(cfg, ds, traits, preds, snps_all, log_f_all, is_ho, metrics, net, plan, log, jk)
     return metrics
 
 
@@ -154,7 +178,8 @@ def _truth(ds: Dataset, trait: str, chroms: list[int]) -> np.ndarray | None:
     return np.concatenate(parts)
 
 
-def write_outputs(cfg, ds, traits, preds, snps_all, log_f_all, is_ho, metrics, net, plan, log) -> None:
+def write_outputs(cfg, ds, traits, preds, snps_all, log_f_all, is_ho, metrics, net, plan, log,
+                  jk: RefitJackknife | None = None) -> None:
     fs, root = filesystem(cfg.storage, cfg.storage_options or None)
     run = join(root, cfg.name)
 
@@ -179,7 +204,11 @@ def write_outputs(cfg, ds, traits, preds, snps_all, log_f_all, is_ho, metrics, n
         binary = list(ds.binary_features)
         if binary:
             A = np.concatenate([ds.snps(c, [S.SNP] + binary)[binary].to_numpy(np.float64) for c in preds])
-            tab = enrichment_table(np.exp(log_f_all[:, t]), A, binary)
+            f = np.exp(log_f_all[:, t])
+            if jk is not None:
+                tab = refit_enrichment_table(jk, t, f, A, binary)
+            else:
+                tab = enrichment_table(f, A, binary, n_blocks=FIXED_SNP_BLOCKS)
             m = metrics["traits"][name]
             if m.get("h2_collapsed"):
                 tab = mask_collapsed_enrichment(tab)
@@ -207,7 +236,7 @@ def write_outputs(cfg, ds, traits, preds, snps_all, log_f_all, is_ho, metrics, n
 def summary_table(metrics: dict) -> str:
     """The final per-trait table (nats per held-out SNP; positive improvement = better than the baseline)."""
     head = (f"{'trait':<14}{'held-out SNPs':>14}{'NLL/SNP':>11}{'vs null':>11}{'vs const':>11}{'h2':>8}"
-            f"{'true h2':>9}{'r(log f)':>10}{'sigma':>8}{'lambda':>9}")
+            f"{'(SE)':>9}{'true h2':>9}{'r(log f)':>10}{'sigma':>8}{'lambda':>9}")
     held = metrics.get("holdout", {}).get("description", f"chromosomes {metrics['heldout_chroms']}")
     lines = [f"model {metrics['model']}/{metrics['size']} ({metrics['parameters']:,} parameters), objective "
              f"{metrics['objective']}, mismatch {metrics.get('mismatch', 'off')}, held out: {held}", head,
@@ -216,9 +245,14 @@ def summary_table(metrics: dict) -> str:
         rec = m.get("recovery_all", {}).get("pearson_r", float("nan"))
         lines.append(f"{name:<14}{m['heldout_snps']:>14,}{m['heldout_nll_per_snp']:>11.5f}"
                      f"{m['improvement_vs_null_per_snp']:>+11.5f}{m['improvement_vs_constant_per_snp']:>+11.5f}"
-                     f"{m['h2']:>8.3f}{m.get('true_h2', float('nan')):>9.3f}{rec:>10.3f}"
-                     f"{m.get('sigma', float('nan')):>8.3f}"
+                     f"{m['h2']:>8.3f}{m.get('h2_se', float('nan')):>9.4f}{m.get('true_h2', float('nan')):>9.3f}"
+                     f"{rec:>10.3f}{m.get('sigma', float('nan')):>8.3f}"
                      f"{m['lambda'] if m.get('lambda') is not None else float('nan'):>9.4f}")
+    jks = {f"{m['jackknife']['jackknife']} ({m['jackknife']['blocks']} blocks"
+           + ("; refit requested, prior too large" if "requested" in m["jackknife"] else "") + ")"
+           for m in metrics["traits"].values() if "jackknife" in m}
+    if jks:
+        lines.append(f"SE of h2 and enrichment: {', '.join(sorted(jks))} delete-one-block jackknife")
     return "\n".join(lines) + "\n" + format_warnings(metrics["traits"])
 
 
@@ -244,8 +278,10 @@ def latest_checkpoint_dir(run_dir: str, storage_options: dict | None = None) -> 
 __all__ = ["evaluate_run", "evaluate_model", "evaluate_run_dir", "summary_table", "latest_checkpoint_dir"]
 
 
-def evaluate_run_dir(run_url: str, storage_options: dict | None = None, log: Callable[[str], None] = print) -> dict:
-    """Re-evaluate a finished (or interrupted) run from its directory: latest checkpoint, same plan."""
+def evaluate_run_dir(run_url: str, storage_options: dict | None = None, log: Callable[[str], None] = print,
+                     jackknife: str | None = None, jackknife_blocks: int | None = None) -> dict:
+    """Re-evaluate a finished (or interrupted) run from its directory: latest checkpoint, same plan;
+    ``jackknife`` / ``jackknife_blocks`` override the run's choice of standard errors."""
     from ..train.config import TrainConfig
     from ..train.run import make_plan
     fs, root = filesystem(run_url, storage_options)
@@ -255,6 +291,11 @@ def evaluate_run_dir(run_url: str, storage_options: dict | None = None, log: Cal
     with fs.open(cfg_path) as fh:
         saved = json.load(fh)
     cfg = TrainConfig(**saved["config"])
+    if jackknife is not None:
+        cfg.jackknife = jackknife
+    if jackknife_blocks is not None:
+        cfg.jackknife_blocks = jackknife_blocks
+    cfg.validate()
     url = run_url.rstrip("/")
     cfg.storage, cfg.name = url.rsplit("/", 1) if "/" in url else (".", url)
     cfg.storage_options = dict(storage_options or cfg.storage_options)

@@ -53,6 +53,8 @@ class TrainConfig:
     cache_mib: float = 2048.0               # per-worker in-memory slice cache
     dtype: str = "float64"
     log_every_epoch: bool = True
+    jackknife: str = "refit"                # SEs of h2 and enrichment: refit (re-fit per block) | fixed
+    jackknife_blocks: int = 20              # refit: contiguous blocks of training slices (fixed: 200 SNP blocks)
     # Test-only: make rank 0 raise once at this global step (a marker file records that it happened).
     inject_failure_at_step: int | None = None
     # Test-only: rank 0 saves the flattened parameters after every optimiser step as
@@ -102,6 +104,10 @@ class TrainConfig:
             raise InputError(f"--bandwidth must be >= 0 kb, got {self.bandwidth_kb}")
         if self.holdout_blocks < 0:
             raise InputError(f"--holdout-blocks must be >= 0 (0: off), got {self.holdout_blocks}")
+        if self.jackknife not in ("refit", "fixed"):
+            raise InputError(f"--jackknife must be refit or fixed, got {self.jackknife!r}")
+        if self.jackknife_blocks < 2:
+            raise InputError(f"--jackknife-blocks must be >= 2, got {self.jackknife_blocks}")
         if self.dtype not in ("float64", "float32"):
             raise InputError(f"--dtype must be float64 or float32, got {self.dtype!r}")
         return self
