@@ -155,3 +155,11 @@ def crop_keep_mask(bp: np.ndarray, cm: np.ndarray | None, core_mask: np.ndarray,
     keep = np.zeros(len(core_mask), dtype=bool)
     keep[lo:hi] = True
     return keep
+
+
+def contiguous_blocks(keys, blocks: int) -> dict[tuple[int, int], int]:
+    """Contiguous blocks of slices in genomic order (sizes differ by at most one): slice key -> block.
+    The one definition used by the block hold-out (``train.holdout``) and the block jackknife."""
+    order = sorted(keys)
+    edges = np.linspace(0, len(order), blocks + 1).astype(int)
+    return {k: b for b in range(blocks) for k in order[edges[b]:edges[b + 1]]}

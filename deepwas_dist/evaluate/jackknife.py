@@ -1,7 +1,7 @@
 """Delete-one-block jackknife that re-fits the prior without each block (the honest standard errors).
 
 Data and blocks. The data are the z-scores of the training slices' cores. The slices, in genomic order,
-are cut into B contiguous blocks (:func:`block_of`). The full-data estimate is the prior theta_hat that
+are cut into B contiguous blocks (:func:`deepwas_dist.data.slicing.contiguous_blocks`). The full-data estimate is the prior theta_hat that
 minimises the training objective L(theta) = sum_k loss_k(theta) over all training slices k (the run's
 objective: the exact likelihood, or LDSC). The leave-block-b-out estimate theta_(b) minimises
 L_(b)(theta) = sum_{k not in b} loss_k(theta).
@@ -52,6 +52,7 @@ import pandas as pd
 import torch
 
 from ..data.reader import SliceBatch
+from ..data.slicing import contiguous_blocks
 from ..errors import InputError
 from .objective import slice_loss
 from .enrichment import COLUMNS, jackknife_se, ratios, table_from_replicates
@@ -59,13 +60,6 @@ from .enrichment import COLUMNS, jackknife_se, ratios, table_from_replicates
 SliceKey = tuple[int, int]
 #: Largest network whose refits use Newton steps (its per-slice Hessians cost P + 1 gradient passes).
 NEWTON_MAX_PARAMS = 200
-
-
-def block_of(keys: Sequence[SliceKey], blocks: int) -> dict[SliceKey, int]:
-    """Contiguous blocks of slices (in genomic order): slice key -> block index."""
-    order = sorted(keys)
-    edges = np.linspace(0, len(order), blocks + 1).astype(int)
-    return {k: b for b in range(blocks) for k in order[edges[b]:edges[b + 1]]}
 
 
 @dataclass
@@ -235,9 +229,13 @@ def refit_jackknife(net: torch.nn.Module, batches: Sequence[SliceBatch], log_N: 
     if B < 2:
         raise InputError(f"--jackknife-blocks: need at least 2 blocks and 2 training slices, got "
                          f"{settings.n_blocks} blocks over {len(keys)} slices")
-    which = block_of(keys, B)
+    which = contiguous_blocks(keys, B)
     blocks = [[k for k in sorted(keys) if which[k] == b] for b in range(B)]
     full = copy.deepcopy(net).double().train()
+    if getattr(full, "log_lambda_raw", None) is not None:
+        # The LD-mismatch lambda is held at the trained value: near its floor the likelihood is flat in
+        # it, which sends unregularised Newton steps to overflow. (Its uncertainty is left out of the SEs.)
+        full.log_lambda_raw.requires_grad_(False)
     P = _flat(full).numel()
     newton = settings.method == "newton" or (settings.method == "auto" and P <= NEWTON_MAX_PARAMS)
     # Newton polishes the last digits itself: L-BFGS only has to get close (it stalls near 1e-6 anyway).
@@ -286,5 +284,5 @@ def refit_enrichment_table(jk: RefitJackknife, trait: int, f: np.ndarray, annota
     return table_from_replicates(f, A, names, np.stack([r[0] for r in reps]), np.stack([r[1] for r in reps]))
 
 
-__all__ = ["COLUMNS", "FitTrace", "RefitJackknife", "RefitSettings", "block_of",
+__all__ = ["COLUMNS", "FitTrace", "RefitJackknife", "RefitSettings", 
            "fit_lbfgs", "jackknife_se", "newton_refit", "refit_enrichment_table", "refit_jackknife"]

@@ -122,9 +122,13 @@ def evaluate_model(cfg: TrainConfig, ds: Dataset, plan: RunPlan, split: HoldoutS
                     f"{n_params}); fixed-prior SEs used, which ignore the uncertainty of the fit")
         log(f"[jackknife] warning: {fallback}")
     elif cfg.jackknife == "refit":
-        jk = refit_jackknife(net, list(read(plan.train_keys)), log_N, [ds.features(c)[1:] for c in chroms],
-                             RefitSettings(n_blocks=cfg.jackknife_blocks, objective=cfg.objective), log=log)
-        h2_full, h2_se = jk.h2()
+        try:
+            jk = refit_jackknife(net, list(read(plan.train_keys)), log_N, [ds.features(c)[1:] for c in chroms],
+                                 RefitSettings(n_blocks=cfg.jackknife_blocks, objective=cfg.objective), log=log)
+            h2_full, h2_se = jk.h2()
+        except InputError as e:              # a refit left the valid region (K not positive definite)
+            fallback = f"refit jackknife failed ({e}); fixed-prior SEs used, which ignore the uncertainty of the fit"
+            log(f"[jackknife] warning: {fallback}")
     metrics: dict = {"run": cfg.name, "model": cfg.model, "size": cfg.size, "objective": cfg.objective,
                      "parameters": int(sum(p.numel() for p in net.parameters())),
                      "heldout_chroms": split.heldout_chroms, "mismatch": cfg.mismatch,

@@ -23,7 +23,6 @@ import pandas as pd
 
 from ..data.reader import Dataset
 from ..errors import InputError
-from ..evaluate.jackknife import block_of
 from ..ingest.derived import derived_annotations, window_ld_scores
 from ..ingest.pipeline import prepare_annotations, prepare_plink, prepare_sumstats
 from ..ingest.plink import read_panel

@@ -16,6 +16,10 @@ from torch import nn
 
 from ..mismatch import LAMBDA_FLOOR
 
+#: log of the largest lambda a network can express (z^2 units): far beyond any plausible mismatch, it only
+#: keeps an unregularised optimiser (the jackknife's Newton refits) from overflowing lambda to inf.
+LOG_LAMBDA_CAP = math.log(1e4)
+
 
 class Trunk(nn.Module):
     """Maps features to hidden units; subclasses set ``out_dim``."""
@@ -75,7 +79,7 @@ class PriorNet(nn.Module):
         if self._lambda_floor == 0.0:
             return self.log_lambda_raw
         floor = torch.full_like(self.log_lambda_raw, math.log(self._lambda_floor))
-        return torch.logaddexp(self.log_lambda_raw, floor)
+        return torch.logaddexp(self.log_lambda_raw.clamp(max=LOG_LAMBDA_CAP), floor)
 
     def num_parameters(self) -> int:
         """Trainable parameters, including per-trait head, bias and log sigma."""

@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from ..data.slicing import contiguous_blocks
 from ..errors import InputError
 
 SliceKey = tuple[int, int]
@@ -76,13 +77,6 @@ class HoldoutSplit:
         return cls(mode=d["mode"], train_keys=keys("train_keys"), heldout_keys=keys("heldout_keys"),
                    buffer_keys=keys("buffer_keys"), heldout_chroms=[int(c) for c in d.get("heldout_chroms", [])],
                    blocks=int(d.get("blocks", 0)))
-
-
-def contiguous_blocks(keys: list[SliceKey], blocks: int) -> dict[SliceKey, int]:
-    """Contiguous blocks of slices in genomic order (sizes differ by at most one): slice key -> block."""
-    order = sorted(keys)
-    edges = np.linspace(0, len(order), blocks + 1).astype(int)
-    return {k: b for b in range(blocks) for k in order[edges[b]:edges[b + 1]]}
 
 
 def buffers_around(keys: list[SliceKey], heldout: set[SliceKey], width: int = BUFFER_SLICES) -> list[SliceKey]:
