@@ -15,12 +15,15 @@ def test_scaling_reduced(tmp_path):
     for f in ("table.md", "results.csv", "cells.csv", "scaling.png"):
         assert (tmp_path / f).stat().st_size > 0, f
     mean = summary[summary["trait"] == "mean"].set_index(["objective", "model"])["nll_vs_null_per_snp"]
-    # Every prior beats the null on held-out chromosomes (margins ~0.09-0.13 nats/SNP measured).
-    assert (mean > 0.02).all()
-    # Under the likelihood, the MLP beats the constant prior (0.131 vs 0.103 measured; assert a third of it),
-    # and the likelihood-trained MLP beats the LDSC-trained one (0.131 vs 0.095).
-    assert mean[("likelihood", "mlp/small")] > mean[("likelihood", "constant")] + 0.01
-    assert mean[("likelihood", "mlp/small")] > mean[("ldsc", "mlp/small")] + 0.01
+    # Out-of-sample design (800-person panel, separate cohort), lambda learned. Measured (nats/SNP held out):
+    # likelihood constant 0.012, linear 0.013, mlp/small 0.015; LDSC-trained -0.006, -0.005, ~-0.005 (scored by
+    # the likelihood with sigma and lambda fitted, f fixed). Every likelihood-trained prior beats the null
+    # (assert half the smallest) and beats the LDSC-trained prior of the same size (gaps ~0.02; assert 0.01).
+    # The in-sample design measured 0.09-0.13 for every cell. MLP vs constant under the likelihood is only
+    # +0.003 here (one seed, 8 epochs): that claim is left to the full experiment, not asserted.
+    lik = [m for o, m in mean.index if o == "likelihood"]
+    assert all(mean[("likelihood", m)] > 0.006 for m in lik)
+    assert all(mean[("likelihood", m)] > mean[("ldsc", m)] + 0.01 for m in lik)
 
 
 @pytest.mark.realdata

@@ -31,27 +31,24 @@ def e2e(ray_session, sim_dataset, run_storage):
 @pytest.mark.timeout(600)
 def test_trained_prior_beats_null_and_constant_and_recovers_truth(e2e):
     """mlp/small, 2 workers, accumulation 1 (5 steps per epoch), lr 1e-2, 20 epochs, held-out chromosome 4
-    (3 slices, 1,177 SNPs). Measured (nats per held-out SNP; Pearson r of log f vs the true log f over all
-    SNPs) on this configuration and 5 variants (training seeds 1, 2; dataset seed 1 with training seeds
-    0, 1; accumulation 2):
+    (3 slices), on the out-of-sample design (600-person LD panel, separate 6,000-person GWAS cohort) with the
+    learned LD-mismatch lambda (the default).
 
-        vs null      0.174 - 0.198   (this configuration: 0.181)
-        vs constant  0.018 - 0.028   (this configuration: 0.028)
-        r(log f)     0.45  - 0.59    (this configuration: 0.49; held-out SNPs only: 0.47)
+    Measured on this configuration (nats per held-out SNP; Pearson r of log f vs the true log f):
+        vs null 0.031, vs constant 0.025, r(log f) 0.40 (held-out SNPs 0.36), h2 0.155 (true 0.3),
+        sigma 10.1, lambda 0.038. Without the mismatch term the same run collapses to the null
+        (vs null -0.002, h2 0.066, sigma 23.9).
+    On the old in-sample design the same run measured vs null 0.174-0.198 over 6 variants: LD mismatch
+    makes the held-out gain ~6x smaller, which is why the threshold is not that design's 0.05.
 
-    Thresholds: vs null > 0.05 and vs constant > 0.005 (3.5x below the smallest measured value; the
-    constant margin's sd over the variants is ~0.004, so 0.005 is ~3 sd under the worst one),
-    r > 0.25 (all SNPs) and > 0.2 (held-out SNPs), about half the smallest measured values. A network
-    that has not learnt the annotations' effect sits at vs constant <= 0 and r ~ 0. The run itself is
-    reproducible: fixed seeds, and the iterative path's probes are seeded by (seed, epoch, slice).
-    (The constant prior is a strong baseline here: on 600 simulated people the sample LD beyond the
-    500 kb window inflates the z-scores, which the constant prior's fitted sigma (~3) absorbs at once,
-    while the network's log sigma starts at 0 and must learn it; hence lr 1e-2 and 20 epochs. With the
-    default lr 3e-3 and 8 epochs the mlp/small did not beat the constant prior here: -0.008 per SNP.)
+    Thresholds: vs null > 0.015 (half the measured value), vs constant > 0.005 (a fifth), r > 0.25 (all
+    SNPs) and > 0.2 (held-out), h2 in (0.1, 1.0). A network that has not learnt the annotations' effect sits
+    at vs constant <= 0 and r ~ 0. h2 is underestimated (0.155 vs 0.3): the likelihood with a 600-person
+    panel is biased low even with lambda (README, "Does it work?"); this test does not hide that.
     """
     m = e2e.metrics["traits"][TRAIT]
     print({k: v for k, v in m.items() if k != "enrichment"})
-    assert m["improvement_vs_null_per_snp"] > 0.05
+    assert m["improvement_vs_null_per_snp"] > 0.015
     assert m["improvement_vs_constant_per_snp"] > 0.005
     assert m["recovery_all"]["pearson_r"] > 0.25
     assert m["recovery_heldout"]["pearson_r"] > 0.2

@@ -18,7 +18,11 @@ def two_trait_data(tmp_path_factory) -> str:
     spec = SimulationSpec(n_individuals=500, chroms=(1, 2, 3, 4), length_mb=2.0, seed=1, n_tracks=0,
                           traits=(TraitSpec("a", h2=0.3, N=30_000, truth="threshold"),
                                   TraitSpec("b", h2=0.2, N=20_000, truth="linear")),
-                          core_kb=1000.0, bandwidth_kb=400.0)
+                          core_kb=1000.0, bandwidth_kb=400.0,
+                          # in-sample LD: this tests the scan's machinery (ASHA, resume, per-trait choice),
+                          # which needs trials that differ clearly; out-of-sample, lr 1e-5 and 1e-2 score
+                          # alike (LD mismatch: see tests/experiments and the README)
+                          design="in-sample")
     write_simulated_dataset(url, spec, log=lambda s: None)
     return url
 
