@@ -41,8 +41,7 @@ class RealSpec:
     """Sizes of the real-data experiment; ``reduced()`` is the CI version."""
 
     treatments: tuple[Treatment, ...] = (LEARN, Treatment("no mismatch term", mismatch="off"),
-                                         Treatment("truncation 99.5% + lambda", keep_variance=0.995),
-                                         Treatment("shrinkage 0.1", shrinkage=0.1, mismatch="off"))
+                                         Treatment("truncation 99.5% + lambda", keep_variance=0.995))
     models: tuple[tuple[str, str], ...] = (("constant", "small"), ("linear", "small"), ("mlp", "small"))
     objectives: tuple[str, ...] = ("ldsc", "likelihood")
     blocks: int = 8

@@ -114,7 +114,7 @@ def plan_for(cfg: TrainConfig, ds: Dataset, traits: list[str], split: HoldoutSpl
 
 
 #: Training slices used to fit the starting constant prior.
-INIT_SLICES = 8
+INIT_SLICES = 16
 
 
 @dataclass
