@@ -17,7 +17,7 @@ from typing import Callable, Iterable
 import numpy as np
 import torch
 
-from ..data.reader import Dataset, SliceBatch
+from ..data.reader import SliceBatch
 from ..likelihood import marginal_nll, null_nll
 from ..mismatch import LAMBDA_FLOOR, LAMBDA_INIT
 from .objective import slice_loss

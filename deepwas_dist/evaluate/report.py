@@ -36,7 +36,7 @@ from .enrichment import enrichment_table, fixed_h2_se
 from .guards import TraitFit, check_trait, enrichment_masked_warning, format_warnings, mask_collapsed_enrichment
 from .heldout import (constant_prior, fit_constant_prior, fit_nuisance, fit_null, prior_from_model, recovery,
                       score_slices, with_nuisance)
-from .jackknife import NEWTON_MAX_PARAMS, RefitSettings, refit_enrichment_table, refit_jackknife
+from .jackknife import NEWTON_MAX_PARAMS, RefitJackknife, RefitSettings, refit_enrichment_table, refit_jackknife
 from .plots import curves_png, enrichment_png, truth_png
 
 #: Training slices used to fit the baselines (null sigma, constant prior): a bounded, seeded subsample.

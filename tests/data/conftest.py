@@ -5,8 +5,6 @@ bucket and yields s3fs storage options; other test packages can copy or move it 
 """
 from __future__ import annotations
 
-import os
-import socket
 import uuid
 from dataclasses import dataclass, field
 
