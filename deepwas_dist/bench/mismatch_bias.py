@@ -1,0 +1,120 @@
+"""How far each LD-mismatch model can be from the truth, with no sampling noise at all.
+
+For an msprime population split into a reference panel (n_panel people: the LD R of the slices) and a
+GWAS cohort (n_gwas people: the LD R_c the z-scores really have), the true covariance of a slice's core
+z-scores under a constant prior is Sigma_true = s R_c[C,:] R_c[:,C] + R_c[C,C] (s = N h2 / M). Every model
+family below is fitted to Sigma_true itself, by minimising the expected NLL
+
+    E_{z ~ N(0, Sigma_true)} NLL(z) = 1/2 [ logdet K + tr(K^{-1} K_true) ] + const,   K_true = T^T Sigma_true T,
+
+over (log s, log sigma, its mismatch parameters), summed over slices (whitened range part, as in
+:mod:`deepwas_dist.mismatch`). Its h2 is the estimator's limit for infinitely many independent GWAS on
+this LD: the bias of the model family, not of a finite sample. Families, in R_CC's eigenbasis:
+
+    off         K = sigma I + Z^T S Z
+    lambda      + lambda Lambda^{-1}              (z_C gains lambda I: SuSiE-RSS, --mismatch learn)
+    sqrt        + lambda Lambda^{-1/2}            (z_C gains lambda R_CC^{1/2}; not offered in training)
+    truncation  lambda, on the leading eigenpairs holding 99.5% of tr R_CC (--ld-keep-variance 0.995)
+
+    python -m deepwas_dist.bench mismatch-bias [--panels 500 1000 2000] [--json out.json]
+"""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import torch
+
+from ..data.slicing import plan_slices
+from ..simulate.genotypes import simulate_panel
+
+FAMILIES = ("off", "lambda", "sqrt", "truncation")
+
+
+def _std(G: np.ndarray) -> np.ndarray:
+    X = G.astype(np.float64)
+    X -= X.mean(0)
+    return X / X.std(0)
+
+
+def slices(n_panel: int, n_gwas: int, N: float, h2: float, chroms=(1, 2, 3), length_mb: float = 5.0,
+           seed: int = 0) -> tuple[list[dict], int]:
+    """Per slice (core 1 Mb, flanks 500 kb): K_true, Z^T Z and Lambda in R_CC's eigenbasis; and M."""
+    panels = simulate_panel(n_panel + n_gwas, chroms, length_mb, seed=seed)
+    kept = []
+    for p in panels:
+        Gp, Gc = p.genotypes[:n_panel], p.genotypes[n_panel:]
+        f = Gp.mean(0) / 2
+        keep = (np.minimum(f, 1 - f) >= 0.01) & (Gc.std(0) > 0)
+        kept.append((p.snps["BP"].to_numpy()[keep], _std(Gp[:, keep]), _std(Gc[:, keep])))
+    M = sum(x[1].shape[1] for x in kept)
+    s = N * h2 / M
+    out = []
+    for bp, Xp, Xc in kept:
+        Rc = Xc.T @ Xc / n_gwas
+        for sp in plan_slices(1, bp, core_kb=1000, bandwidth_kb=500):
+            c = sp.core_mask()
+            C = np.arange(sp.lo, sp.hi)[c]
+            Sig = s * Rc[C] @ Rc[C].T + Rc[np.ix_(C, C)]
+            X = Xp[:, sp.lo:sp.hi]
+            R = X.T @ X / n_panel
+            lam, U = np.linalg.eigh(R[np.ix_(c, c)])
+            k = lam > 1e-6 * lam[-1]
+            T = U[:, k] / np.sqrt(lam[k])
+            Z = R[:, c] @ T
+            out.append({"Kt": torch.tensor(T.T @ Sig @ T), "ZtZ": torch.tensor(Z.T @ Z), "L": torch.tensor(lam[k])})
+    return out, M
+
+
+def _restrict(d: dict, q: float) -> dict:
+    order = torch.argsort(d["L"], descending=True)
+    cum = torch.cumsum(d["L"][order], 0) / d["L"].sum()
+    kk = order[: int((cum < q).sum()) + 1]
+    return {"Kt": d["Kt"][kk][:, kk], "ZtZ": d["ZtZ"][kk][:, kk], "L": d["L"][kk]}
+
+
+def fit(data: list[dict], family: str, M: int, N: float, s0: float) -> dict:
+    """The family's KL-projection of the truth: h2, sigma, lambda."""
+    if family == "truncation":
+        data = [_restrict(d, 0.995) for d in data]
+    power = {"off": None, "lambda": -1.0, "sqrt": -0.5, "truncation": -1.0}[family]
+    p = torch.tensor([math.log(s0), 0.0, math.log(0.05)], dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([p], max_iter=200, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        tot = torch.zeros((), dtype=torch.float64)
+        for d in data:
+            K = p[0].exp() * d["ZtZ"] + p[1].exp() * torch.eye(len(d["L"]), dtype=torch.float64)
+            if power is not None:
+                K = K + torch.diag(p[2].exp() * d["L"] ** power)
+            L = torch.linalg.cholesky(K)
+            tot = tot + 2 * L.diagonal().log().sum() + torch.cholesky_solve(d["Kt"], L).diagonal().sum()
+        tot = 0.5 * tot
+        tot.backward()
+        return tot
+
+    opt.step(closure)
+    v = p.detach()
+    return {"family": family, "h2": float(v[0].exp()) * M / N, "sigma": float(v[1].exp()),
+            "lambda": float(v[2].exp()) if power is not None else None}
+
+
+def run(panels=(500, 1000, 2000), n_gwas: int = 10_000, N: float = 10_000, h2: float = 0.4,
+        json_path: str | None = None, log=print) -> list[dict]:
+    torch.set_num_threads(2)
+    rows = []
+    log(f"true h2 {h2}; GWAS cohort {n_gwas:,} (N {N:g}); 3 msprime chromosomes x 5 Mb; constant prior")
+    log(f"{'panel':>6} {'family':>11} {'h2':>7} {'sigma':>7} {'lambda':>8}")
+    for n_panel in panels:
+        data, M = slices(n_panel, n_gwas, N, h2)
+        for fam in FAMILIES:
+            r = {"panel": n_panel, **fit(data, fam, M, N, N * h2 / M)}
+            rows.append(r)
+            lam = "-" if r["lambda"] is None else f"{r['lambda']:.4f}"
+            log(f"{n_panel:>6} {fam:>11} {r['h2']:>7.3f} {r['sigma']:>7.2f} {lam:>8}")
+    if json_path:
+        with open(json_path, "w") as fh:
+            json.dump({"true_h2": h2, "n_gwas": n_gwas, "N": N, "rows": rows}, fh, indent=1)
+    return rows
