@@ -139,8 +139,9 @@ def run_realistic(spec: RealisticSpec, out_dir: str, processes: int | None = Non
         for design, shrink in sorted(kinds):
             path = out / "data" / f"seed{seed}-{design}-shrink{shrink:g}"
             if not (path / "manifest.json").exists():
-                write_simulated_dataset(str(path), replace(spec.simulation, seed=seed, design=design,
-                                                           shrinkage=shrink), log=log)
+                sim = replace(spec.simulation, seed=seed, design=design, shrinkage=shrink,
+                              n_gwas=spec.simulation.n_gwas if design == "out-of-sample" else None)
+                write_simulated_dataset(str(path), sim, log=log)
             data[(seed, design, shrink)] = str(path)
     jobs = [(data[(seed, t.design, t.shrinkage)], spec.holdout, t, o, m, s, seed, spec.epochs, spec.lr)
             for seed in spec.seeds for t, o, m, s in spec.cells()]
