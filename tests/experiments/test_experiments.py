@@ -2,6 +2,7 @@
 direction of the main effect where it is robust."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -46,3 +47,23 @@ def test_real_reduced(shared_data, tmp_path):
     assert ((t["h2"] > 1e-3) & (t["h2"] < 0.05)).all()
     assert (t["h2_jackknife_se"] > 0).all()
     assert isinstance(pd.read_csv(tmp_path / "results.csv"), pd.DataFrame)
+
+
+@pytest.mark.timeout(900)
+def test_realistic_reduced(tmp_path):
+    """Out-of-sample design (500-person panel, 5,000-person cohort, true h2 0.4), lambda learned vs off.
+
+    Measured (one seed, 6 epochs): h2 0.14 with lambda learned, 0.000 without the mismatch term (the fit
+    collapses to the null); held-out gain over the null +0.0024 vs -0.0008 nats/SNP (likelihood,
+    constant prior). The learned lambda is what keeps the fit off the null; h2 stays far below the truth
+    (the bias the README reports), so no h2 accuracy is asserted here.
+    """
+    from deepwas_dist.experiments.realistic import RealisticSpec, run_realistic
+    table = run_realistic(RealisticSpec().reduced(), str(tmp_path), processes=2, log=lambda s: None)
+    assert (tmp_path / "table.md").stat().st_size > 0 and (tmp_path / "cells.csv").exists()
+    t = table.set_index(["treatment", "objective", "model"])
+    learn = t.loc[("lambda learned", "likelihood", "constant")]
+    off = t.loc[("no mismatch term", "likelihood", "constant")]
+    assert off["h2"] < 0.02 and learn["h2"] > off["h2"] + 0.05
+    assert learn["nll_vs_null_per_snp"] > off["nll_vs_null_per_snp"]
+    assert learn["lambda"] > 0 and np.isfinite(learn["sigma"])
