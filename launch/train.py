@@ -37,7 +37,7 @@ def parser() -> argparse.ArgumentParser:
                          "(z ~ N(0, R S R + sigma R + lambda I))")
     a("--num-probes", type=int, help="probe vectors of the iterative path (default 16)")
     a("--ld-keep-variance", type=float, help="keep only R_CC's leading eigenpairs explaining this share of its "
-                                               "variance (SBayesRC-style truncation, e.g. 0.995; default: all)")
+                                               "variance (SBayesRC-style truncation; default 0.995, 1: all)")
     a("--bandwidth", type=float, dest="bandwidth_kb", help="LD flank width in kb (<= stored; default stored)")
     a("--epochs", type=int, help="training epochs (default 20)")
     a("--lr", type=float, help="peak learning rate of AdamW (default 3e-3)")

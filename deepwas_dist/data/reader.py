@@ -384,7 +384,7 @@ class Dataset:
         """Random access to one slice (same arguments as :meth:`slices`); ``keep_variance`` truncates its
         LD to the leading eigenpairs of R_CC (:meth:`LDSlice.truncate`)."""
         b = self._read_slice(chrom, slice_id, traits, bandwidth_kb, bandwidth_cm, device, dtype, tracks)
-        return b if keep_variance is None else replace(b, ld=b.ld.truncate(keep_variance))
+        return b if keep_variance is None or keep_variance >= 1.0 else replace(b, ld=b.ld.truncate(keep_variance))
 
     def _read_slice(self, chrom, slice_id, traits, bandwidth_kb, bandwidth_cm, device, dtype, tracks) -> SliceBatch:
         traits = self._check_traits(traits)

@@ -30,7 +30,7 @@ class TrainConfig:
     objective: str = "likelihood"           # likelihood | ldsc
     method: str = "auto"                    # auto | exact | iterative
     mismatch: str = "learn"                 # LD mismatch lambda: learn | off | VALUE (deepwas_dist/mismatch.py)
-    ld_keep_variance: float | None = None   # SBayesRC-style: keep R_CC eigenpairs explaining this share (0.995)
+    ld_keep_variance: float | None = 0.995  # keep R_CC's leading eigenpairs explaining this share (1 or None: all)
     num_probes: int = 16
     bandwidth_kb: float | None = None       # None: the stored maximum
     epochs: int = 20
