@@ -145,7 +145,8 @@ def test_report_writes_the_chosen_jackknife(small_fit, tmp_path, jackknife):
 
     net, *_, url = small_fit
     ds = Dataset.open(url)
-    cfg = TrainConfig(data=url, model="linear", method="exact", storage=str(tmp_path), name="run",
+    cfg = TrainConfig(data=url, model="linear", method="exact", mismatch="off", ld_keep_variance=1.0,
+                      storage=str(tmp_path), name="run",
                       holdout_chroms="2", jackknife=jackknife, jackknife_blocks=3).validate()
     plan, holdout = make_plan(cfg, ds, ["t"])
     m = evaluate_model(cfg, ds, plan, holdout, copy.deepcopy(net), [], log=lambda s: None)["traits"]["t"]
@@ -167,7 +168,7 @@ def test_report_falls_back_to_fixed_for_a_large_prior(small_fit, tmp_path):
 
     *_, url = small_fit
     ds = Dataset.open(url)
-    cfg = TrainConfig(data=url, model="mlp", size="small", method="exact", storage=str(tmp_path), name="run",
+    cfg = TrainConfig(data=url, model="mlp", size="small", method="exact", mismatch="off", storage=str(tmp_path), name="run",
                       holdout_chroms="2").validate()
     plan, holdout = make_plan(cfg, ds, ["t"])
     m = evaluate_model(cfg, ds, plan, holdout, build_model(cfg, plan), [], log=lambda s: None)["traits"]["t"]
