@@ -16,15 +16,16 @@ def test_scaling_reduced(tmp_path):
     for f in ("table.md", "results.csv", "cells.csv", "scaling.png"):
         assert (tmp_path / f).stat().st_size > 0, f
     mean = summary[summary["trait"] == "mean"].set_index(["objective", "model"])["nll_vs_null_per_snp"]
-    # Out-of-sample design (800-person panel, separate cohort), lambda learned. Measured (nats/SNP held out):
-    # likelihood constant 0.012, linear 0.013, mlp/small 0.015; LDSC-trained -0.006, -0.005, ~-0.005 (scored by
-    # the likelihood with sigma and lambda fitted, f fixed). Every likelihood-trained prior beats the null
-    # (assert half the smallest) and beats the LDSC-trained prior of the same size (gaps ~0.02; assert 0.01).
-    # The in-sample design measured 0.09-0.13 for every cell. MLP vs constant under the likelihood is only
-    # +0.003 here (one seed, 8 epochs): that claim is left to the full experiment, not asserted.
+    # Out-of-sample design (800-person panel, separate cohort), default LD treatment (lambda learned on the
+    # eigenpairs holding 99.5% of R_CC's variance). Measured (nats/SNP held out, one seed, 8 epochs):
+    # likelihood constant 0.0287, linear 0.0307, mlp/small 0.0336; LDSC-trained 0.0205, 0.0226, 0.0257 (scored
+    # by the likelihood with sigma and lambda fitted, f fixed): gaps 0.008 for every size. Asserted: every
+    # likelihood-trained prior beats the null by half the smallest measured value and the LDSC-trained prior
+    # of the same size by half the gap. (h2 errors: likelihood -0.10 to -0.11 on a truth of 0.3, LDSC
+    # +0.00 to +0.02; r(log f) of the MLP 0.51 vs LDSC's 0.63: not asserted, reported in the README.)
     lik = [m for o, m in mean.index if o == "likelihood"]
-    assert all(mean[("likelihood", m)] > 0.006 for m in lik)
-    assert all(mean[("likelihood", m)] > mean[("ldsc", m)] + 0.01 for m in lik)
+    assert all(mean[("likelihood", m)] > 0.014 for m in lik)
+    assert all(mean[("likelihood", m)] > mean[("ldsc", m)] + 0.004 for m in lik)
 
 
 @pytest.mark.realdata
