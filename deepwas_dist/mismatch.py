@@ -54,6 +54,11 @@ LAMBDA_FLOOR = 1e-4
 LAMBDA_INIT = 0.05
 
 
+def floored_log_lambda(raw: torch.Tensor) -> torch.Tensor:
+    """log(exp(raw) + LAMBDA_FLOOR): how every fit parametrises a learned lambda above its floor."""
+    return torch.logaddexp(raw, torch.full_like(raw, math.log(LAMBDA_FLOOR)))
+
+
 @dataclass(frozen=True)
 class MismatchSetting:
     """How a run treats LD mismatch: ``mode`` 'learn' (lambda per trait, trained like sigma), 'off' (no

@@ -19,7 +19,7 @@ import torch
 
 from ..data.reader import SliceBatch
 from ..likelihood import marginal_nll, null_nll
-from ..mismatch import LAMBDA_FLOOR, LAMBDA_INIT
+from ..mismatch import LAMBDA_INIT, floored_log_lambda
 from .objective import slice_loss
 
 SliceKey = tuple[int, int]
@@ -101,20 +101,19 @@ def fit_null(batches: list[SliceBatch], n_traits: int, mismatch: bool = False, i
         return ls0, None
     log_sigma = ls0.clone().requires_grad_(True)
     raw = torch.full((n_traits,), math.log(LAMBDA_INIT), dtype=torch.float64, requires_grad=True)
-    floor = math.log(LAMBDA_FLOOR)
     opt = torch.optim.LBFGS([log_sigma, raw], lr=1.0, max_iter=iters, line_search_fn="strong_wolfe")
     n_total = sum(b.n for b in batches) or 1
 
     def closure():
         opt.zero_grad()
-        ll = torch.logaddexp(raw, torch.full_like(raw, floor))
+        ll = floored_log_lambda(raw)
         loss = sum(null_nll(b.ld, b.z, log_sigma, ll).sum() for b in batches) / n_total
         loss.backward()
         return loss
 
     opt.step(closure)
     with torch.no_grad():
-        return log_sigma.detach(), torch.logaddexp(raw, torch.full_like(raw, floor)).detach()
+        return log_sigma.detach(), floored_log_lambda(raw).detach()
 
 
 def fit_null_log_sigma(batches: Iterable[SliceBatch], n_traits: int) -> torch.Tensor:
@@ -138,11 +137,10 @@ def fit_constant_prior(batches: list[SliceBatch], log_N: torch.Tensor, init_log_
     log_sigma = torch.zeros(T, dtype=torch.float64, requires_grad=True)
     learn_lam = mismatch and objective == "likelihood"
     raw = torch.full((T,), math.log(LAMBDA_INIT), dtype=torch.float64, requires_grad=learn_lam)
-    floor = math.log(LAMBDA_FLOOR)
     params = [log_f, log_sigma] + ([raw] if learn_lam else [])
     opt = torch.optim.LBFGS(params, lr=1.0, max_iter=iters, line_search_fn="strong_wolfe")
     n_total = sum(b.n for b in batches) or 1
-    lam_of = lambda: torch.logaddexp(raw, torch.full_like(raw, floor)) if learn_lam else None  # noqa: E731
+    lam_of = lambda: floored_log_lambda(raw) if learn_lam else None  # noqa: E731
 
     def closure():
         opt.zero_grad()
@@ -166,14 +164,13 @@ def fit_nuisance(batches: list[SliceBatch], log_fs: list[torch.Tensor], log_N: t
     objective), or the true prior of a simulation, is scored under the mismatch model."""
     log_sigma = init_log_sigma.clone().to(torch.float64).requires_grad_(True)
     raw = torch.full_like(log_sigma, math.log(LAMBDA_INIT)).requires_grad_(True)
-    floor = math.log(LAMBDA_FLOOR)
     opt = torch.optim.LBFGS([log_sigma, raw], lr=1.0, max_iter=iters, line_search_fn="strong_wolfe")
     fixed = [(b, lf.to(torch.float64).detach()) for b, lf in zip(batches, log_fs)]
     n_total = sum(b.n for b in batches) or 1
 
     def closure():
         opt.zero_grad()
-        ll = torch.logaddexp(raw, torch.full_like(raw, floor))
+        ll = floored_log_lambda(raw)
         loss = sum(marginal_nll(b.ld, b.z, lf + log_N[None, :], log_sigma, method="exact", log_lambda=ll).nll.sum()
                    for b, lf in fixed) / n_total
         loss.backward()
@@ -181,7 +178,7 @@ def fit_nuisance(batches: list[SliceBatch], log_fs: list[torch.Tensor], log_N: t
 
     opt.step(closure)
     with torch.no_grad():
-        return log_sigma.detach(), torch.logaddexp(raw, torch.full_like(raw, floor)).detach()
+        return log_sigma.detach(), floored_log_lambda(raw).detach()
 
 
 def recovery(log_f_pred: np.ndarray, f_true: np.ndarray) -> dict:
