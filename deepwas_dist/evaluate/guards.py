@@ -71,6 +71,14 @@ class TraitFit:
     lam: float | None = None            # LD-mismatch variance (None: the model has none)
 
 
+def mismatch_fix(fit: TraitFit) -> str:
+    """What to try against LD mismatch, given whether the fit already learned lambda."""
+    if fit.lam is None:
+        return "try --mismatch learn"
+    return (f"lambda is already learned ({fit.lam:.3g}); try --ld-keep-variance 0.99 (fewer, better-estimated "
+            "eigenpairs)")
+
+
 def collapse_threshold(h2_moment: float | None) -> float:
     """h2 below this is a collapse: max(H2_FLOOR, H2_COLLAPSE_FRACTION * moment estimate)."""
     if h2_moment is None or not math.isfinite(h2_moment) or h2_moment <= 0:
@@ -90,9 +98,8 @@ def check_h2(fit: TraitFit) -> list[GuardWarning]:
            else f"the floor {H2_FLOOR:g} (moment estimate {fit.h2_moment})")
     return [GuardWarning("h2_collapsed", f"predicted h2 {fit.h2:.3g} is below {ref}: the prior collapsed to "
                          "the null (f -> 0, sigma absorbs the signal), so its held-out gain and enrichments "
-                         "say little. Likely cause: LD panel and GWAS cohort do not match. Try --mismatch learn, "
-                         "LD shrinkage (prepare.py plink --shrinkage 0.1), or a larger LD panel matched to the "
-                         "cohort (prepare.py ukbb-ld)")]
+                         f"say little. Likely cause: LD panel and GWAS cohort do not match; {mismatch_fix(fit)}, or "
+                         "a larger LD panel matched to the cohort (prepare.py ukbb-ld)")]
 
 
 def check_sigma(fit: TraitFit) -> list[GuardWarning]:
@@ -102,12 +109,12 @@ def check_sigma(fit: TraitFit) -> list[GuardWarning]:
                              "sampling noise allows. Likely cause: z not on the N(0, 1) scale (wrong N or SE "
                              "column, shrunk or imputed statistics), or LD mismatch / LD shrinkage moving null "
                              "variance into h2 (compare h2 with h2_moment); check the summary statistics' "
-                             "columns, try --mismatch learn or a larger, matched LD panel")]
+                             f"columns; {mismatch_fix(fit)}, or a larger, matched LD panel")]
     if s > SIGMA_HIGH:
         return [GuardWarning("sigma_high", f"sigma {s:.3g} > {SIGMA_HIGH}: beyond plausible confounding (an "
                              "LDSC intercept is ~1-1.2). Likely cause: sigma absorbs LD mismatch or LD cut off "
                              "at the slice flanks (small panel, too small --bandwidth), or stratification / "
-                             "sample overlap; try --mismatch learn or a larger, matched LD panel")]
+                             f"sample overlap; {mismatch_fix(fit)}, or a larger, matched LD panel")]
     return []
 
 

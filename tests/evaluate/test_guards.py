@@ -41,6 +41,19 @@ def test_collapse_threshold():
 def test_sigma_outside_plausible_range(sigma, code):
     fit = G.TraitFit("t", h2=0.1, sigma=sigma, heldout_slices=3, h2_moment=0.1)
     assert codes(fit) == [code]
+    assert "--mismatch learn" in G.check_sigma(fit)[0].message
+
+
+def test_mismatch_advice_follows_the_fit():
+    """A fit that already learned lambda is not told to learn lambda."""
+    off = G.TraitFit("t", h2=0.1, sigma=2.5, heldout_slices=3)
+    on = G.TraitFit("t", h2=0.1, sigma=2.5, heldout_slices=3, lam=0.08)
+    assert "--mismatch learn" in G.check_sigma(off)[0].message
+    msg = G.check_sigma(on)[0].message
+    assert "--mismatch learn" not in msg and "--ld-keep-variance" in msg and "0.08" in msg
+
+
+def test_sigma_bounds_are_plausible():
     assert codes(G.TraitFit("t", h2=0.1, sigma=G.SIGMA_HIGH, heldout_slices=3)) == []   # the bound itself is fine
     assert codes(G.TraitFit("t", h2=0.1, sigma=G.SIGMA_LOW, heldout_slices=3)) == []
 
