@@ -1,4 +1,4 @@
-"""Checks of the cluster deployment files: ray_cluster.yaml, cluster/Dockerfile, cluster/constraints.txt,
+"""Checks of the cluster deployment files: ray_cluster.yaml, cluster/Dockerfile, requirements.lock,
 cluster/kuberay/*.yaml and cluster/README.md.
 
 Nothing here contacts AWS or Kubernetes: Ray's cluster-config validation is the offline part of `ray up`
@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CLUSTER_YAML = ROOT / "ray_cluster.yaml"
 CLUSTER = ROOT / "cluster"
 DOCKERFILE = CLUSTER / "Dockerfile"
-CONSTRAINTS = CLUSTER / "constraints.txt"
+LOCK = ROOT / "requirements.lock"
 KUBERAY = CLUSTER / "kuberay"
 GUIDE = CLUSTER / "README.md"
 
@@ -60,13 +60,14 @@ def canon(name: str) -> str:
 
 
 def constraints() -> dict[str, Version]:
+    """requirements.lock's pins (the one list, used by the README, CI, the image and the launcher)."""
     pins = {}
-    for line in CONSTRAINTS.read_text().splitlines():
+    for line in LOCK.read_text().splitlines():
         line = line.split("#", 1)[0].strip()
         if not line:
             continue
         m = re.fullmatch(r"([A-Za-z0-9_.\-]+)==([^\s;]+)", line)
-        assert m, f"constraints.txt: not a 'name==version' pin: {line!r}"
+        assert m, f"requirements.lock: not a 'name==version' pin: {line!r}"
         pins[canon(m.group(1))] = Version(m.group(2))
     return pins
 
@@ -203,7 +204,7 @@ def test_ray_cluster_yaml_installs_this_package():
     assert cfg["file_mounts"].get("~/deepwas_dist") == "."
     setup = " ".join(cfg["setup_commands"])
     assert "-e ~/deepwas_dist" in setup
-    assert "-c ~/deepwas_dist/cluster/constraints.txt" in setup
+    assert "-c ~/deepwas_dist/requirements.lock" in setup
     # the repo's .gitignore keeps .venv & co out of the rsync; .git is excluded explicitly
     assert ".gitignore" in cfg["rsync_filter"]
     assert "**/.git" in cfg["rsync_exclude"]
@@ -261,11 +262,13 @@ def test_versions_agree():
     from packaging.specifiers import SpecifierSet
     assert SpecifierSet(pyproject()["project"]["requires-python"]).contains(py_v)
 
-    # cluster/constraints.txt pins every dependency, within pyproject's ranges, with the same ray/torch
+    # requirements.lock pins every dependency (test extras too), within pyproject's ranges, same ray/torch
     pins = constraints()
-    assert set(reqs) <= set(pins), f"not pinned in constraints.txt: {sorted(set(reqs) - set(pins))}"
-    for name, req in reqs.items():
-        assert req.specifier.contains(pins[name]), f"constraints.txt {name}=={pins[name]} vs pyproject {req}"
+    extras = [Requirement(r) for group in pyproject()["project"]["optional-dependencies"].values() for r in group]
+    test_reqs = {canon(r.name): r for r in extras if canon(r.name) != "gpytorch"}    # [bench] is not locked
+    for name, req in {**reqs, **test_reqs}.items():
+        assert name in pins, f"not pinned in requirements.lock: {name}"
+        assert req.specifier.contains(pins[name]), f"requirements.lock {name}=={pins[name]} vs pyproject {req}"
     assert pins["ray"] == Version(ray_v) and pins["torch"] == Version(torch_v)
 
     # ray_cluster.yaml's setup_commands pin the same ray and torch
@@ -301,7 +304,7 @@ def test_dockerfile_copies_files_that_exist():
             parts = [p for p in line.split()[1:] if not p.startswith("--")]
             for src in parts[:-1]:
                 assert (ROOT / src).exists(), f"Dockerfile COPYs missing {src}"
-    assert "-c cluster/constraints.txt" in text
+    assert "-c requirements.lock" in text
     assert "-e ." in text
 
 
