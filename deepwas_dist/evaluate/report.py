@@ -7,6 +7,8 @@
                                                 (``cfg.jackknife``: refit the prior per block, or hold it fixed;
                                                 metrics.json and summary.txt say which)
     <run>/plots/curves.png, enrichment_<trait>.png, truth_<trait>.png
+    <run>/effects/<trait>.<chr>.effects.gz      posterior effect sizes, PLINK --score columns first: SNP A1 BETA
+                                                BETA_STD POSTERIOR_SD CHR BP A2 (``evaluate.effects``)
     <run>/model.pt                              the trained prior's state_dict and how to rebuild it
     <run>/summary.txt                           the final table, as printed
 """
@@ -32,6 +34,7 @@ from ..models import saved_prior
 from ..train.config import TrainConfig
 from ..train.holdout import HoldoutSplit
 from ..train.loop import META_FILE, RunPlan, build_model, load_state
+from .effects import effects_table, posterior_arrays
 from .enrichment import enrichment_table, fixed_h2_se
 from .guards import TraitFit, check_trait, enrichment_masked_warning, format_warnings, mask_collapsed_enrichment
 from .heldout import (constant_prior, fit_constant_prior, fit_nuisance, fit_null, prior_from_model, recovery,
@@ -110,6 +113,8 @@ def evaluate_model(cfg: TrainConfig, ds: Dataset, plan: RunPlan, split: HoldoutS
 
     preds = predict_all(ds, net)
     chroms = list(preds)
+    effects = posterior_arrays(read(plan.train_keys + plan.heldout_keys + plan.buffer_keys), prior, log_N,
+                               {c: len(preds[c][0]) for c in chroms})
     log_f_all = np.concatenate([preds[c][1] for c in chroms])
     snps_all = pd.concat([preds[c][0] for c in chroms], ignore_index=True)
     is_ho = heldout_snp_mask(ds, plan.heldout_keys, chroms)
@@ -166,7 +171,7 @@ def evaluate_model(cfg: TrainConfig, ds: Dataset, plan: RunPlan, split: HoldoutS
             m["recovery_all"] = recovery(log_f_all[:, t], truth)
             m["recovery_heldout"] = recovery(log_f_all[is_ho, t], truth[is_ho])
         metrics["traits"][name] = m
-    write_outputs(cfg, ds, traits, preds, snps_all, log_f_all, is_ho, metrics, net, plan, log, jk)
+    write_outputs(cfg, ds, traits, preds, snps_all, log_f_all, is_ho, metrics, net, plan, log, jk, effects)
     return metrics
 
 
@@ -183,7 +188,7 @@ def _truth(ds: Dataset, trait: str, chroms: list[int]) -> np.ndarray | None:
 
 
 def write_outputs(cfg, ds, traits, preds, snps_all, log_f_all, is_ho, metrics, net, plan, log,
-                  jk: RefitJackknife | None = None) -> None:
+                  jk: RefitJackknife | None = None, effects: dict | None = None) -> None:
     fs, root = filesystem(cfg.storage, cfg.storage_options or None)
     run = join(root, cfg.name)
 
@@ -201,10 +206,11 @@ def write_outputs(cfg, ds, traits, preds, snps_all, log_f_all, is_ho, metrics, n
                                "SNPVAR": np.exp(lf[:, t])})
             df["Z"] = ss[S.Z].reindex(df["SNP"]).to_numpy()
             df["N"] = ss[S.N].reindex(df["SNP"]).to_numpy()
-            buf = io.BytesIO()
-            with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz:
-                gz.write(df.to_csv(sep="\t", index=False, na_rep="NA", float_format="%.6g").encode())
-            put(f"snpvar/{name}.{c}.snpvar.gz", buf.getvalue())
+            put(f"snpvar/{name}.{c}.snpvar.gz", _gzip_tsv(df))
+            if effects is not None:
+                mean, var = effects[c]
+                tab = effects_table(snps, mean[:, t], var[:, t], float(np.exp(plan.log_N[t])))
+                put(f"effects/{name}.{c}.effects.gz", _gzip_tsv(tab))
         binary = list(ds.binary_features)
         if binary:
             A = np.concatenate([ds.snps(c, [S.SNP] + binary)[binary].to_numpy(np.float64) for c in preds])
@@ -233,8 +239,16 @@ def write_outputs(cfg, ds, traits, preds, snps_all, log_f_all, is_ho, metrics, n
     table = summary_table(metrics)
     put("summary.txt", table.encode())
     log(table)
-    log(f"[deepwas] outputs written to {cfg.storage.rstrip('/')}/{cfg.name}/ (metrics.json, snpvar/, enrichment/, "
-        "plots/, model.pt)")
+    log(f"[deepwas] outputs written to {cfg.storage.rstrip('/')}/{cfg.name}/ (metrics.json, snpvar/, effects/, "
+        "enrichment/, plots/, model.pt)")
+
+
+def _gzip_tsv(df: pd.DataFrame) -> bytes:
+    """A table as gzipped tab-separated text (NA for missing, 6 significant digits, reproducible bytes)."""
+    buf = io.BytesIO()
+    with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz:
+        gz.write(df.to_csv(sep="\t", index=False, na_rep="NA", float_format="%.6g").encode())
+    return buf.getvalue()
 
 
 def summary_table(metrics: dict) -> str:

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from deepwas_dist.data.reader import Dataset
+from deepwas_dist.evaluate.effects import EFFECT_COLUMNS
 from deepwas_dist.evaluate.enrichment import COLUMNS as ENRICHMENT_COLUMNS
 
 from .conftest import TRAIT, base_config, run
@@ -95,6 +96,22 @@ def test_outputs_exist_and_parse(e2e, sim_dataset):
         n += len(df)
     assert n == metrics["n_snps"] == ds.n_snps
     assert total == pytest.approx(metrics["traits"][TRAIT]["h2"], rel=1e-4)
+
+    # effects: posterior effect sizes per chromosome, PLINK --score columns first, every SNP core somewhere
+    for c in ds.chromosomes:
+        with gzip.open(run_dir / "effects" / f"{TRAIT}.{c}.effects.gz", "rt") as fh:
+            eff = pd.read_csv(fh, sep="\t")
+        snps = ds.snps(c)
+        assert list(eff.columns) == list(EFFECT_COLUMNS)
+        assert eff["SNP"].tolist() == snps["SNP"].tolist() and eff["A1"].tolist() == snps["A1"].tolist()
+        assert np.isfinite(eff["BETA"]).all() and (eff["POSTERIOR_SD"] > 0).all()
+        p = snps["MAF"].to_numpy()
+        np.testing.assert_allclose(eff["BETA"] * np.sqrt(2 * p * (1 - p)), eff["BETA_STD"], rtol=1e-4, atol=1e-12)
+        # shrunk towards 0 but pointing where the z-scores point
+        gamma = eff["BETA_STD"].to_numpy() * np.sqrt(30_000)
+        z = ss.loc[eff["SNP"], "Z"].to_numpy()
+        assert np.corrcoef(gamma, z)[0, 1] > 0.3
+        assert np.abs(gamma).mean() < np.abs(z).mean()
 
     # enrichment table (S-LDSC columns), one row per binary annotation
     tab = pd.read_csv(run_dir / "enrichment" / f"{TRAIT}.results", sep="\t")
