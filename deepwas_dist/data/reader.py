@@ -15,7 +15,6 @@ by ``slices()`` (logged) and is an InputError from ``read_slice()``.
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from typing import Iterable, Iterator
 
@@ -28,8 +27,11 @@ from ..device import resolve_dtype
 from ..errors import InputError, SchemaError
 from ..slice import LDSlice
 from . import schema as S
+from .manifest import validate_manifest
+from .slice_rows import decode_slice_row
 from .slicing import crop_keep_mask, resolve_bandwidth
 from .storage import ParquetHandle, filesystem, join, read_json
+from .tables import ChromReaders, RowReader, f64, tracks_array
 
 log = logging.getLogger(__name__)
 
@@ -69,116 +71,6 @@ class SliceBatch:
     def core_index(self) -> np.ndarray:
         """(n,) SNP-table row indices of the (restricted) core SNPs."""
         return self.snp_index[self.ld.core_mask.cpu().numpy()]
-
-
-def validate_manifest(m: dict, url: str) -> dict:
-    """Check a manifest's format and version; SchemaError with the fix otherwise."""
-    where = f"{url.rstrip('/')}/{S.MANIFEST_FILE}"
-    if m.get("format") != S.DATASET_FORMAT:
-        raise SchemaError(f"{where}: not a deepwas_dist dataset manifest (format={m.get('format')!r}); "
-                          "fix: point at a dataset written by deepwas_dist.data.DatasetWriter")
-    v = m.get("schema_version")
-    if not isinstance(v, int) or isinstance(v, bool):
-        raise SchemaError(f"{where}: schema_version is {v!r}, expected an integer; fix: re-write the dataset")
-    if v > S.SCHEMA_VERSION:
-        raise SchemaError(f"{where}: dataset has schema version {v}, newer than this deepwas_dist reads "
-                          f"({S.SCHEMA_VERSION}); fix: upgrade deepwas_dist (pip install -U deepwas_dist)")
-    if v < 1:
-        raise SchemaError(f"{where}: unsupported schema version {v}; fix: re-write the dataset")
-    missing = [k for k in S.MANIFEST_KEYS if k not in m]
-    if missing:
-        raise SchemaError(f"{where}: manifest lacks {missing}; it is corrupt; fix: re-write the dataset")
-    for c in m["chromosomes"]:
-        if str(c) not in m["snps"].get("files", {}):
-            raise SchemaError(f"{where}: no SNP table listed for chr{c}; fix: re-write the dataset")
-        for t, info in m["traits"].items():
-            if str(c) not in info.get("files", {}):
-                raise SchemaError(f"{where}: trait {t!r} lists no sumstats for chr{c}; fix: re-write the dataset")
-    return m
-
-
-class _RowReader:
-    """Row ranges [lo, hi) of a row-indexed table stored as part files of row groups (small LRU)."""
-
-    def __init__(self, ds: "Dataset", files: list[dict], required: tuple[str, ...], cache_groups: int = 6):
-        self.ds, self.files, self.required = ds, sorted(files, key=lambda e: e["row_lo"]), required
-        self.handles: dict[str, tuple[ParquetHandle, np.ndarray]] = {}
-        self.cache: OrderedDict = OrderedDict()
-        self.cache_groups = cache_groups
-
-    def _handle(self, e: dict) -> tuple[ParquetHandle, np.ndarray]:
-        if e["path"] not in self.handles:
-            h = self.ds._parquet(e["path"], self.required)
-            rows = np.asarray(h.row_group_rows, dtype=np.int64)
-            if int(rows.sum()) != e["row_hi"] - e["row_lo"]:
-                h.close()
-                raise SchemaError(f"{h.where}: has {int(rows.sum())} rows, the manifest says "
-                                  f"{e['row_hi'] - e['row_lo']}; fix: re-write the dataset")
-            self.handles[e["path"]] = (h, np.concatenate([[0], np.cumsum(rows)]))
-        return self.handles[e["path"]]
-
-    def read(self, lo: int, hi: int, columns: list[str]) -> pa.Table:
-        pieces = []
-        for e in self.files:
-            if e["row_hi"] <= lo or e["row_lo"] >= hi:
-                continue
-            h, starts = self._handle(e)
-            a, b = max(lo, e["row_lo"]) - e["row_lo"], min(hi, e["row_hi"]) - e["row_lo"]
-            g0 = int(np.searchsorted(starts, a, side="right")) - 1
-            g1 = int(np.searchsorted(starts, b - 1, side="right")) - 1
-            for g in range(g0, g1 + 1):
-                key = (e["path"], g, tuple(columns))
-                if key in self.cache:
-                    self.cache.move_to_end(key)
-                    t = self.cache[key]
-                else:
-                    t = h.read_row_group(g, columns=columns)
-                    self.cache[key] = t
-                    if len(self.cache) > self.cache_groups:
-                        self.cache.popitem(last=False)
-                s0, s1 = max(a, starts[g]) - starts[g], min(b, starts[g + 1]) - starts[g]
-                pieces.append(t.slice(int(s0), int(s1 - s0)))
-        out = pa.concat_tables(pieces) if pieces else None
-        if out is None or out.num_rows != hi - lo:
-            raise SchemaError(f"{self.ds.url}: rows [{lo}, {hi}) not covered by the table's files; fix: re-write "
-                              "the dataset")
-        return out
-
-    def close(self) -> None:
-        for h, _ in self.handles.values():
-            h.close()
-        self.handles.clear()
-        self.cache.clear()
-
-
-class _ChromReaders:
-    """The SNP table and the requested traits' sumstats of one chromosome."""
-
-    def __init__(self, ds: "Dataset", chrom: int, traits: list[str], tracks: bool):
-        m = ds.manifest
-        self.snps = _RowReader(ds, m["snps"]["files"][str(chrom)], (S.SNP, S.BP) + tuple(ds.feature_names))
-        self.snp_cols = [S.SNP, S.BP, S.CM] + list(ds.feature_names) + ([S.TRACKS] if tracks else [])
-        self.traits = []
-        for t in traits:
-            info = m["traits"][t]
-            cols = [S.Z, S.N] + ([S.F_TRUE] if info.get("has_f_true") else [])
-            self.traits.append((_RowReader(ds, info["files"][str(chrom)], tuple(cols)), cols))
-
-    def close(self) -> None:
-        self.snps.close()
-        for r, _ in self.traits:
-            r.close()
-
-
-def _tracks(tb: pa.Table) -> np.ndarray:
-    """(rows, K, w) float32 track windows of a SNP-table read."""
-    return np.array(tb.column(S.TRACKS).combine_chunks().to_numpy_ndarray(), dtype=np.float32)
-
-
-def _f64(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    """Float column to float64 numpy, nulls as NaN."""
-    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-    return arr.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
 
 
 class Dataset:
@@ -306,7 +198,7 @@ class Dataset:
         """The stored SNP table of ``chrom`` (raw annotation values; TRACKS only if asked for)."""
         c = self._check_chroms([chrom])[0]
         cols = columns or [n for n in S.SNP_COLUMNS] + self.feature_names
-        r = _RowReader(self, self.manifest["snps"]["files"][str(c)], tuple(cols))
+        r = RowReader(self, self.manifest["snps"]["files"][str(c)], tuple(cols))
         try:
             n = int(self.manifest["snps"]["per_chrom"][str(c)])
             return r.read(0, n, list(cols)).to_pandas()
@@ -319,19 +211,19 @@ class Dataset:
         c = self._check_chroms([chrom])[0]
         want = bool(tracks) and self.tracks_shape is not None
         cols = list(S.SNP_COLUMNS) + self.feature_names + ([S.TRACKS] if want else [])
-        r = _RowReader(self, self.manifest["snps"]["files"][str(c)], tuple(cols))
+        r = RowReader(self, self.manifest["snps"]["files"][str(c)], tuple(cols))
         try:
             tb = r.read(0, int(self.manifest["snps"]["per_chrom"][str(c)]), cols)
         finally:
             r.close()
         X = torch.from_numpy(self._standardised(tb, tb.num_rows))
-        trk = torch.from_numpy(_tracks(tb)) if want else None
+        trk = torch.from_numpy(tracks_array(tb)) if want else None
         return tb.select(list(S.SNP_COLUMNS)).to_pandas(), X, trk
 
     def _standardised(self, tb: pa.Table, m: int) -> np.ndarray:
         """(m, A) float32 annotations of a SNP-table read, standardised with the manifest's statistics."""
         fm = self.manifest["features"]
-        X = np.stack([_f64(tb.column(f)) for f in self.feature_names], axis=1) if self.feature_names \
+        X = np.stack([f64(tb.column(f)) for f in self.feature_names], axis=1) if self.feature_names \
             else np.zeros((m, 0))
         return ((X - np.asarray(fm["mean"])) / np.asarray(fm["std"])).astype(np.float32)
 
@@ -342,7 +234,7 @@ class Dataset:
         cols = [S.SNP, S.Z, S.N] + ([S.F_TRUE] if info.get("has_f_true") else [])
         out = []
         for c in self._check_chroms(chroms):
-            r = _RowReader(self, info["files"][str(c)], tuple(cols))
+            r = RowReader(self, info["files"][str(c)], tuple(cols))
             try:
                 df = r.read(0, int(self.manifest["snps"]["per_chrom"][str(c)]), cols).to_pandas()
             finally:
@@ -400,7 +292,7 @@ class Dataset:
         idx = idx.sort_values([S.CHR, S.SLICE_ID])
         want_tracks = bool(tracks) and self.tracks_shape is not None
         for chrom, sub in idx.groupby(S.CHR, sort=True):
-            readers = _ChromReaders(self, int(chrom), traits, want_tracks)
+            readers = ChromReaders(self, int(chrom), traits, want_tracks)
             try:
                 for rel, fsub in sub.groupby(S.FILE, sort=False):
                     h = self._parquet(rel, S.LD_REQUIRED_COLUMNS)
@@ -424,40 +316,16 @@ class Dataset:
             finally:
                 readers.close()
 
-    def _build(self, row: pa.Table, where: str, readers: _ChromReaders, traits: list[str], bw, device, dtype,
+    def _build(self, row: pa.Table, where: str, readers: ChromReaders, traits: list[str], bw, device, dtype,
                want_tracks: bool) -> SliceBatch | None:
-        if row.num_rows != 1:
-            raise SchemaError(f"{where}: an LD row group must hold one slice, found {row.num_rows} rows; "
-                              "fix: re-write the dataset")
-        g = {k: row.column(k)[0].as_py() for k in (S.CHR, S.SLICE_ID, S.SNP_LO, S.SNP_HI, S.CORE_LO, S.CORE_HI,
-                                                    S.M_SNPS, S.N_CORE, S.RANK, S.LOGDET_R)}
-        lo, hi, c0, c1, m, n, r = (int(g[k]) for k in (S.SNP_LO, S.SNP_HI, S.CORE_LO, S.CORE_HI, S.M_SNPS,
-                                                      S.N_CORE, S.RANK))
-
-        def arr(name: str, shape: tuple[int, ...]) -> np.ndarray:
-            col = row.column(name).combine_chunks()
-            if col.null_count:
-                raise SchemaError(f"{where}: slice {g[S.SLICE_ID]} has no {name}; fix: re-write the dataset")
-            a = col.flatten().to_numpy(zero_copy_only=False)
-            if a.size != int(np.prod(shape)):
-                raise SchemaError(f"{where}: slice {g[S.SLICE_ID]} column {name} has {a.size} values, expected "
-                                  f"{shape}; the file is corrupt; fix: re-write the dataset")
-            return a.astype(np.float64).reshape(shape)
-
-        if m != hi - lo or n != c1 - c0 or not (lo <= c0 < c1 <= hi):
-            raise SchemaError(f"{where}: slice {g[S.SLICE_ID]} has inconsistent geometry; fix: re-write the dataset")
-        Zm, Tm = arr(S.LD_Z, (m, r)), arr(S.LD_T, (n, r))
-        lam, omega = arr(S.LD_LAM, (r,)), arr(S.LD_OMEGA, (r,))
-        core = np.zeros(m, dtype=bool)
-        core[c0 - lo:c1 - lo] = True
-        t = torch.from_numpy
-        sl = LDSlice(Z=t(Zm), T=t(Tm), lam=t(lam), logdet_R=float(g[S.LOGDET_R]), core_mask=t(core),
-                     omega=t(omega), n_ref=self.manifest["ld"].get("n_ref"))
+        plan, sl = decode_slice_row(row, where, self.manifest["ld"].get("n_ref"))
+        lo, hi, m = plan.lo, plan.hi, plan.m
+        core = plan.core_mask()
 
         snp = readers.snps.read(lo, hi, readers.snp_cols)
         bp = snp.column(S.BP).to_numpy()
         cmcol = snp.column(S.CM)
-        cm = None if cmcol.null_count else _f64(cmcol)
+        cm = None if cmcol.null_count else f64(cmcol)
         keep = np.ones(m, dtype=bool)
         if bw != (None, None):
             keep = crop_keep_mask(bp, cm, core, *bw)
@@ -471,9 +339,9 @@ class Dataset:
         any_truth = False
         for j, (rd, cols) in enumerate(readers.traits):
             tb = rd.read(lo, hi, cols)
-            zs[:, j], ns[:, j] = _f64(tb.column(S.Z)), _f64(tb.column(S.N))
+            zs[:, j], ns[:, j] = f64(tb.column(S.Z)), f64(tb.column(S.N))
             if S.F_TRUE in cols:
-                ft[:, j] = _f64(tb.column(S.F_TRUE))
+                ft[:, j] = f64(tb.column(S.F_TRUE))
                 any_truth = True
         zs, ns, ft = zs[keep], ns[keep], ft[keep]
         core_k = np.nonzero(sl.core_mask.numpy())[0]
@@ -487,12 +355,12 @@ class Dataset:
         X = self._standardised(snp, m)[keep]
         trk = None
         if want_tracks:
-            trk = torch.from_numpy(_tracks(snp)[keep]).to(device)
+            trk = torch.from_numpy(tracks_array(snp)[keep]).to(device)
 
         dt = resolve_dtype(dtype)
         dev = torch.device("cpu") if device is None else torch.device(device)
         return SliceBatch(
-            chrom=int(g[S.CHR]), slice_id=int(g[S.SLICE_ID]), snp_index=rows,
+            chrom=plan.chrom, slice_id=plan.slice_id, snp_index=rows,
             snp_ids=snp.column(S.SNP).to_numpy(zero_copy_only=False)[keep], bp=bp[keep],
             cm=None if cm is None else cm[keep],
             ld=sl.to(device=dev, dtype=dt),
