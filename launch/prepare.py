@@ -127,37 +127,43 @@ def parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace):
-    """Dispatch to deepwas_dist.ingest.pipeline; returns a PrepareSummary, or the info dict."""
-    from deepwas_dist.ingest import pipeline as P
+    """Dispatch to the ingestion steps (deepwas_dist.ingest.pipeline lists them); returns a PrepareSummary,
+    or the info dict."""
+    from deepwas_dist.ingest.from_plink import prepare_plink
+    from deepwas_dist.ingest.from_ukbb import prepare_ukbb_ld
+    from deepwas_dist.ingest.info import dataset_info
+    from deepwas_dist.ingest.pipeline import parse_columns, parse_key_values
+    from deepwas_dist.ingest.updates import prepare_annotations, prepare_sumstats
+    from deepwas_dist.simulate.prepare import prepare_simulate
 
-    so = P.parse_key_values(args.storage_option)
+    so = parse_key_values(args.storage_option)
     common = dict(storage_options=so, progress=args.progress)
-    iso = P.parse_key_values(getattr(args, "input_storage_option", []), "--input-storage-option") or None
+    iso = parse_key_values(getattr(args, "input_storage_option", []), "--input-storage-option") or None
     if args.command == "plink":
-        return P.prepare_plink(args.out, args.bfile, chroms=args.chroms, maf=args.maf, shrinkage=args.shrinkage,
-                               core_kb=args.core_kb, bandwidth_kb=args.bandwidth_kb, bandwidth_cm=args.bandwidth_cm,
-                               dtype=args.dtype, annot=args.annot, fill=args.fill, build=args.build,
-                               overwrite=args.overwrite, input_storage_options=iso, **common)
+        return prepare_plink(args.out, args.bfile, chroms=args.chroms, maf=args.maf, shrinkage=args.shrinkage,
+                             core_kb=args.core_kb, bandwidth_kb=args.bandwidth_kb, bandwidth_cm=args.bandwidth_cm,
+                             dtype=args.dtype, annot=args.annot, fill=args.fill, build=args.build,
+                             overwrite=args.overwrite, input_storage_options=iso, **common)
     if args.command == "ukbb-ld":
-        return P.prepare_ukbb_ld(args.out, args.dir, chroms=args.chroms, core_kb=args.core_kb,
-                                 bandwidth_kb=args.bandwidth_kb, shrinkage=args.shrinkage, dtype=args.dtype,
-                                 annot=args.annot, fill=args.fill, build=args.build, overwrite=args.overwrite,
-                                 input_storage_options=iso, **common)
+        return prepare_ukbb_ld(args.out, args.dir, chroms=args.chroms, core_kb=args.core_kb,
+                               bandwidth_kb=args.bandwidth_kb, shrinkage=args.shrinkage, dtype=args.dtype,
+                               annot=args.annot, fill=args.fill, build=args.build, overwrite=args.overwrite,
+                               input_storage_options=iso, **common)
     if args.command == "sumstats":
-        return P.prepare_sumstats(args.out, args.trait, args.file, fmt=args.format,
-                                  columns=P.parse_columns(args.columns), n=args.n,
-                                  keep_ambiguous=args.keep_ambiguous, overwrite=args.overwrite,
-                                  input_storage_options=iso, **common)
+        return prepare_sumstats(args.out, args.trait, args.file, fmt=args.format,
+                                columns=parse_columns(args.columns), n=args.n,
+                                keep_ambiguous=args.keep_ambiguous, overwrite=args.overwrite,
+                                input_storage_options=iso, **common)
     if args.command == "annotations":
-        return P.prepare_annotations(args.out, args.file, fill=args.fill, input_storage_options=iso, **common)
+        return prepare_annotations(args.out, args.file, fill=args.fill, input_storage_options=iso, **common)
     if args.command == "simulate":
-        return P.prepare_simulate(args.out, individuals=args.individuals, gwas_individuals=args.gwas_individuals,
-                                  design=args.design, chroms=args.chroms,
-                                  length_mb=args.length_mb, seed=args.seed, core_kb=args.core_kb,
-                                  bandwidth_kb=args.bandwidth_kb, from_plink=args.from_plink, maf=args.maf,
-                                  overwrite=args.overwrite, **common)
+        return prepare_simulate(args.out, individuals=args.individuals, gwas_individuals=args.gwas_individuals,
+                                design=args.design, chroms=args.chroms,
+                                length_mb=args.length_mb, seed=args.seed, core_kb=args.core_kb,
+                                bandwidth_kb=args.bandwidth_kb, from_plink=args.from_plink, maf=args.maf,
+                                overwrite=args.overwrite, **common)
     if args.command == "info":
-        return P.dataset_info(args.url, so)
+        return dataset_info(args.url, so)
     raise AssertionError(args.command)
 
 
@@ -186,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: interrupted (the dataset at --out is unchanged: nothing is published before the manifest)",
               file=sys.stderr)
         return 130
-    from deepwas_dist.ingest.pipeline import format_info
+    from deepwas_dist.ingest.info import format_info
     if args.json:
         print(json.dumps(result if isinstance(result, dict) else result.to_dict(), indent=1, default=str))
     else:

@@ -18,10 +18,13 @@ from bed_reader import to_bed
 from deepwas_dist.data import Dataset, DatasetWriter
 from deepwas_dist.data import schema as S
 from deepwas_dist.errors import InputError
-from deepwas_dist.ingest.pipeline import (align_annotations, parse_chroms, parse_columns, parse_key_values,
-                                          prepare_annotations, prepare_plink, prepare_sumstats, prepare_ukbb_ld)
+from deepwas_dist.ingest.align import align_annotations
+from deepwas_dist.ingest.from_plink import prepare_plink
+from deepwas_dist.ingest.from_ukbb import prepare_ukbb_ld
+from deepwas_dist.ingest.pipeline import parse_chroms, parse_columns, parse_key_values
 from deepwas_dist.ingest.plink import ld_matrix, standardize
 from deepwas_dist.ingest.ukbb import write_ukbb_ld
+from deepwas_dist.ingest.updates import prepare_annotations, prepare_sumstats
 from deepwas_dist.likelihood import marginal_nll
 from deepwas_dist.simulate import simulate_panel
 
