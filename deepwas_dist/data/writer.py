@@ -55,9 +55,9 @@ from .manifest import build_manifest, ld_section, simulation_section
 from .records import ChromRecord
 from .shards import ShardWriter, write_row_parts, write_slice_index
 from .slice_rows import encode_slice_row
-from .slicing import plan_slices
-from .table_rows import encode_snp_table, encode_sumstats_table
+from .slicing import SliceGeometry, plan_slices
 from .storage import filesystem, join, new_write_id, read_json, storage_errors, write_bytes
+from .table_rows import encode_snp_table, encode_sumstats_table
 from .update import UpdateMixin
 
 log = logging.getLogger(__name__)
@@ -251,10 +251,11 @@ class DatasetWriter(UpdateMixin):
         return trk
 
     # ------------------------------------------------------------------------------------ LD
-    def add_ld_slices(self, chrom, ld_fn: Callable[[int, int], np.ndarray], *, core_kb: float = 1000.0,
-                      bandwidth_kb: float | None = None, bandwidth_cm: float | None = None,
-                      n_ref: int | None = None, shrinkage: float = 0.0, eig_threshold: float = 1e-6,
-                      dtype: str = "float32", ld_source: str | None = None) -> dict:
+    def add_ld_slices(self, chrom, ld_fn: Callable[[int, int], np.ndarray], *,
+                      core_kb: float = SliceGeometry.core_kb, bandwidth_kb: float | None = None,
+                      bandwidth_cm: float | None = None, n_ref: int | None = None,
+                      shrinkage: float = SliceGeometry.shrinkage, eig_threshold: float = SliceGeometry.eig_threshold,
+                      dtype: str = SliceGeometry.dtype, ld_source: str | None = None) -> dict:
         """Cut chromosome ``chrom`` into slices and store each slice's whitened LD factors.
 
         ``ld_fn(lo, hi)`` returns the LD (correlation) matrix R, shape (hi-lo, hi-lo), of SNP rows
@@ -262,7 +263,8 @@ class DatasetWriter(UpdateMixin):
         the writer applies ``R <- (1 - shrinkage) R + shrinkage I``. ``LDSlice.from_ld`` runs once per
         slice (float64) and Z, T are stored as ``dtype`` ("float32" default; "float64"; "float16" with a
         measured NLL cost). Geometry (``core_kb``, bandwidths) and LD settings must be the same on every
-        chromosome. Returns {n_slices, bytes, bytes_per_slice, max_m, max_rank}.
+        chromosome; the defaults are :class:`~deepwas_dist.data.slicing.SliceGeometry`'s (the flank bandwidth
+        has none here: give ``bandwidth_kb`` and/or ``bandwidth_cm``). Returns {n_slices, bytes, bytes_per_slice, max_m, max_rank}.
         """
         self._check_open()
         self._check_new("LD slices", "write a new dataset (DatasetWriter(url, overwrite=True))")

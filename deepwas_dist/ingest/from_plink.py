@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from ..data import schema as S
+from ..data.slicing import PANEL_GEOMETRY
 from ..data.writer import DatasetWriter
 from ..errors import InputError
 from .align import annotations_for
@@ -16,22 +17,23 @@ from .steps import chrom_blocks, refuse_existing, write_ld
 from .summary import PrepareSummary, finish_summary
 
 
-def prepare_plink(out: str, bfile: str, *, chroms=None, maf: float = 0.01, shrinkage: float = 0.0,
-                  core_kb: float = 1000.0, bandwidth_kb: float | None = None, bandwidth_cm: float | None = None,
-                  dtype: str = "float32", annot: list[str] | None = None, fill: float | None = None,
+def prepare_plink(out: str, bfile: str, *, chroms=None, maf: float = 0.01,
+                  shrinkage: float = PANEL_GEOMETRY.shrinkage, core_kb: float = PANEL_GEOMETRY.core_kb,
+                  bandwidth_kb: float | None = None, bandwidth_cm: float | None = None,
+                  dtype: str = PANEL_GEOMETRY.dtype, annot: list[str] | None = None, fill: float | None = None,
                   build: str | None = None, overwrite: bool = False, storage_options: dict | None = None,
                   input_storage_options: dict | None = None, progress: bool | None = True) -> PrepareSummary:
     """SNP table + LD slices from a PLINK 1 panel ``bfile`` (.bed/.bim/.fam prefix) at ``out``.
 
     SNPs with MAF < ``maf`` (or without genotype variance) are dropped. Each slice's LD is
     ``ld_matrix(panel.standardized(lo, hi))`` of its own window, shrunk by ``shrinkage`` towards I; the
-    panel size is recorded as n_ref (LDSC's r^2 bias correction). Flanks: ``bandwidth_kb`` (default 1000)
+    panel size is recorded as n_ref (LDSC's r^2 bias correction). Flanks: ``bandwidth_kb`` (default ``PANEL_GEOMETRY.bandwidth_kb``, 1000)
     and/or ``bandwidth_cm`` (the .bim's genetic map). ``annot``: annotation files (LDSC .annot or
     Parquet) for the SNPs. Refuses an existing dataset unless ``overwrite``.
     """
     t0 = time.perf_counter()
     if bandwidth_kb is None and bandwidth_cm is None:
-        bandwidth_kb = 1000.0
+        bandwidth_kb = PANEL_GEOMETRY.bandwidth_kb
     refuse_existing(out, storage_options, overwrite)
     panel = read_panel(bfile, maf_min=maf, chroms=parse_chroms(chroms))
     snps = panel.snps.copy()

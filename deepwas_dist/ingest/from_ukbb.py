@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ..data import schema as S
-from ..data.slicing import SlicePlan, plan_slices
+from ..data.slicing import PANEL_GEOMETRY, SlicePlan, plan_slices
 from ..data.writer import DatasetWriter
 from ..errors import InputError
 from .align import annotations_for
@@ -118,8 +118,9 @@ class _WindowCache:
         return self.cache[w.url]
 
 
-def prepare_ukbb_ld(out: str, ld_dir: str, *, chroms=None, core_kb: float = 1000.0, bandwidth_kb: float = 1000.0,
-                    shrinkage: float = 0.0, dtype: str = "float32", annot: list[str] | None = None,
+def prepare_ukbb_ld(out: str, ld_dir: str, *, chroms=None, core_kb: float = PANEL_GEOMETRY.core_kb,
+                    bandwidth_kb: float = PANEL_GEOMETRY.bandwidth_kb, shrinkage: float = PANEL_GEOMETRY.shrinkage,
+                    dtype: str = PANEL_GEOMETRY.dtype, annot: list[str] | None = None,
                     fill: float | None = None, build: str | None = "hg19", overwrite: bool = False,
                     storage_options: dict | None = None, input_storage_options: dict | None = None,
                     progress: bool | None = True) -> PrepareSummary:

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ..data import schema as S
+from ..data.slicing import SIMULATED_GEOMETRY
 from ..data.writer import DatasetWriter
 from ..errors import InputError
 from ..ingest.plink import ld_matrix
@@ -57,10 +58,10 @@ class SimulationSpec:
     n_continuous: int = 4
     n_tracks: int = 4
     window: int = 32
-    core_kb: float = 1000.0
-    bandwidth_kb: float = 500.0
-    shrinkage: float = 0.0
-    storage_dtype: str = "float32"
+    core_kb: float = SIMULATED_GEOMETRY.core_kb            # slice geometry: data.slicing.SIMULATED_GEOMETRY
+    bandwidth_kb: float = SIMULATED_GEOMETRY.bandwidth_kb
+    shrinkage: float = SIMULATED_GEOMETRY.shrinkage
+    storage_dtype: str = SIMULATED_GEOMETRY.dtype
     panels: list[ChromPanel] | None = field(default=None, repr=False)   # a real panel instead of msprime
     n_gwas: int | None = None
     design: str = "out-of-sample"

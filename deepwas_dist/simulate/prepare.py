@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..data import schema as S
+from ..data.slicing import SIMULATED_GEOMETRY
 from ..errors import InputError
 from ..ingest.pipeline import parse_chroms
 from ..ingest.plink import Panel, read_panel
@@ -45,7 +46,8 @@ def _panels_from_plink(panel: Panel, progress: bool | None) -> tuple[list, int, 
 
 def prepare_simulate(out: str, *, individuals: int = 1000, gwas_individuals: int | None = None,
                      design: str | None = None, chroms=None, length_mb: float = 5.0, seed: int = 0,
-                     core_kb: float = 1000.0, bandwidth_kb: float = 500.0, from_plink: str | None = None,
+                     core_kb: float = SIMULATED_GEOMETRY.core_kb,
+                     bandwidth_kb: float = SIMULATED_GEOMETRY.bandwidth_kb, from_plink: str | None = None,
                      maf: float = 0.01, overwrite: bool = False, storage_options: dict | None = None,
                      progress: bool | None = True) -> PrepareSummary:
     """A semi-synthetic dataset (:func:`deepwas_dist.simulate.dataset.write_simulated_dataset`): msprime
