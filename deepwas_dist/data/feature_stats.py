@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InputError
+from .manifest import FeatureInfo
 
 
 class FeatureStats:
@@ -47,14 +48,12 @@ class FeatureStats:
         self.n = tot
         self.binary = self.binary & binb
 
-    def section(self) -> dict:
+    def section(self) -> FeatureInfo:
         """The manifest's "features" section."""
         feats = self.names or []
         std = np.sqrt(self.m2 / max(self.n, 1)) if feats else np.zeros(0)
         constant = [f for f, s in zip(feats, std) if not s > 0]
         std = np.where(std > 0, std, 1.0)
-        return {"names": feats,
-                "binary": [f for f, b in zip(feats, self.binary if feats else []) if b],
-                "mean": [float(v) for v in (self.mean if feats else [])],
-                "std": [float(v) for v in std],
-                "constant": constant}
+        return FeatureInfo(names=list(feats), binary=[f for f, b in zip(feats, self.binary if feats else []) if b],
+                           mean=[float(v) for v in (self.mean if feats else [])], std=[float(v) for v in std],
+                           constant=constant)

@@ -16,14 +16,10 @@ from ..slice import LDSlice
 from . import schema as S
 from .slicing import SlicePlan
 
-#: LD settings recorded in the manifest's "ld" section by add_ld_slices (the same on every chromosome).
-LD_GEOMETRY_KEYS = ("core_kb", "bandwidth_kb", "bandwidth_cm", "n_ref", "shrinkage", "eig_threshold", "dtype",
-                    "source")
-
 
 def ld_settings(*, core_kb: float, bandwidth_kb: float | None, bandwidth_cm: float | None, n_ref: int | None,
                 shrinkage: float, eig_threshold: float, dtype: str, ld_source: str | None) -> dict:
-    """The checked LD settings of add_ld_slices, keyed by :data:`LD_GEOMETRY_KEYS`."""
+    """The checked LD settings of add_ld_slices, keyed by :data:`manifest.LD_GEOMETRY_KEYS`."""
     if dtype not in S.STORAGE_DTYPES:
         raise InputError(f"dtype must be one of {sorted(S.STORAGE_DTYPES)}, got {dtype!r}")
     if not (0.0 <= shrinkage < 1.0):

@@ -15,8 +15,8 @@ by ``slices()`` (logged) and is an InputError from ``read_slice()``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -27,7 +27,7 @@ from ..device import resolve_dtype
 from ..errors import InputError, SchemaError
 from ..slice import LDSlice
 from . import schema as S
-from .manifest import validate_manifest
+from .manifest import Manifest, validate_manifest
 from .slice_rows import decode_slice_row
 from .slicing import crop_keep_mask, resolve_bandwidth
 from .storage import ParquetHandle, filesystem, join, read_json
@@ -76,7 +76,7 @@ class SliceBatch:
 class Dataset:
     """A dataset opened for reading. Use :meth:`open`."""
 
-    def __init__(self, url: str, storage_options: dict | None, manifest: dict):
+    def __init__(self, url: str, storage_options: dict | None, manifest: Manifest):
         self.url = url
         self.storage_options = dict(storage_options or {})
         self.manifest = manifest
@@ -86,7 +86,7 @@ class Dataset:
 
     # --------------------------------------------------------------------------- opening
     @classmethod
-    def open(cls, url: str, storage_options: dict | None = None) -> "Dataset":
+    def open(cls, url: str, storage_options: dict | None = None) -> Dataset:
         """Open the dataset at ``url``; refuses a directory without a manifest and newer schema versions."""
         fs, root = filesystem(url, storage_options)
         try:
@@ -107,7 +107,7 @@ class Dataset:
 
     def __repr__(self) -> str:
         return (f"Dataset({self.url!r}, chroms={self.chromosomes}, snps={self.n_snps}, "
-                f"slices={self.manifest['ld']['n_slices']}, traits={self.traits})")
+                f"slices={self.manifest.ld.n_slices}, traits={self.traits})")
 
     @property
     def fs(self):
@@ -121,46 +121,46 @@ class Dataset:
         return self._root
 
     def _parquet(self, rel: str, required: tuple[str, ...]) -> ParquetHandle:
-        return ParquetHandle(self.fs, self.root, rel, self.url, expected_bytes=self.manifest["files"].get(rel),
+        return ParquetHandle(self.fs, self.root, rel, self.url, expected_bytes=self.manifest.files.get(rel),
                              required=required)
 
     # ------------------------------------------------------------------------- metadata
     @property
     def chromosomes(self) -> list[int]:
-        return [int(c) for c in self.manifest["chromosomes"]]
+        return list(self.manifest.chromosomes)
 
     @property
     def traits(self) -> list[str]:
-        return list(self.manifest["traits"])
+        return list(self.manifest.traits)
 
     @property
     def feature_names(self) -> list[str]:
-        return list(self.manifest["features"]["names"])
+        return list(self.manifest.features.names)
 
     @property
     def binary_features(self) -> list[str]:
-        return list(self.manifest["features"]["binary"])
+        return list(self.manifest.features.binary)
 
     @property
     def tracks_shape(self) -> tuple[int, int] | None:
-        t = self.manifest["tracks"]
-        return None if t is None else (int(t["K"]), int(t["w"]))
+        t = self.manifest.tracks
+        return None if t is None else (t.K, t.w)
 
     @property
     def n_snps(self) -> int:
-        return int(self.manifest["snps"]["n_total"])
+        return self.manifest.snps.n_total
 
     @property
     def simulation(self) -> dict | None:
         """A simulated dataset's design, panel and GWAS-cohort sizes (schema.SIMULATION_KEYS); None for real
         data and for datasets written before the section existed."""
-        sim = self.manifest.get(S.MANIFEST_SIMULATION)
+        sim = self.manifest.simulation
         return None if sim is None else dict(sim)
 
     @property
     def ld_info(self) -> dict:
         """LD geometry and provenance: core_kb, bandwidth_kb/cm (stored maxima), n_ref, shrinkage, dtype, ..."""
-        return dict(self.manifest["ld"])
+        return self.manifest.ld.to_json()
 
     def _check_chroms(self, chroms) -> list[int]:
         if chroms is None:
@@ -175,7 +175,7 @@ class Dataset:
         if traits is None:
             return self.traits
         traits = [traits] if isinstance(traits, str) else list(traits)
-        bad = [t for t in traits if t not in self.manifest["traits"]]
+        bad = [t for t in traits if t not in self.manifest.traits]
         if bad:
             raise InputError(f"{self.url}: traits {bad} are not in the dataset (has {self.traits})")
         return traits
@@ -184,7 +184,7 @@ class Dataset:
         """Small table, one row per slice: CHR SLICE_ID SNP_LO SNP_HI CORE_LO CORE_HI M N_CORE RANK BYTES FILE
         ROW_GROUP (names in ``schema``). Costs one small read; no LD is loaded."""
         if self._index is None:
-            h = self._parquet(self.manifest["ld"]["index"], S.SLICE_INDEX_COLUMNS)
+            h = self._parquet(self.manifest.ld.index, S.SLICE_INDEX_COLUMNS)
             try:
                 self._index = h.read().to_pandas()
             finally:
@@ -198,9 +198,9 @@ class Dataset:
         """The stored SNP table of ``chrom`` (raw annotation values; TRACKS only if asked for)."""
         c = self._check_chroms([chrom])[0]
         cols = columns or [n for n in S.SNP_COLUMNS] + self.feature_names
-        r = RowReader(self, self.manifest["snps"]["files"][str(c)], tuple(cols))
+        r = RowReader(self, self.manifest.snps.files[c], tuple(cols))
         try:
-            n = int(self.manifest["snps"]["per_chrom"][str(c)])
+            n = self.manifest.snps.per_chrom[c]
             return r.read(0, n, list(cols)).to_pandas()
         finally:
             r.close()
@@ -211,9 +211,9 @@ class Dataset:
         c = self._check_chroms([chrom])[0]
         want = bool(tracks) and self.tracks_shape is not None
         cols = list(S.SNP_COLUMNS) + self.feature_names + ([S.TRACKS] if want else [])
-        r = RowReader(self, self.manifest["snps"]["files"][str(c)], tuple(cols))
+        r = RowReader(self, self.manifest.snps.files[c], tuple(cols))
         try:
-            tb = r.read(0, int(self.manifest["snps"]["per_chrom"][str(c)]), cols)
+            tb = r.read(0, self.manifest.snps.per_chrom[c], cols)
         finally:
             r.close()
         X = torch.from_numpy(self._standardised(tb, tb.num_rows))
@@ -222,21 +222,21 @@ class Dataset:
 
     def _standardised(self, tb: pa.Table, m: int) -> np.ndarray:
         """(m, A) float32 annotations of a SNP-table read, standardised with the manifest's statistics."""
-        fm = self.manifest["features"]
+        fm = self.manifest.features
         X = np.stack([f64(tb.column(f)) for f in self.feature_names], axis=1) if self.feature_names \
             else np.zeros((m, 0))
-        return ((X - np.asarray(fm["mean"])) / np.asarray(fm["std"])).astype(np.float32)
+        return ((X - np.asarray(fm.mean)) / np.asarray(fm.std)).astype(np.float32)
 
     def sumstats(self, trait: str, chroms=None) -> pd.DataFrame:
         """A trait's stored summary statistics (CHR SNP Z N [F_TRUE]); SNPs without a z-score left out."""
         t = self._check_traits([trait])[0]
-        info = self.manifest["traits"][t]
-        cols = [S.SNP, S.Z, S.N] + ([S.F_TRUE] if info.get("has_f_true") else [])
+        info = self.manifest.traits[t]
+        cols = [S.SNP, S.Z, S.N] + ([S.F_TRUE] if info.has_f_true else [])
         out = []
         for c in self._check_chroms(chroms):
-            r = RowReader(self, info["files"][str(c)], tuple(cols))
+            r = RowReader(self, info.files[c], tuple(cols))
             try:
-                df = r.read(0, int(self.manifest["snps"]["per_chrom"][str(c)]), cols).to_pandas()
+                df = r.read(0, self.manifest.snps.per_chrom[c], cols).to_pandas()
             finally:
                 r.close()
             df = df[df[S.Z].notna()]
@@ -257,8 +257,8 @@ class Dataset:
         (CPU default). ``tracks=False`` skips reading track windows.
         """
         traits = self._check_traits(traits)
-        bw = resolve_bandwidth(bandwidth_kb, bandwidth_cm, self.manifest["ld"].get("bandwidth_kb"),
-                               self.manifest["ld"].get("bandwidth_cm"))
+        bw = resolve_bandwidth(bandwidth_kb, bandwidth_cm, self.manifest.ld.bandwidth_kb,
+                               self.manifest.ld.bandwidth_cm)
         idx = self.slice_index(chroms)
         if slice_ids is not None:
             ids = list(slice_ids)
@@ -280,8 +280,8 @@ class Dataset:
 
     def _read_slice(self, chrom, slice_id, traits, bandwidth_kb, bandwidth_cm, device, dtype, tracks) -> SliceBatch:
         traits = self._check_traits(traits)
-        bw = resolve_bandwidth(bandwidth_kb, bandwidth_cm, self.manifest["ld"].get("bandwidth_kb"),
-                               self.manifest["ld"].get("bandwidth_cm"))
+        bw = resolve_bandwidth(bandwidth_kb, bandwidth_cm, self.manifest.ld.bandwidth_kb,
+                               self.manifest.ld.bandwidth_cm)
         idx = self.slice_index(chrom)
         idx = idx[idx[S.SLICE_ID] == int(slice_id)]
         if len(idx) != 1:
@@ -318,7 +318,7 @@ class Dataset:
 
     def _build(self, row: pa.Table, where: str, readers: ChromReaders, traits: list[str], bw, device, dtype,
                want_tracks: bool) -> SliceBatch | None:
-        plan, sl = decode_slice_row(row, where, self.manifest["ld"].get("n_ref"))
+        plan, sl = decode_slice_row(row, where, self.manifest.ld.n_ref)
         lo, hi, m = plan.lo, plan.hi, plan.m
         core = plan.core_mask()
 
@@ -349,7 +349,7 @@ class Dataset:
         if not have.any():
             return None
         if not have.all():
-            sl = sl.restrict_core(torch.from_numpy(have), eig_threshold=float(self.manifest["ld"]["eig_threshold"]))
+            sl = sl.restrict_core(torch.from_numpy(have), eig_threshold=float(self.manifest.ld.eig_threshold))
         core_rows = core_k[have]
 
         X = self._standardised(snp, m)[keep]

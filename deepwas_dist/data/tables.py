@@ -25,7 +25,7 @@ if TYPE_CHECKING:   # annotation only: the reader imports this module
 class RowReader:
     """Row ranges [lo, hi) of a row-indexed table stored as part files of row groups (small LRU)."""
 
-    def __init__(self, ds: "Dataset", files: list[dict], required: tuple[str, ...], cache_groups: int = 6):
+    def __init__(self, ds: Dataset, files: list[dict], required: tuple[str, ...], cache_groups: int = 6):
         self.ds, self.files, self.required = ds, sorted(files, key=lambda e: e["row_lo"]), required
         self.handles: dict[str, tuple[ParquetHandle, np.ndarray]] = {}
         self.cache: OrderedDict = OrderedDict()
@@ -79,15 +79,15 @@ class RowReader:
 class ChromReaders:
     """The SNP table and the requested traits' sumstats of one chromosome."""
 
-    def __init__(self, ds: "Dataset", chrom: int, traits: list[str], tracks: bool):
+    def __init__(self, ds: Dataset, chrom: int, traits: list[str], tracks: bool):
         m = ds.manifest
-        self.snps = RowReader(ds, m["snps"]["files"][str(chrom)], (S.SNP, S.BP) + tuple(ds.feature_names))
+        self.snps = RowReader(ds, m.snps.files[chrom], (S.SNP, S.BP) + tuple(ds.feature_names))
         self.snp_cols = [S.SNP, S.BP, S.CM] + list(ds.feature_names) + ([S.TRACKS] if tracks else [])
         self.traits = []
         for t in traits:
-            info = m["traits"][t]
-            cols = [S.Z, S.N] + ([S.F_TRUE] if info.get("has_f_true") else [])
-            self.traits.append((RowReader(ds, info["files"][str(chrom)], tuple(cols)), cols))
+            info = m.traits[t]
+            cols = [S.Z, S.N] + ([S.F_TRUE] if info.has_f_true else [])
+            self.traits.append((RowReader(ds, info.files[chrom], tuple(cols)), cols))
 
     def close(self) -> None:
         self.snps.close()

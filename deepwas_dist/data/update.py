@@ -19,7 +19,7 @@ import pyarrow as pa
 from ..errors import InputError
 from . import schema as S
 from .feature_stats import FeatureStats
-from .ld_numerics import LD_GEOMETRY_KEYS
+from .manifest import Manifest, TraitInfo
 from .reader import Dataset
 from .records import ChromRecord
 from .storage import join, read_json
@@ -48,17 +48,16 @@ class UpdateMixin:
 
     def _load_base(self, ds: Dataset) -> None:
         m = ds.manifest
-        self._base, self._base_ds, self._old_manifest = m, ds, m
-        self.build, self.description = m.get("build"), m.get("description")
-        self.simulation = m.get(S.MANIFEST_SIMULATION)
-        self._ld = {k: v for k, v in m["ld"].items() if k in LD_GEOMETRY_KEYS}
-        self._stats = FeatureStats(list(m["features"]["names"]))
-        t = m["tracks"]
+        self._base, self._base_ds, self._old_files = m, ds, set(m.files)
+        self.build, self.description, self.simulation = m.build, m.description, m.simulation
+        self._ld = m.ld.settings()
+        self._stats = FeatureStats(list(m.features.names))
+        t = m.tracks
         self._has_tracks = t is not None
         if t is not None:
-            self._tracks_shape, self._track_names = (int(t["K"]), int(t["w"])), t.get("names")
-        self._traits = copy.deepcopy(m["traits"])
-        self._files = {rel: int(b) for rel, b in m["files"].items()}
+            self._tracks_shape, self._track_names = (t.K, t.w), t.names
+        self._traits: dict[str, TraitInfo] = copy.deepcopy(m.traits)
+        self._files = dict(m.files)
         self._inherited = set(self._files)
         for c in ds.chromosomes:
             df = ds.snps(c, columns=[S.SNP, S.BP, S.CM, S.A1, S.A2])
@@ -69,7 +68,7 @@ class UpdateMixin:
                                           a1=pa.array(df[S.A1].to_numpy(dtype=object), type=pa.string()),
                                           a2=pa.array(df[S.A2].to_numpy(dtype=object), type=pa.string()),
                                           hashes=pd.util.hash_array(df[S.SNP].to_numpy(dtype=object)),
-                                          files=list(m["snps"]["files"][str(c)]))
+                                          files=list(m.snps.files[c]))
 
     def _check_new(self, what: str, fix: str) -> None:
         if self._base is not None:
@@ -88,7 +87,7 @@ class UpdateMixin:
                     self.fs.rm(join(self.root, rel))
 
     @property
-    def base_manifest(self) -> dict | None:
+    def base_manifest(self) -> Manifest | None:
         """The manifest of the dataset being updated (None when writing a new dataset)."""
         return self._base
 
@@ -98,8 +97,7 @@ class UpdateMixin:
         self._check_open()
         if trait not in self._traits:
             raise InputError(f"{self.url}: no trait {trait!r} to remove (has {sorted(self._traits)})")
-        info = self._traits.pop(trait)
-        self._drop_files([e for files in info.get("files", {}).values() for e in files])
+        self._drop_files(self._traits.pop(trait).file_entries())
 
     def _replace_annotations(self, c: int, annotations: pd.DataFrame) -> int:
         """set_annotations of chromosome ``c`` (checked to be in the dataset): the first call drops the old
@@ -127,6 +125,6 @@ class UpdateMixin:
             now = read_json(self.fs, join(self.root, S.MANIFEST_FILE), self.url)
         except FileNotFoundError:
             now = {}
-        if now.get("write_id") != self._base.get("write_id"):
+        if now.get("write_id") != self._base.write_id:
             raise InputError(f"{self.url}: the dataset was changed or removed by another writer while this update "
                              "ran; nothing was published; fix: run the update again")

@@ -30,8 +30,8 @@ another writer changed the dataset since :meth:`DatasetWriter.update` opened it.
 This module holds the writer's orchestration (what is added when, file bookkeeping, publishing the
 manifest). The concerns it delegates: table checks (:mod:`.validate`), annotation statistics
 (:mod:`.feature_stats`), LD numerics (:mod:`.ld_numerics`), the LD row format (:mod:`.slice_rows`), part
-files and shards (:mod:`.shards`), manifest assembly (:mod:`.manifest`) and update transactions
-(:mod:`.update`).
+files and shards (:mod:`.shards`), the typed manifest and its assembly (:mod:`.manifest`) and update
+transactions (:mod:`.update`).
 """
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ from . import schema as S
 from . import validate as V
 from .feature_stats import FeatureStats
 from .ld_numerics import ld_settings, slice_from_ld
-from .manifest import build_manifest, ld_section, simulation_section
+from .manifest import LDInfo, Manifest, TraitInfo, TracksInfo, build_manifest, ld_section, simulation_section
 from .records import ChromRecord
 from .shards import ShardWriter, write_row_parts, write_slice_index
 from .slice_rows import encode_slice_row
@@ -121,13 +121,13 @@ class DatasetWriter(UpdateMixin):
         mpath = join(self.root, S.MANIFEST_FILE)
         with storage_errors(url, "access"):
             exists = self.fs.exists(mpath)
-        self._old_manifest: dict | None = None
+        self._old_files: set[str] = set()        # files of the dataset this write replaces
         if exists:
             if not overwrite:
                 raise InputError(f"{url}: a dataset already exists here (manifest.json found); fix: choose a new "
                                  "URL or pass overwrite=True (the old dataset stays valid until close())")
             with contextlib.suppress(Exception):
-                self._old_manifest = read_json(self.fs, mpath, url)
+                self._old_files = set(read_json(self.fs, mpath, url).get("files", {}))
         self._chroms: dict[int, ChromRecord] = {}
         self._stats = FeatureStats()
         self._tracks_shape: tuple[int, int] | None = None
@@ -136,14 +136,14 @@ class DatasetWriter(UpdateMixin):
         self._ld: dict | None = None
         self._ld_files: list[dict] = []
         self._slice_rows: list[dict] = []
-        self._traits: dict[str, dict] = {}
+        self._traits: dict[str, TraitInfo] = {}
         self._files: dict[str, int] = {}
         self._pending: set[str] = set()
         self._closed = False
-        self.manifest: dict | None = None
+        self.manifest: Manifest | None = None
         # update mode (DatasetWriter.update): the dataset being updated, files kept from it, and the
         # chromosomes whose annotations set_annotations still has to replace (None: not replacing)
-        self._base: dict | None = None
+        self._base: Manifest | None = None
         self._base_ds = None
         self._inherited: set[str] = set()
         self._annot_pending: set[int] | None = None
@@ -326,19 +326,19 @@ class DatasetWriter(UpdateMixin):
         ss = V.check_sumstats(df, where, _chrom_codes)
         ids, z, nn, f_true = ss.ids, ss.z, ss.n, ss.f_true
         matches, total = V.match_to_reference(ss, self._chroms, where)
-        files = {}
+        files: dict[int, list[dict]] = {}
         for c, pos in matches.items():
             table = encode_sumstats_table(self._chroms[c].ids, pos, z, nn, f_true)
-            files[str(c)] = self._write_rows(table, f"{S.SUMSTATS_DIR}/{trait}/chr={c}", 40.0)
-        info = {"n_input": len(ids), "n_matched": total, "n_unmatched": len(ids) - total,
-                "has_f_true": f_true is not None, "median_N": float(np.median(nn)), "files": files}
+            files[c] = self._write_rows(table, f"{S.SUMSTATS_DIR}/{trait}/chr={c}", 40.0)
+        info = TraitInfo(n_input=len(ids), n_matched=total, n_unmatched=len(ids) - total, has_f_true=f_true is not None,
+                         median_N=float(np.median(nn)), files=files)
         self._traits[trait] = info
-        if info["n_unmatched"]:
-            log.info("%s: %d of %d SNPs not in the reference, dropped", where, info["n_unmatched"], len(ids))
-        return {k: info[k] for k in ("n_input", "n_matched", "n_unmatched")}
+        if info.n_unmatched:
+            log.info("%s: %d of %d SNPs not in the reference, dropped", where, info.n_unmatched, len(ids))
+        return {"n_input": info.n_input, "n_matched": info.n_matched, "n_unmatched": info.n_unmatched}
 
     # --------------------------------------------------------------------------- finishing
-    def close(self) -> dict:
+    def close(self) -> Manifest:
         """Validate completeness, write the slice index and then, last, the manifest. Returns it."""
         if self._closed:
             if self.manifest is None:
@@ -351,38 +351,36 @@ class DatasetWriter(UpdateMixin):
             raise
         self._closed = True
         self.manifest = manifest
-        if self._old_manifest is not None:   # replaced dataset: its files are garbage now
-            for rel in self._old_manifest.get("files", {}):
-                if rel not in self._files:
-                    with contextlib.suppress(Exception):
-                        self.fs.rm(join(self.root, rel))
+        for rel in self._old_files:          # a replaced dataset's files are garbage now
+            if rel not in self._files:
+                with contextlib.suppress(Exception):
+                    self.fs.rm(join(self.root, rel))
         return manifest
 
-    def _finish(self) -> dict:
+    def _finish(self) -> Manifest:
         if not self._chroms:
             raise InputError(f"{self.url}: nothing to write; fix: add_snps / add_ld_slices / add_sumstats first")
         if self._annot_pending:
             raise InputError(f"{self.url}: set_annotations replaced the annotations of some chromosomes but not of "
                              f"{sorted(self._annot_pending)}; fix: set them for every chromosome (the annotation "
                              "set is replaced as a whole)")
-        ld = self._base["ld"] if self._base is not None else self._write_slice_index()
+        ld = self._base.ld if self._base is not None else self._write_slice_index()
         now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         # an update keeps the annotation statistics unless it replaced the annotations
         keep_features = self._base is not None and self._annot_pending is None
         manifest = build_manifest(
-            write_id=self.write_id, created=now if self._base is None else self._base.get("created", now),
+            write_id=self.write_id, created=now if self._base is None else (self._base.created or now),
             description=self.description, simulation=self.simulation, build=self.build, chroms=self._chroms,
-            features=self._base["features"] if keep_features else self._stats.section(),
-            tracks=None if self._tracks_shape is None else
-            {"K": self._tracks_shape[0], "w": self._tracks_shape[1], "names": self._track_names},
+            features=self._base.features if keep_features else self._stats.section(),
+            tracks=None if self._tracks_shape is None else TracksInfo(*self._tracks_shape, names=self._track_names),
             traits=self._traits, ld=ld, files=self._files, updated=None if self._base is None else now)
         if self._base is not None:
             self._check_unchanged()
-        data = json.dumps(manifest, indent=1, allow_nan=False).encode("utf-8")
+        data = json.dumps(manifest.to_json(), indent=1, allow_nan=False).encode("utf-8")
         write_bytes(self.fs, join(self.root, S.MANIFEST_FILE), data, self.url)
         return manifest
 
-    def _write_slice_index(self) -> dict:
+    def _write_slice_index(self) -> LDInfo:
         """Write the slice index of a new dataset; the manifest's "ld" section."""
         no_ld = sorted(set(self._chroms) - {r["chrom"] for r in self._slice_rows})
         if no_ld:

@@ -1,7 +1,6 @@
 """``prepare info``: the manifest summary of a dataset (:func:`dataset_info`) and its text rendering."""
 from __future__ import annotations
 
-from ..data import schema as S
 from ..data.reader import Dataset
 from ._common import examples
 
@@ -9,21 +8,21 @@ from ._common import examples
 def dataset_info(url: str, storage_options: dict | None = None) -> dict:
     """The manifest summary of the dataset at ``url``: chromosomes, SNPs, traits, features, slices, bytes."""
     m = Dataset.open(url, storage_options).manifest
-    ld = m["ld"]
+    ld = m.ld
     return {
-        "url": url, "build": m.get("build"), "created": m.get("created"), "updated": m.get("updated"),
-        "chromosomes": m["chromosomes"], "snps": int(m["snps"]["n_total"]),
-        "snps_per_chrom": {int(c): int(v) for c, v in m["snps"]["per_chrom"].items()},
-        "traits": {t: {"snps_with_z": int(i.get("n_matched", 0)), "median_N": i.get("median_N"),
-                       "has_truth": bool(i.get("has_f_true"))} for t, i in m["traits"].items()},
-        "features": list(m["features"]["names"]), "binary_features": list(m["features"]["binary"]),
-        "tracks": m["tracks"],
-        "slices": int(ld["n_slices"]), "core_kb": ld["core_kb"], "bandwidth_kb": ld.get("bandwidth_kb"),
-        "bandwidth_cm": ld.get("bandwidth_cm"), "ld_source": ld.get("source"), "n_ref": ld.get("n_ref"),
-        "shrinkage": ld.get("shrinkage"), "ld_dtype": ld.get("dtype"), "slice_bytes": int(ld["slice_bytes"]),
-        "bytes_per_slice": float(ld["bytes_per_slice_mean"]), "max_slice_snps": int(ld["max_m"]),
-        "max_rank": int(ld["max_rank"]), "files": len(m["files"]), "bytes": int(m["bytes_written"]),
-        "simulation": m.get(S.MANIFEST_SIMULATION),
+        "url": url, "build": m.build, "created": m.created, "updated": m.updated,
+        "chromosomes": list(m.chromosomes), "snps": m.snps.n_total,
+        "snps_per_chrom": {int(c): int(v) for c, v in m.snps.per_chrom.items()},
+        "traits": {t: {"snps_with_z": i.n_matched, "median_N": i.median_N, "has_truth": i.has_f_true}
+                   for t, i in m.traits.items()},
+        "features": list(m.features.names), "binary_features": list(m.features.binary),
+        "tracks": None if m.tracks is None else m.tracks.to_json(),
+        "slices": int(ld.n_slices), "core_kb": ld.core_kb, "bandwidth_kb": ld.bandwidth_kb,
+        "bandwidth_cm": ld.bandwidth_cm, "ld_source": ld.source, "n_ref": ld.n_ref,
+        "shrinkage": ld.shrinkage, "ld_dtype": ld.dtype, "slice_bytes": int(ld.slice_bytes),
+        "bytes_per_slice": float(ld.bytes_per_slice_mean), "max_slice_snps": int(ld.max_m),
+        "max_rank": int(ld.max_rank), "files": len(m.files), "bytes": int(m.bytes_written),
+        "simulation": m.simulation,
     }
 
 

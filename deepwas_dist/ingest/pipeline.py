@@ -31,7 +31,7 @@ from typing import Any
 
 from ..errors import InputError
 
-__all__ = ["parse_chroms", "parse_key_values", "parse_columns", "one_line"]
+__all__ = ["one_line", "parse_chroms", "parse_columns", "parse_key_values"]
 
 _CHROM_NAMES = {"X": 23, "Y": 24, "XY": 25, "MT": 26, "M": 26}
 

@@ -5,6 +5,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..data.manifest import Manifest
+
 
 @dataclass
 class PrepareSummary:
@@ -49,20 +51,20 @@ class PrepareSummary:
         return "\n".join(lines)
 
 
-def finish_summary(sm: PrepareSummary, man: dict, t0: float) -> PrepareSummary:
-    sm.slices_written = int(man["ld"]["n_slices"])
-    sm.bytes_written = int(man["bytes_written"])
-    sm.details.setdefault("chromosomes", ",".join(map(str, man["chromosomes"])))
-    sm.details["slice geometry"] = (f"core {man['ld']['core_kb']:g} kb, flanks "
-                                    + " + ".join(f"{man['ld'][k]:g} {u}" for k, u in
-                                                 (("bandwidth_kb", "kb"), ("bandwidth_cm", "cM"))
-                                                 if man["ld"].get(k) is not None))
-    sm.details["LD storage"] = (f"{man['ld']['dtype']}, {man['ld']['bytes_per_slice_mean'] / 1024:.1f} KiB/slice, "
-                                f"max {man['ld']['max_m']} SNPs / rank {man['ld']['max_rank']} per slice")
+def finish_summary(sm: PrepareSummary, man: Manifest, t0: float) -> PrepareSummary:
+    ld = man.ld
+    sm.slices_written = int(ld.n_slices)
+    sm.bytes_written = int(man.bytes_written)
+    sm.details.setdefault("chromosomes", ",".join(map(str, man.chromosomes)))
+    sm.details["slice geometry"] = (f"core {ld.core_kb:g} kb, flanks "
+                                    + " + ".join(f"{v:g} {u}" for v, u in ((ld.bandwidth_kb, "kb"), (ld.bandwidth_cm, "cM"))
+                                                 if v is not None))
+    sm.details["LD storage"] = (f"{ld.dtype}, {ld.bytes_per_slice_mean / 1024:.1f} KiB/slice, "
+                                f"max {ld.max_m} SNPs / rank {ld.max_rank} per slice")
     sm.elapsed_s = time.perf_counter() - t0
     return sm
 
 
-def new_bytes(old: dict, new: dict) -> int:
+def new_bytes(old: Manifest, new: Manifest) -> int:
     """Bytes of the files an update added (listed in the new manifest, not in the old one)."""
-    return int(sum(b for rel, b in new["files"].items() if rel not in old["files"]))
+    return int(sum(b for rel, b in new.files.items() if rel not in old.files))

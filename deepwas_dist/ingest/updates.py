@@ -45,8 +45,8 @@ def prepare_sumstats(out: str, trait: str, file: str, *, fmt: str = "auto", colu
     sm = PrepareSummary("sumstats", out, snps_read=rep.read, snps_kept=rep.matched, snps_flipped=rep.flipped,
                         details={"trait": trait, "format": ss.attrs.get("format", fmt), "file": str(file),
                                  "median N": float(np.median(h[S.N])),
-                                 "reference SNPs without a z-score": int(man["snps"]["n_total"] - rep.matched),
-                                 "traits now": ", ".join(man["traits"])})
+                                 "reference SNPs without a z-score": int(man.snps.n_total - rep.matched),
+                                 "traits now": ", ".join(man.traits)})
     sm.dropped["not in the reference"] = rep.dropped_not_in_reference
     sm.dropped["allele mismatch"] = rep.dropped_allele_mismatch
     sm.dropped["strand-ambiguous (A/T, C/G)" + (" kept as written" if keep_ambiguous else "")] = rep.dropped_ambiguous
@@ -75,9 +75,9 @@ def prepare_annotations(out: str, files: str | list[str], *, fill: float | None 
     man = w.manifest
     sm = PrepareSummary("annotations", out, snps_read=counts["rows"], snps_kept=counts["matched"],
                         details={"annotations": ", ".join(names),
-                                 "binary": ", ".join(man["features"]["binary"]) or "-",
-                                 "constant (not scaled)": ", ".join(man["features"]["constant"]) or "-",
-                                 "previous annotations": ", ".join(old["features"]["names"]) or "-"})
+                                 "binary": ", ".join(man.features.binary) or "-",
+                                 "constant (not scaled)": ", ".join(man.features.constant) or "-",
+                                 "previous annotations": ", ".join(old.features.names) or "-"})
     if fill is not None:
         sm.details[f"dataset SNPs filled with {fill:g}"] = counts["filled"]
     if counts["not_in_dataset"]:

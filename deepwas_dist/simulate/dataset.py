@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ..data import schema as S
+from ..data.manifest import Manifest
 from ..data.slicing import SIMULATED_GEOMETRY
 from ..data.writer import DatasetWriter
 from ..errors import InputError
@@ -93,7 +94,7 @@ class SimulationSpec:
 
 def write_simulated_dataset(url: str, spec: SimulationSpec | None = None, *, storage_options: dict | None = None,
                             overwrite: bool = False, log: Callable[[str], None] = print,
-                            workers: int | None = None) -> dict:
+                            workers: int | None = None) -> Manifest:
     """Simulate and write a dataset at ``url``; returns the writer's manifest.
 
     ``workers`` processes simulate the chromosomes' genotypes in parallel (default: one per core, at most

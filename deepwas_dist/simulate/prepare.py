@@ -98,10 +98,10 @@ def prepare_simulate(out: str, *, individuals: int = 1000, gwas_individuals: int
                          "person panel" if n_gwas else f"{design}: z and LD from the same panel")
     man = write_simulated_dataset(out, spec, storage_options=storage_options, overwrite=overwrite,
                                   log=lambda msg: print(msg, file=sys.stderr) if progress is not False else None)
-    n = int(man["snps"]["n_total"])
+    n = man.snps.n_total
     sm = PrepareSummary("simulate", out, snps_read=n if read is None else read, snps_kept=n, dropped=dropped,
                         details=details)
-    sm.details["traits"] = ", ".join(man["traits"])
-    sm.details["features"] = f"{len(man['features']['names'])} annotations" + (
-        f", tracks {man['tracks']['K']} x {man['tracks']['w']}" if man["tracks"] else "")
+    sm.details["traits"] = ", ".join(man.traits)
+    sm.details["features"] = f"{len(man.features.names)} annotations" + (
+        f", tracks {man.tracks.K} x {man.tracks.w}" if man.tracks else "")
     return finish_summary(sm, man, t0)

@@ -8,7 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from deepwas_dist.data.slicing import PANEL_GEOMETRY, SIMULATED_GEOMETRY, SliceGeometry, plan_slices
+from deepwas_dist.data.slicing import (
+    PANEL_GEOMETRY,
+    SIMULATED_GEOMETRY,
+    SliceGeometry,
+    plan_slices,
+)
 from deepwas_dist.data.writer import DatasetWriter
 from deepwas_dist.ingest.from_plink import prepare_plink
 from deepwas_dist.ingest.from_ukbb import prepare_ukbb_ld
