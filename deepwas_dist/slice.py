@@ -27,6 +27,9 @@ import torch
 from .device import resolve_dtype
 from .errors import InputError
 
+#: Default relative eigenvalue threshold: eigenpairs of R_CC with lambda <= EIG_THRESHOLD * lambda_max are
+#: dropped (the default of every ingestion path: data.slicing.SliceGeometry.eig_threshold).
+EIG_THRESHOLD = 1e-6
 #: Relative asymmetry |R - R^T| / max|R| above which R is rejected.
 SYMMETRY_TOL = 1e-6
 #: R_CC eigenvalues below -PSD_TOL * lambda_max mean R is not a valid LD matrix. Negative eigenvalues
@@ -65,7 +68,7 @@ class LDSlice:
         cls,
         R: np.ndarray | torch.Tensor,
         core_mask: np.ndarray | torch.Tensor,
-        eig_threshold: float = 1e-6,
+        eig_threshold: float = EIG_THRESHOLD,
         *,
         n_ref: int | None = None,
         dtype: torch.dtype | str | None = None,
@@ -212,7 +215,7 @@ class LDSlice:
         return replace(self, Z=Z.to(dt), T=T.to(dt), omega=omega.to(dt), core_mask=self.core_mask[keep_t],
                        core_diag=None)
 
-    def restrict_core(self, keep_core: np.ndarray | torch.Tensor, eig_threshold: float = 1e-6) -> "LDSlice":
+    def restrict_core(self, keep_core: np.ndarray | torch.Tensor, eig_threshold: float = EIG_THRESHOLD) -> "LDSlice":
         """The slice with only the core SNPs in ``keep_core`` (an (n,) bool mask over core SNPs) scored.
 
         Dropped core SNPs become flank SNPs: their effects still enter through LD, but their z-scores

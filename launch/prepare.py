@@ -61,10 +61,13 @@ def parser() -> argparse.ArgumentParser:
 
     new = _Parser(add_help=False)
     new.add_argument("--chroms", help="chromosomes, e.g. 22, 1-22, 1,3,5-7 (default: all in the input)")
-    new.add_argument("--core-kb", type=float, default=1000.0, help="core width of a slice in kb (default 1000)")
-    new.add_argument("--shrinkage", type=float, default=0.0,
-                     help="shrink LD towards the identity: R = (1 - a) R + a I (default 0)")
-    new.add_argument("--dtype", choices=["float32", "float64", "float16"], default="float32",
+    # Slice-geometry flags default to None: the prepare_* functions then use the SliceGeometry of their
+    # dataset kind (deepwas_dist.data.slicing, the one home of these defaults; not imported here, so that
+    # --help stays instant). The numbers in the help texts are checked against it by
+    # tests/ingest/test_geometry_defaults.py.
+    new.add_argument("--core-kb", type=float, help="core width of a slice in kb (default 1000)")
+    new.add_argument("--shrinkage", type=float, help="shrink LD towards the identity: R = (1 - a) R + a I (default 0)")
+    new.add_argument("--dtype", choices=["float32", "float64", "float16"],
                      help="storage type of the whitened LD factors (default float32)")
     new.add_argument("--annot", nargs="+", metavar="FILE", help="annotation files (LDSC .annot(.gz) or Parquet)")
     new.add_argument("--fill", type=float, help="annotation value of SNPs missing from --annot (default: error)")
@@ -80,7 +83,7 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ukbb-ld", parents=[common, out, new], help="LD slices from the Broad UKBB LD windows")
     p.add_argument("--dir", required=True, metavar="URL", help="folder of chr{c}_{start}_{end}.npz + .gz files")
-    p.add_argument("--bandwidth-kb", type=float, default=1000.0,
+    p.add_argument("--bandwidth-kb", type=float,
                    help="flank width in kb (default 1000; core + 2 flanks must fit in a 3 Mb window)")
     p.add_argument("--build", default="hg19", help="genome build (default hg19, the UKBB LD build)")
 
@@ -115,8 +118,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--chroms", help="chromosomes (default 1-8; with --from-plink: the panel's)")
     p.add_argument("--length-mb", type=float, default=5.0, help="length of each chromosome in Mb (default 5)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--core-kb", type=float, default=1000.0)
-    p.add_argument("--bandwidth-kb", type=float, default=500.0)
+    p.add_argument("--core-kb", type=float, help="core width of a slice in kb (default 1000)")
+    p.add_argument("--bandwidth-kb", type=float, help="flank width in kb (default 500)")
     p.add_argument("--from-plink", metavar="PREFIX", help="take genotypes from this PLINK 1 panel instead of msprime")
     p.add_argument("--maf", type=float, default=0.01, help="MAF filter of --from-plink (default 0.01)")
     p.add_argument("--overwrite", action="store_true")
@@ -127,37 +130,43 @@ def parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace):
-    """Dispatch to deepwas_dist.ingest.pipeline; returns a PrepareSummary, or the info dict."""
-    from deepwas_dist.ingest import pipeline as P
+    """Dispatch to the ingestion steps (deepwas_dist.ingest.pipeline lists them); returns a PrepareSummary,
+    or the info dict."""
+    from deepwas_dist.ingest.from_plink import prepare_plink
+    from deepwas_dist.ingest.from_ukbb import prepare_ukbb_ld
+    from deepwas_dist.ingest.info import dataset_info
+    from deepwas_dist.ingest.pipeline import parse_columns, parse_key_values
+    from deepwas_dist.ingest.updates import prepare_annotations, prepare_sumstats
+    from deepwas_dist.simulate.prepare import prepare_simulate
 
-    so = P.parse_key_values(args.storage_option)
+    # geometry flags left unset (None) are not passed: each step's default is its SliceGeometry's
+    geometry = {k: getattr(args, k) for k in ("core_kb", "bandwidth_kb", "shrinkage", "dtype")
+                if getattr(args, k, None) is not None}
+    so = parse_key_values(args.storage_option)
     common = dict(storage_options=so, progress=args.progress)
-    iso = P.parse_key_values(getattr(args, "input_storage_option", []), "--input-storage-option") or None
+    iso = parse_key_values(getattr(args, "input_storage_option", []), "--input-storage-option") or None
     if args.command == "plink":
-        return P.prepare_plink(args.out, args.bfile, chroms=args.chroms, maf=args.maf, shrinkage=args.shrinkage,
-                               core_kb=args.core_kb, bandwidth_kb=args.bandwidth_kb, bandwidth_cm=args.bandwidth_cm,
-                               dtype=args.dtype, annot=args.annot, fill=args.fill, build=args.build,
-                               overwrite=args.overwrite, input_storage_options=iso, **common)
+        return prepare_plink(args.out, args.bfile, chroms=args.chroms, maf=args.maf, bandwidth_cm=args.bandwidth_cm,
+                             annot=args.annot, fill=args.fill, build=args.build, overwrite=args.overwrite,
+                             input_storage_options=iso, **geometry, **common)
     if args.command == "ukbb-ld":
-        return P.prepare_ukbb_ld(args.out, args.dir, chroms=args.chroms, core_kb=args.core_kb,
-                                 bandwidth_kb=args.bandwidth_kb, shrinkage=args.shrinkage, dtype=args.dtype,
-                                 annot=args.annot, fill=args.fill, build=args.build, overwrite=args.overwrite,
-                                 input_storage_options=iso, **common)
+        return prepare_ukbb_ld(args.out, args.dir, chroms=args.chroms, annot=args.annot, fill=args.fill,
+                               build=args.build, overwrite=args.overwrite, input_storage_options=iso, **geometry,
+                               **common)
     if args.command == "sumstats":
-        return P.prepare_sumstats(args.out, args.trait, args.file, fmt=args.format,
-                                  columns=P.parse_columns(args.columns), n=args.n,
-                                  keep_ambiguous=args.keep_ambiguous, overwrite=args.overwrite,
-                                  input_storage_options=iso, **common)
+        return prepare_sumstats(args.out, args.trait, args.file, fmt=args.format,
+                                columns=parse_columns(args.columns), n=args.n,
+                                keep_ambiguous=args.keep_ambiguous, overwrite=args.overwrite,
+                                input_storage_options=iso, **common)
     if args.command == "annotations":
-        return P.prepare_annotations(args.out, args.file, fill=args.fill, input_storage_options=iso, **common)
+        return prepare_annotations(args.out, args.file, fill=args.fill, input_storage_options=iso, **common)
     if args.command == "simulate":
-        return P.prepare_simulate(args.out, individuals=args.individuals, gwas_individuals=args.gwas_individuals,
-                                  design=args.design, chroms=args.chroms,
-                                  length_mb=args.length_mb, seed=args.seed, core_kb=args.core_kb,
-                                  bandwidth_kb=args.bandwidth_kb, from_plink=args.from_plink, maf=args.maf,
-                                  overwrite=args.overwrite, **common)
+        return prepare_simulate(args.out, individuals=args.individuals, gwas_individuals=args.gwas_individuals,
+                                design=args.design, chroms=args.chroms,
+                                length_mb=args.length_mb, seed=args.seed, from_plink=args.from_plink, maf=args.maf,
+                                overwrite=args.overwrite, **geometry, **common)
     if args.command == "info":
-        return P.dataset_info(args.url, so)
+        return dataset_info(args.url, so)
     raise AssertionError(args.command)
 
 
@@ -186,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: interrupted (the dataset at --out is unchanged: nothing is published before the manifest)",
               file=sys.stderr)
         return 130
-    from deepwas_dist.ingest.pipeline import format_info
+    from deepwas_dist.ingest.info import format_info
     if args.json:
         print(json.dumps(result if isinstance(result, dict) else result.to_dict(), indent=1, default=str))
     else:

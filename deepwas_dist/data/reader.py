@@ -15,9 +15,8 @@ by ``slices()`` (logged) and is an InputError from ``read_slice()``.
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -28,8 +27,11 @@ from ..device import resolve_dtype
 from ..errors import InputError, SchemaError
 from ..slice import LDSlice
 from . import schema as S
+from .manifest import Manifest, validate_manifest
+from .slice_rows import decode_slice_row
 from .slicing import crop_keep_mask, resolve_bandwidth
 from .storage import ParquetHandle, filesystem, join, read_json
+from .tables import ChromReaders, RowReader, f64, tracks_array
 
 log = logging.getLogger(__name__)
 
@@ -71,120 +73,10 @@ class SliceBatch:
         return self.snp_index[self.ld.core_mask.cpu().numpy()]
 
 
-def validate_manifest(m: dict, url: str) -> dict:
-    """Check a manifest's format and version; SchemaError with the fix otherwise."""
-    where = f"{url.rstrip('/')}/{S.MANIFEST_FILE}"
-    if m.get("format") != S.DATASET_FORMAT:
-        raise SchemaError(f"{where}: not a deepwas_dist dataset manifest (format={m.get('format')!r}); "
-                          "fix: point at a dataset written by deepwas_dist.data.DatasetWriter")
-    v = m.get("schema_version")
-    if not isinstance(v, int) or isinstance(v, bool):
-        raise SchemaError(f"{where}: schema_version is {v!r}, expected an integer; fix: re-write the dataset")
-    if v > S.SCHEMA_VERSION:
-        raise SchemaError(f"{where}: dataset has schema version {v}, newer than this deepwas_dist reads "
-                          f"({S.SCHEMA_VERSION}); fix: upgrade deepwas_dist (pip install -U deepwas_dist)")
-    if v < 1:
-        raise SchemaError(f"{where}: unsupported schema version {v}; fix: re-write the dataset")
-    missing = [k for k in S.MANIFEST_KEYS if k not in m]
-    if missing:
-        raise SchemaError(f"{where}: manifest lacks {missing}; it is corrupt; fix: re-write the dataset")
-    for c in m["chromosomes"]:
-        if str(c) not in m["snps"].get("files", {}):
-            raise SchemaError(f"{where}: no SNP table listed for chr{c}; fix: re-write the dataset")
-        for t, info in m["traits"].items():
-            if str(c) not in info.get("files", {}):
-                raise SchemaError(f"{where}: trait {t!r} lists no sumstats for chr{c}; fix: re-write the dataset")
-    return m
-
-
-class _RowReader:
-    """Row ranges [lo, hi) of a row-indexed table stored as part files of row groups (small LRU)."""
-
-    def __init__(self, ds: "Dataset", files: list[dict], required: tuple[str, ...], cache_groups: int = 6):
-        self.ds, self.files, self.required = ds, sorted(files, key=lambda e: e["row_lo"]), required
-        self.handles: dict[str, tuple[ParquetHandle, np.ndarray]] = {}
-        self.cache: OrderedDict = OrderedDict()
-        self.cache_groups = cache_groups
-
-    def _handle(self, e: dict) -> tuple[ParquetHandle, np.ndarray]:
-        if e["path"] not in self.handles:
-            h = self.ds._parquet(e["path"], self.required)
-            rows = np.asarray(h.row_group_rows, dtype=np.int64)
-            if int(rows.sum()) != e["row_hi"] - e["row_lo"]:
-                h.close()
-                raise SchemaError(f"{h.where}: has {int(rows.sum())} rows, the manifest says "
-                                  f"{e['row_hi'] - e['row_lo']}; fix: re-write the dataset")
-            self.handles[e["path"]] = (h, np.concatenate([[0], np.cumsum(rows)]))
-        return self.handles[e["path"]]
-
-    def read(self, lo: int, hi: int, columns: list[str]) -> pa.Table:
-        pieces = []
-        for e in self.files:
-            if e["row_hi"] <= lo or e["row_lo"] >= hi:
-                continue
-            h, starts = self._handle(e)
-            a, b = max(lo, e["row_lo"]) - e["row_lo"], min(hi, e["row_hi"]) - e["row_lo"]
-            g0 = int(np.searchsorted(starts, a, side="right")) - 1
-            g1 = int(np.searchsorted(starts, b - 1, side="right")) - 1
-            for g in range(g0, g1 + 1):
-                key = (e["path"], g, tuple(columns))
-                if key in self.cache:
-                    self.cache.move_to_end(key)
-                    t = self.cache[key]
-                else:
-                    t = h.read_row_group(g, columns=columns)
-                    self.cache[key] = t
-                    if len(self.cache) > self.cache_groups:
-                        self.cache.popitem(last=False)
-                s0, s1 = max(a, starts[g]) - starts[g], min(b, starts[g + 1]) - starts[g]
-                pieces.append(t.slice(int(s0), int(s1 - s0)))
-        out = pa.concat_tables(pieces) if pieces else None
-        if out is None or out.num_rows != hi - lo:
-            raise SchemaError(f"{self.ds.url}: rows [{lo}, {hi}) not covered by the table's files; fix: re-write "
-                              "the dataset")
-        return out
-
-    def close(self) -> None:
-        for h, _ in self.handles.values():
-            h.close()
-        self.handles.clear()
-        self.cache.clear()
-
-
-class _ChromReaders:
-    """The SNP table and the requested traits' sumstats of one chromosome."""
-
-    def __init__(self, ds: "Dataset", chrom: int, traits: list[str], tracks: bool):
-        m = ds.manifest
-        self.snps = _RowReader(ds, m["snps"]["files"][str(chrom)], (S.SNP, S.BP) + tuple(ds.feature_names))
-        self.snp_cols = [S.SNP, S.BP, S.CM] + list(ds.feature_names) + ([S.TRACKS] if tracks else [])
-        self.traits = []
-        for t in traits:
-            info = m["traits"][t]
-            cols = [S.Z, S.N] + ([S.F_TRUE] if info.get("has_f_true") else [])
-            self.traits.append((_RowReader(ds, info["files"][str(chrom)], tuple(cols)), cols))
-
-    def close(self) -> None:
-        self.snps.close()
-        for r, _ in self.traits:
-            r.close()
-
-
-def _tracks(tb: pa.Table) -> np.ndarray:
-    """(rows, K, w) float32 track windows of a SNP-table read."""
-    return np.array(tb.column(S.TRACKS).combine_chunks().to_numpy_ndarray(), dtype=np.float32)
-
-
-def _f64(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    """Float column to float64 numpy, nulls as NaN."""
-    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-    return arr.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
-
-
 class Dataset:
     """A dataset opened for reading. Use :meth:`open`."""
 
-    def __init__(self, url: str, storage_options: dict | None, manifest: dict):
+    def __init__(self, url: str, storage_options: dict | None, manifest: Manifest):
         self.url = url
         self.storage_options = dict(storage_options or {})
         self.manifest = manifest
@@ -194,7 +86,7 @@ class Dataset:
 
     # --------------------------------------------------------------------------- opening
     @classmethod
-    def open(cls, url: str, storage_options: dict | None = None) -> "Dataset":
+    def open(cls, url: str, storage_options: dict | None = None) -> Dataset:
         """Open the dataset at ``url``; refuses a directory without a manifest and newer schema versions."""
         fs, root = filesystem(url, storage_options)
         try:
@@ -215,7 +107,7 @@ class Dataset:
 
     def __repr__(self) -> str:
         return (f"Dataset({self.url!r}, chroms={self.chromosomes}, snps={self.n_snps}, "
-                f"slices={self.manifest['ld']['n_slices']}, traits={self.traits})")
+                f"slices={self.manifest.ld.n_slices}, traits={self.traits})")
 
     @property
     def fs(self):
@@ -229,46 +121,46 @@ class Dataset:
         return self._root
 
     def _parquet(self, rel: str, required: tuple[str, ...]) -> ParquetHandle:
-        return ParquetHandle(self.fs, self.root, rel, self.url, expected_bytes=self.manifest["files"].get(rel),
+        return ParquetHandle(self.fs, self.root, rel, self.url, expected_bytes=self.manifest.files.get(rel),
                              required=required)
 
     # ------------------------------------------------------------------------- metadata
     @property
     def chromosomes(self) -> list[int]:
-        return [int(c) for c in self.manifest["chromosomes"]]
+        return list(self.manifest.chromosomes)
 
     @property
     def traits(self) -> list[str]:
-        return list(self.manifest["traits"])
+        return list(self.manifest.traits)
 
     @property
     def feature_names(self) -> list[str]:
-        return list(self.manifest["features"]["names"])
+        return list(self.manifest.features.names)
 
     @property
     def binary_features(self) -> list[str]:
-        return list(self.manifest["features"]["binary"])
+        return list(self.manifest.features.binary)
 
     @property
     def tracks_shape(self) -> tuple[int, int] | None:
-        t = self.manifest["tracks"]
-        return None if t is None else (int(t["K"]), int(t["w"]))
+        t = self.manifest.tracks
+        return None if t is None else (t.K, t.w)
 
     @property
     def n_snps(self) -> int:
-        return int(self.manifest["snps"]["n_total"])
+        return self.manifest.snps.n_total
 
     @property
     def simulation(self) -> dict | None:
         """A simulated dataset's design, panel and GWAS-cohort sizes (schema.SIMULATION_KEYS); None for real
         data and for datasets written before the section existed."""
-        sim = self.manifest.get(S.MANIFEST_SIMULATION)
+        sim = self.manifest.simulation
         return None if sim is None else dict(sim)
 
     @property
     def ld_info(self) -> dict:
         """LD geometry and provenance: core_kb, bandwidth_kb/cm (stored maxima), n_ref, shrinkage, dtype, ..."""
-        return dict(self.manifest["ld"])
+        return self.manifest.ld.to_json()
 
     def _check_chroms(self, chroms) -> list[int]:
         if chroms is None:
@@ -283,7 +175,7 @@ class Dataset:
         if traits is None:
             return self.traits
         traits = [traits] if isinstance(traits, str) else list(traits)
-        bad = [t for t in traits if t not in self.manifest["traits"]]
+        bad = [t for t in traits if t not in self.manifest.traits]
         if bad:
             raise InputError(f"{self.url}: traits {bad} are not in the dataset (has {self.traits})")
         return traits
@@ -292,7 +184,7 @@ class Dataset:
         """Small table, one row per slice: CHR SLICE_ID SNP_LO SNP_HI CORE_LO CORE_HI M N_CORE RANK BYTES FILE
         ROW_GROUP (names in ``schema``). Costs one small read; no LD is loaded."""
         if self._index is None:
-            h = self._parquet(self.manifest["ld"]["index"], S.SLICE_INDEX_COLUMNS)
+            h = self._parquet(self.manifest.ld.index, S.SLICE_INDEX_COLUMNS)
             try:
                 self._index = h.read().to_pandas()
             finally:
@@ -306,9 +198,9 @@ class Dataset:
         """The stored SNP table of ``chrom`` (raw annotation values; TRACKS only if asked for)."""
         c = self._check_chroms([chrom])[0]
         cols = columns or [n for n in S.SNP_COLUMNS] + self.feature_names
-        r = _RowReader(self, self.manifest["snps"]["files"][str(c)], tuple(cols))
+        r = RowReader(self, self.manifest.snps.files[c], tuple(cols))
         try:
-            n = int(self.manifest["snps"]["per_chrom"][str(c)])
+            n = self.manifest.snps.per_chrom[c]
             return r.read(0, n, list(cols)).to_pandas()
         finally:
             r.close()
@@ -319,32 +211,32 @@ class Dataset:
         c = self._check_chroms([chrom])[0]
         want = bool(tracks) and self.tracks_shape is not None
         cols = list(S.SNP_COLUMNS) + self.feature_names + ([S.TRACKS] if want else [])
-        r = _RowReader(self, self.manifest["snps"]["files"][str(c)], tuple(cols))
+        r = RowReader(self, self.manifest.snps.files[c], tuple(cols))
         try:
-            tb = r.read(0, int(self.manifest["snps"]["per_chrom"][str(c)]), cols)
+            tb = r.read(0, self.manifest.snps.per_chrom[c], cols)
         finally:
             r.close()
         X = torch.from_numpy(self._standardised(tb, tb.num_rows))
-        trk = torch.from_numpy(_tracks(tb)) if want else None
+        trk = torch.from_numpy(tracks_array(tb)) if want else None
         return tb.select(list(S.SNP_COLUMNS)).to_pandas(), X, trk
 
     def _standardised(self, tb: pa.Table, m: int) -> np.ndarray:
         """(m, A) float32 annotations of a SNP-table read, standardised with the manifest's statistics."""
-        fm = self.manifest["features"]
-        X = np.stack([_f64(tb.column(f)) for f in self.feature_names], axis=1) if self.feature_names \
+        fm = self.manifest.features
+        X = np.stack([f64(tb.column(f)) for f in self.feature_names], axis=1) if self.feature_names \
             else np.zeros((m, 0))
-        return ((X - np.asarray(fm["mean"])) / np.asarray(fm["std"])).astype(np.float32)
+        return ((X - np.asarray(fm.mean)) / np.asarray(fm.std)).astype(np.float32)
 
     def sumstats(self, trait: str, chroms=None) -> pd.DataFrame:
         """A trait's stored summary statistics (CHR SNP Z N [F_TRUE]); SNPs without a z-score left out."""
         t = self._check_traits([trait])[0]
-        info = self.manifest["traits"][t]
-        cols = [S.SNP, S.Z, S.N] + ([S.F_TRUE] if info.get("has_f_true") else [])
+        info = self.manifest.traits[t]
+        cols = [S.SNP, S.Z, S.N] + ([S.F_TRUE] if info.has_f_true else [])
         out = []
         for c in self._check_chroms(chroms):
-            r = _RowReader(self, info["files"][str(c)], tuple(cols))
+            r = RowReader(self, info.files[c], tuple(cols))
             try:
-                df = r.read(0, int(self.manifest["snps"]["per_chrom"][str(c)]), cols).to_pandas()
+                df = r.read(0, self.manifest.snps.per_chrom[c], cols).to_pandas()
             finally:
                 r.close()
             df = df[df[S.Z].notna()]
@@ -365,8 +257,8 @@ class Dataset:
         (CPU default). ``tracks=False`` skips reading track windows.
         """
         traits = self._check_traits(traits)
-        bw = resolve_bandwidth(bandwidth_kb, bandwidth_cm, self.manifest["ld"].get("bandwidth_kb"),
-                               self.manifest["ld"].get("bandwidth_cm"))
+        bw = resolve_bandwidth(bandwidth_kb, bandwidth_cm, self.manifest.ld.bandwidth_kb,
+                               self.manifest.ld.bandwidth_cm)
         idx = self.slice_index(chroms)
         if slice_ids is not None:
             ids = list(slice_ids)
@@ -388,8 +280,8 @@ class Dataset:
 
     def _read_slice(self, chrom, slice_id, traits, bandwidth_kb, bandwidth_cm, device, dtype, tracks) -> SliceBatch:
         traits = self._check_traits(traits)
-        bw = resolve_bandwidth(bandwidth_kb, bandwidth_cm, self.manifest["ld"].get("bandwidth_kb"),
-                               self.manifest["ld"].get("bandwidth_cm"))
+        bw = resolve_bandwidth(bandwidth_kb, bandwidth_cm, self.manifest.ld.bandwidth_kb,
+                               self.manifest.ld.bandwidth_cm)
         idx = self.slice_index(chrom)
         idx = idx[idx[S.SLICE_ID] == int(slice_id)]
         if len(idx) != 1:
@@ -400,7 +292,7 @@ class Dataset:
         idx = idx.sort_values([S.CHR, S.SLICE_ID])
         want_tracks = bool(tracks) and self.tracks_shape is not None
         for chrom, sub in idx.groupby(S.CHR, sort=True):
-            readers = _ChromReaders(self, int(chrom), traits, want_tracks)
+            readers = ChromReaders(self, int(chrom), traits, want_tracks)
             try:
                 for rel, fsub in sub.groupby(S.FILE, sort=False):
                     h = self._parquet(rel, S.LD_REQUIRED_COLUMNS)
@@ -424,40 +316,16 @@ class Dataset:
             finally:
                 readers.close()
 
-    def _build(self, row: pa.Table, where: str, readers: _ChromReaders, traits: list[str], bw, device, dtype,
+    def _build(self, row: pa.Table, where: str, readers: ChromReaders, traits: list[str], bw, device, dtype,
                want_tracks: bool) -> SliceBatch | None:
-        if row.num_rows != 1:
-            raise SchemaError(f"{where}: an LD row group must hold one slice, found {row.num_rows} rows; "
-                              "fix: re-write the dataset")
-        g = {k: row.column(k)[0].as_py() for k in (S.CHR, S.SLICE_ID, S.SNP_LO, S.SNP_HI, S.CORE_LO, S.CORE_HI,
-                                                    S.M_SNPS, S.N_CORE, S.RANK, S.LOGDET_R)}
-        lo, hi, c0, c1, m, n, r = (int(g[k]) for k in (S.SNP_LO, S.SNP_HI, S.CORE_LO, S.CORE_HI, S.M_SNPS,
-                                                      S.N_CORE, S.RANK))
-
-        def arr(name: str, shape: tuple[int, ...]) -> np.ndarray:
-            col = row.column(name).combine_chunks()
-            if col.null_count:
-                raise SchemaError(f"{where}: slice {g[S.SLICE_ID]} has no {name}; fix: re-write the dataset")
-            a = col.flatten().to_numpy(zero_copy_only=False)
-            if a.size != int(np.prod(shape)):
-                raise SchemaError(f"{where}: slice {g[S.SLICE_ID]} column {name} has {a.size} values, expected "
-                                  f"{shape}; the file is corrupt; fix: re-write the dataset")
-            return a.astype(np.float64).reshape(shape)
-
-        if m != hi - lo or n != c1 - c0 or not (lo <= c0 < c1 <= hi):
-            raise SchemaError(f"{where}: slice {g[S.SLICE_ID]} has inconsistent geometry; fix: re-write the dataset")
-        Zm, Tm = arr(S.LD_Z, (m, r)), arr(S.LD_T, (n, r))
-        lam, omega = arr(S.LD_LAM, (r,)), arr(S.LD_OMEGA, (r,))
-        core = np.zeros(m, dtype=bool)
-        core[c0 - lo:c1 - lo] = True
-        t = torch.from_numpy
-        sl = LDSlice(Z=t(Zm), T=t(Tm), lam=t(lam), logdet_R=float(g[S.LOGDET_R]), core_mask=t(core),
-                     omega=t(omega), n_ref=self.manifest["ld"].get("n_ref"))
+        plan, sl = decode_slice_row(row, where, self.manifest.ld.n_ref)
+        lo, hi, m = plan.lo, plan.hi, plan.m
+        core = plan.core_mask()
 
         snp = readers.snps.read(lo, hi, readers.snp_cols)
         bp = snp.column(S.BP).to_numpy()
         cmcol = snp.column(S.CM)
-        cm = None if cmcol.null_count else _f64(cmcol)
+        cm = None if cmcol.null_count else f64(cmcol)
         keep = np.ones(m, dtype=bool)
         if bw != (None, None):
             keep = crop_keep_mask(bp, cm, core, *bw)
@@ -471,9 +339,9 @@ class Dataset:
         any_truth = False
         for j, (rd, cols) in enumerate(readers.traits):
             tb = rd.read(lo, hi, cols)
-            zs[:, j], ns[:, j] = _f64(tb.column(S.Z)), _f64(tb.column(S.N))
+            zs[:, j], ns[:, j] = f64(tb.column(S.Z)), f64(tb.column(S.N))
             if S.F_TRUE in cols:
-                ft[:, j] = _f64(tb.column(S.F_TRUE))
+                ft[:, j] = f64(tb.column(S.F_TRUE))
                 any_truth = True
         zs, ns, ft = zs[keep], ns[keep], ft[keep]
         core_k = np.nonzero(sl.core_mask.numpy())[0]
@@ -481,18 +349,18 @@ class Dataset:
         if not have.any():
             return None
         if not have.all():
-            sl = sl.restrict_core(torch.from_numpy(have), eig_threshold=float(self.manifest["ld"]["eig_threshold"]))
+            sl = sl.restrict_core(torch.from_numpy(have), eig_threshold=float(self.manifest.ld.eig_threshold))
         core_rows = core_k[have]
 
         X = self._standardised(snp, m)[keep]
         trk = None
         if want_tracks:
-            trk = torch.from_numpy(_tracks(snp)[keep]).to(device)
+            trk = torch.from_numpy(tracks_array(snp)[keep]).to(device)
 
         dt = resolve_dtype(dtype)
         dev = torch.device("cpu") if device is None else torch.device(device)
         return SliceBatch(
-            chrom=int(g[S.CHR]), slice_id=int(g[S.SLICE_ID]), snp_index=rows,
+            chrom=plan.chrom, slice_id=plan.slice_id, snp_index=rows,
             snp_ids=snp.column(S.SNP).to_numpy(zero_copy_only=False)[keep], bp=bp[keep],
             cm=None if cm is None else cm[keep],
             ld=sl.to(device=dev, dtype=dt),

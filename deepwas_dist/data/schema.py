@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from ..errors import InputError, SchemaError
+
 #: Version of the on-disk dataset layout. Readers refuse datasets written by a newer version.
 SCHEMA_VERSION = 1
 
@@ -152,7 +154,6 @@ def check_columns(present, required, where: str, fix: str = "", stored: bool = T
 
     ``stored=True`` (a file of a dataset) raises SchemaError, ``stored=False`` (a caller's table) InputError.
     """
-    from ..errors import InputError, SchemaError
     have = set(present)
     missing = [c for c in required if c not in have]
     if missing:

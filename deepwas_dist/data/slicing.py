@@ -8,6 +8,9 @@ core SNP. When both bandwidths are given the flank is their union, so either one
 by cropping.
 
 All ranges are row indices [lo, hi) into the chromosome's SNP table, which is sorted by BP.
+
+:class:`SliceGeometry` is the one home of the slice-geometry and LD-storage defaults of every ingestion
+path (``DatasetWriter.add_ld_slices``, ``prepare plink / ukbb-ld / simulate``, ``SimulationSpec``).
 """
 from __future__ import annotations
 
@@ -16,6 +19,34 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError
+from ..slice import EIG_THRESHOLD
+
+
+@dataclass(frozen=True)
+class SliceGeometry:
+    """How a dataset's chromosomes are cut into slices and how their LD is stored.
+
+    ``core_kb``: core width (cores tile the chromosome on a grid anchored at 0); ``bandwidth_kb`` /
+    ``bandwidth_cm``: flank width on BP / on the genetic map (their union when both are set);
+    ``shrinkage``: R <- (1 - a) R + a I before the eigendecomposition; ``eig_threshold``: relative
+    eigenvalue cut of R_CC; ``dtype``: storage type of the whitened factors Z and T.
+    """
+
+    core_kb: float = 1000.0
+    bandwidth_kb: float | None = 1000.0
+    bandwidth_cm: float | None = None
+    shrinkage: float = 0.0
+    eig_threshold: float = EIG_THRESHOLD
+    dtype: str = "float32"
+
+
+#: Real reference panels (``prepare plink``, ``prepare ukbb-ld``): 1 Mb cores with 1 Mb flanks.
+PANEL_GEOMETRY = SliceGeometry()
+#: Simulated datasets (``prepare simulate``, ``SimulationSpec``, the embedded demo): 500 kb flanks, not
+#: 1000. Kept apart on purpose: the simulated chromosomes are short (5 Mb by default), and every measured
+#: figure of the simulated tests, experiments and README (and the cached demo datasets) was produced with
+#: 500 kb flanks; unifying the two would change those numbers.
+SIMULATED_GEOMETRY = SliceGeometry(bandwidth_kb=500.0)
 
 
 @dataclass(frozen=True)
@@ -93,7 +124,8 @@ def flank_range(bp: np.ndarray, cm: np.ndarray | None, core_lo: int, core_hi: in
     return lo, hi
 
 
-def plan_slices(chrom: int, bp: np.ndarray, *, cm: np.ndarray | None = None, core_kb: float = 1000.0,
+def plan_slices(chrom: int, bp: np.ndarray, *, cm: np.ndarray | None = None,
+                core_kb: float = SliceGeometry.core_kb,
                 bandwidth_kb: float | None = None, bandwidth_cm: float | None = None) -> list[SlicePlan]:
     """Slices of one chromosome whose SNPs (sorted) sit at ``bp`` (and genetic positions ``cm``).
 

@@ -71,7 +71,7 @@ def heldout_snp_mask(ds: Dataset, keys: list[tuple[int, int]], chroms: list[int]
     want = set(keys)
     parts = []
     for c in chroms:
-        mask = np.zeros(int(ds.manifest["snps"]["per_chrom"][str(c)]), dtype=bool)
+        mask = np.zeros(ds.manifest.snps.per_chrom[int(c)], dtype=bool)
         for ch, sid, lo, hi in zip(idx[S.CHR], idx[S.SLICE_ID], idx[S.CORE_LO], idx[S.CORE_HI]):
             if int(ch) == c and (c, int(sid)) in want:
                 mask[int(lo):int(hi)] = True
@@ -177,7 +177,7 @@ def evaluate_model(cfg: TrainConfig, ds: Dataset, plan: RunPlan, split: HoldoutS
 
 def _truth(ds: Dataset, trait: str, chroms: list[int]) -> np.ndarray | None:
     """F_TRUE aligned to the SNP tables of ``chroms`` (NaN where absent), or None without truth."""
-    if not ds.manifest["traits"][trait].get("has_f_true"):
+    if not ds.manifest.traits[trait].has_f_true:
         return None
     parts = []
     for c in chroms:

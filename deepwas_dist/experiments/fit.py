@@ -105,7 +105,7 @@ def fit_and_score(cfg: TrainConfig, plan: RunPlan, true_sigma: list[float] | Non
         snps, X, tracks = ds.features(c)
         with torch.no_grad():
             preds.append(net(X, tracks).double().numpy())
-        if all(ds.manifest["traits"][t].get("has_f_true") for t in plan.traits):
+        if all(ds.manifest.traits[t].has_f_true for t in plan.traits):
             cols = []
             for t in plan.traits:
                 ss = ds.sumstats(t, [c]).set_index(S.SNP)

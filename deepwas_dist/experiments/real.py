@@ -24,8 +24,9 @@ import pandas as pd
 from ..data.reader import Dataset
 from ..errors import InputError
 from ..ingest.derived import derived_annotations, window_ld_scores
-from ..ingest.pipeline import prepare_annotations, prepare_plink, prepare_sumstats
+from ..ingest.from_plink import prepare_plink
 from ..ingest.plink import read_panel
+from ..ingest.updates import prepare_annotations, prepare_sumstats
 from ..realdata import HEIGHT_SUMSTATS, panel_prefix, shared_data_dir
 from ..train.config import TrainConfig
 from ..train.holdout import leave_block_out

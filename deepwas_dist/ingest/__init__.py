@@ -4,6 +4,8 @@
 - :mod:`.ukbb`: the Broad UK Biobank LD matrices (``chr{c}_{start}_{end}.npz`` + ``.gz``).
 - :mod:`.sumstats`: LDSC / fastGWA / PLINK 2 / generic summary statistics, allele harmonisation.
 - :mod:`.annotations`: LDSC ``.annot`` (full, thin) and Parquet annotation tables.
+
+The ``prepare`` steps built on them (they write datasets) are listed in :mod:`.pipeline`.
 """
 from .annotations import AnnotStats, read_annotations, standardisation
 from .plink import Panel, ld_matrix, read_panel, standardize

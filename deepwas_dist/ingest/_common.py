@@ -1,4 +1,5 @@
-"""Helpers shared by the ingestion parsers: opening fsspec URLs, chromosome codes, error locations."""
+"""Helpers shared by the ingestion parsers: opening fsspec URLs, chromosome codes, error locations and
+examples."""
 from __future__ import annotations
 
 import os
@@ -104,3 +105,8 @@ def ensure_sequence(paths: str | os.PathLike | list | tuple) -> list[str]:
     if isinstance(paths, (list, tuple)):
         return [os.fspath(p) for p in paths]
     return [os.fspath(paths)]
+
+
+def examples(values, k: int = 5) -> str:
+    vals = list(values)
+    return ", ".join(map(str, vals[:k])) + (f" (+{len(vals) - k:,} more)" if len(vals) > k else "")

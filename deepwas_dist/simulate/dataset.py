@@ -22,6 +22,8 @@ import numpy as np
 import pandas as pd
 
 from ..data import schema as S
+from ..data.manifest import Manifest
+from ..data.slicing import SIMULATED_GEOMETRY
 from ..data.writer import DatasetWriter
 from ..errors import InputError
 from ..ingest.plink import ld_matrix
@@ -57,10 +59,10 @@ class SimulationSpec:
     n_continuous: int = 4
     n_tracks: int = 4
     window: int = 32
-    core_kb: float = 1000.0
-    bandwidth_kb: float = 500.0
-    shrinkage: float = 0.0
-    storage_dtype: str = "float32"
+    core_kb: float = SIMULATED_GEOMETRY.core_kb            # slice geometry: data.slicing.SIMULATED_GEOMETRY
+    bandwidth_kb: float = SIMULATED_GEOMETRY.bandwidth_kb
+    shrinkage: float = SIMULATED_GEOMETRY.shrinkage
+    storage_dtype: str = SIMULATED_GEOMETRY.dtype
     panels: list[ChromPanel] | None = field(default=None, repr=False)   # a real panel instead of msprime
     n_gwas: int | None = None
     design: str = "out-of-sample"
@@ -92,7 +94,7 @@ class SimulationSpec:
 
 def write_simulated_dataset(url: str, spec: SimulationSpec | None = None, *, storage_options: dict | None = None,
                             overwrite: bool = False, log: Callable[[str], None] = print,
-                            workers: int | None = None) -> dict:
+                            workers: int | None = None) -> Manifest:
     """Simulate and write a dataset at ``url``; returns the writer's manifest.
 
     ``workers`` processes simulate the chromosomes' genotypes in parallel (default: one per core, at most

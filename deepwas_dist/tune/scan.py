@@ -25,6 +25,8 @@ import pandas as pd
 import torch
 
 from ..data.reader import Dataset
+from ..data.storage import filesystem, join
+from ..demo import demo_dataset_url
 from ..errors import InputError
 from ..train.config import TrainConfig
 from ..train.loop import RunPlan, heldout_metrics, null_prior, quiet_ray_train_logs, run_worker
@@ -161,9 +163,6 @@ def run_scan(sc: ScanConfig, log: Callable[[str], None] = print, ray_init_kwargs
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
 
-    from ..data.storage import filesystem, join
-    from ..demo import demo_dataset_url
-
     data = sc.data or demo_dataset_url(log=log)
     ds = Dataset.open(data, sc.storage_options or None)
     traits = resolve_traits(ds, sc.traits)
@@ -174,7 +173,7 @@ def run_scan(sc: ScanConfig, log: Callable[[str], None] = print, ray_init_kwargs
     plan, _ = make_plan(base, ds, traits)
     idx = ds.slice_index()
     keys = [(int(c), int(s)) for c, s in zip(idx["CHR"], idx["SLICE_ID"])]
-    max_bw = ds.manifest["ld"].get("bandwidth_kb")
+    max_bw = ds.manifest.ld.bandwidth_kb
     space = space_from_file(sc.space, max_bw) if sc.space else default_space(max_bw)
     param_space = {**space, "base": base.to_dict(), "plan": asdict(plan), "threads": sc.workers_per_trial,
                    "gpu": sc.gpus_per_trial > 0,

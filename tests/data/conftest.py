@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deepwas_dist.data import DatasetWriter
+from deepwas_dist.data import DatasetWriter, Manifest
 
 from tests.conftest import S3_BUCKET  # noqa: F401 - the bucket of the session S3 server
 CORE_KB = 500.0
@@ -77,7 +77,7 @@ def make_toy(seed: int = 7, sizes: dict[int, int] | None = None, n_ref: int = 80
 
 def write_toy(toy: Toy, url: str, storage_options: dict | None = None, *, dtype: str = "float32",
               bandwidth_kb: float | None = BANDWIDTH_KB, bandwidth_cm: float | None = None,
-              core_kb: float = CORE_KB, **writer_kw) -> dict:
+              core_kb: float = CORE_KB, **writer_kw) -> Manifest:
     with DatasetWriter(url, storage_options, build="hg19", **writer_kw) as w:
         for c in toy.chroms:
             w.add_snps(c, toy.snps[c], toy.ann[c], tracks=toy.tracks[c])

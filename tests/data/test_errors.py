@@ -163,7 +163,7 @@ def _edit_manifest(url, fn):
 
 def test_truncated_shard_names_the_file(written):
     ds = Dataset.open(written)
-    rel = ds.manifest["ld"]["files"][0]["path"]
+    rel = ds.manifest.ld.files[0]["path"]
     p = Path(written) / rel
     p.write_bytes(p.read_bytes()[: p.stat().st_size // 2])
     with pytest.raises(SchemaError, match=f"{rel}.*truncated.*fix: re-write"):
@@ -176,7 +176,7 @@ def test_truncated_shard_names_the_file(written):
 
 def test_corrupt_footer_and_missing_file(written):
     ds = Dataset.open(written)
-    rel = ds.manifest["snps"]["files"]["2"][0]["path"]
+    rel = ds.manifest.snps.files[2][0]["path"]
     p = Path(written) / rel
     raw = bytearray(p.read_bytes())
     raw[-8:-4] = (len(raw) * 2).to_bytes(4, "little")          # footer length beyond the file
@@ -191,7 +191,7 @@ def test_corrupt_footer_and_missing_file(written):
 
 def test_stored_file_missing_a_column(written):
     ds = Dataset.open(written)
-    rel = ds.manifest["traits"]["t2"]["files"]["1"][0]["path"]
+    rel = ds.manifest.traits["t2"].files[1][0]["path"]
     p = Path(written) / rel
     pq.write_table(pq.read_table(p).drop_columns(["N"]), p)
     _edit_manifest(written, lambda m: m["files"].__setitem__(rel, p.stat().st_size))

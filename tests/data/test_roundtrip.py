@@ -53,22 +53,22 @@ def _log_s(m, seed=0):
 def test_manifest_records_the_dataset(toy, toy_ds64):
     ds = Dataset.open(toy_ds64)
     m = ds.manifest
-    assert m["schema_version"] == S.SCHEMA_VERSION and m["build"] == "hg19"
+    assert m.schema_version == S.SCHEMA_VERSION and m.build == "hg19"
     assert ds.chromosomes == [1, 2] and ds.n_snps == 900
-    assert m["snps"]["per_chrom"] == {"1": 600, "2": 300}
+    assert m.snps.per_chrom == {1: 600, 2: 300}
     assert ds.feature_names == ["base", "coding", "cons"]
-    assert ds.binary_features == ["base", "coding"] and m["features"]["constant"] == ["base"]
+    assert ds.binary_features == ["base", "coding"] and m.features.constant == ["base"]
     allX = pd.concat([toy.ann[c] for c in toy.chroms])
-    np.testing.assert_allclose(m["features"]["mean"], allX[ds.feature_names].mean().to_numpy(), rtol=1e-12)
-    np.testing.assert_allclose(m["features"]["std"][1:], allX[["coding", "cons"]].std(ddof=0).to_numpy(), rtol=1e-10)
+    np.testing.assert_allclose(m.features.mean, allX[ds.feature_names].mean().to_numpy(), rtol=1e-12)
+    np.testing.assert_allclose(m.features.std[1:], allX[["coding", "cons"]].std(ddof=0).to_numpy(), rtol=1e-10)
     assert ds.tracks_shape == (2, 4)
-    assert m["traits"]["t1"]["n_unmatched"] == 1 and m["traits"]["t1"]["has_f_true"]
-    assert m["traits"]["t2"]["n_matched"] == len(toy.sumstats["t2"])
+    assert m.traits["t1"].n_unmatched == 1 and m.traits["t1"].has_f_true
+    assert m.traits["t2"].n_matched == len(toy.sumstats["t2"])
     ld = ds.ld_info
     assert (ld["core_kb"], ld["bandwidth_kb"], ld["bandwidth_cm"], ld["n_ref"], ld["dtype"]) == \
         (CORE_KB, BANDWIDTH_KB, None, toy.n_ref, "float64")
     on_disk = {str(p.relative_to(toy_ds64)): p.stat().st_size for p in Path(toy_ds64).rglob("*.parquet")}
-    assert on_disk == m["files"] and m["bytes_written"] == sum(on_disk.values())
+    assert on_disk == m.files and m.bytes_written == sum(on_disk.values())
 
 
 def test_snp_tables_and_sumstats_read_back(toy, toy_ds64):
@@ -92,7 +92,7 @@ def test_snp_tables_and_sumstats_read_back(toy, toy_ds64):
 def test_slices_equal_direct_computation(toy, toy_ds64):
     """float64 storage: every array of every slice equals what we compute from R and the inputs."""
     ds = Dataset.open(toy_ds64)
-    m = ds.manifest["features"]
+    m = ds.manifest.features
     t1 = toy.sumstats["t1"].set_index("SNP")
     batches = list(ds.slices(traits=["t1"]))
     plans = [p for c in toy.chroms for p in _plans(toy, c)]
@@ -108,7 +108,7 @@ def test_slices_equal_direct_computation(toy, toy_ds64):
         np.testing.assert_array_equal(b.snp_ids, snps["SNP"].to_numpy())
         np.testing.assert_array_equal(b.bp, snps["BP"].to_numpy())
         X = toy.ann[p.chrom][ds.feature_names].to_numpy()[p.lo:p.hi].astype(np.float32).astype(np.float64)
-        Xs = (X - np.array(m["mean"])) / np.array(m["std"])
+        Xs = (X - np.array(m.mean)) / np.array(m.std)
         assert b.features.dtype == torch.float32
         np.testing.assert_allclose(b.features.numpy(), Xs, rtol=1e-6, atol=1e-6)
         np.testing.assert_array_equal(b.tracks.numpy(), toy.tracks[p.chrom][p.lo:p.hi])
@@ -232,9 +232,9 @@ def test_many_small_files_read_the_same(toy, toy_ds32, tmp_path):
     """Tiny file / row-group targets: LD over several shards, SNP tables over several parts and row groups."""
     url = str(tmp_path / "small")
     man = write_toy(toy, url, target_file_mib=0.02, row_group_mib=0.002)
-    assert len(man["ld"]["files"]) > 2 and len(man["snps"]["files"]["1"]) > 1
+    assert len(man.ld.files) > 2 and len(man.snps.files[1]) > 1
     ds, ref = Dataset.open(url), Dataset.open(toy_ds32)
-    assert ds._parquet(man["snps"]["files"]["1"][0]["path"], ()).pf.metadata.num_row_groups > 1
+    assert ds._parquet(man.snps.files[1][0]["path"], ()).pf.metadata.num_row_groups > 1
     n = 0
     for a, b in zip(ds.slices(), ref.slices()):
         for x, y in ((a.ld.Z, b.ld.Z), (a.ld.T, b.ld.T), (a.z, b.z), (a.N, b.N), (a.features, b.features),
@@ -262,12 +262,12 @@ def test_overwrite_swaps_datasets(toy, tmp_path):
     write_toy(small, url)
     with pytest.raises(InputError, match="already exists"):
         DatasetWriter(url)
-    old_files = set(Dataset.open(url).manifest["files"])
+    old_files = set(Dataset.open(url).manifest.files)
     write_toy(toy, url, overwrite=True)
     ds = Dataset.open(url)
     assert ds.chromosomes == [1, 2]
     left = {str(p.relative_to(url)) for p in Path(url).rglob("*.parquet")}
-    assert left == set(ds.manifest["files"]) and not (left & old_files)
+    assert left == set(ds.manifest.files) and not (left & old_files)
 
 
 def test_streaming_is_fast_enough(toy_ds32):

@@ -25,10 +25,10 @@ def _same(a, b) -> None:
 
 def test_s3_round_trip_equals_local(toy, toy_ds32, s3_url, s3_storage_options):
     man = write_toy(toy, s3_url, s3_storage_options, target_file_mib=0.1)
-    assert len(man["ld"]["files"]) > 2
+    assert len(man.ld.files) > 2
     ds = Dataset.open(s3_url, storage_options=s3_storage_options)
     local = Dataset.open(toy_ds32)
-    assert ds.manifest["files"].keys() != local.manifest["files"].keys()        # fresh write id
+    assert ds.manifest.files.keys() != local.manifest.files.keys()        # fresh write id
     assert ds.slice_index().drop(columns=[S.FILE, S.ROW_GROUP]).equals(
         local.slice_index().drop(columns=[S.FILE, S.ROW_GROUP]))
     n = 0
@@ -58,7 +58,7 @@ def test_s3_missing_manifest_and_failed_writer(toy, s3_url, s3_storage_options):
 def test_s3_truncated_object_names_the_file(toy, s3_url, s3_storage_options):
     write_toy(toy, s3_url, s3_storage_options)
     ds = Dataset.open(s3_url, s3_storage_options)
-    rel = ds.manifest["ld"]["files"][0]["path"]
+    rel = ds.manifest.ld.files[0]["path"]
     path = f"{s3_url}/{rel}"
     data = ds.fs.cat_file(path)
     ds.fs.pipe_file(path, data[:1000])

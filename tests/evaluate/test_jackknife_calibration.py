@@ -30,11 +30,8 @@ from deepwas_dist.evaluate.jackknife import (
     refit_enrichment_table,
     refit_jackknife,
 )
-from deepwas_dist.ingest.pipeline import (
-    prepare_annotations,
-    prepare_plink,
-    prepare_sumstats,
-)
+from deepwas_dist.ingest.from_plink import prepare_plink
+from deepwas_dist.ingest.updates import prepare_annotations, prepare_sumstats
 from deepwas_dist.realdata import HEIGHT_SUMSTATS, PANEL_PREFIX
 from deepwas_dist.train.config import TrainConfig
 from deepwas_dist.train.holdout import HoldoutSplit

@@ -18,10 +18,13 @@ from bed_reader import to_bed
 from deepwas_dist.data import Dataset, DatasetWriter
 from deepwas_dist.data import schema as S
 from deepwas_dist.errors import InputError
-from deepwas_dist.ingest.pipeline import (align_annotations, parse_chroms, parse_columns, parse_key_values,
-                                          prepare_annotations, prepare_plink, prepare_sumstats, prepare_ukbb_ld)
+from deepwas_dist.ingest.align import align_annotations
+from deepwas_dist.ingest.from_plink import prepare_plink
+from deepwas_dist.ingest.from_ukbb import prepare_ukbb_ld
+from deepwas_dist.ingest.pipeline import parse_chroms, parse_columns, parse_key_values
 from deepwas_dist.ingest.plink import ld_matrix, standardize
 from deepwas_dist.ingest.ukbb import write_ukbb_ld
+from deepwas_dist.ingest.updates import prepare_annotations, prepare_sumstats
 from deepwas_dist.likelihood import marginal_nll
 from deepwas_dist.simulate import simulate_panel
 
@@ -219,7 +222,7 @@ def test_sumstats_added_harmonised_then_a_second_trait(base, ds_url, tmp_path):
     # the trait is there: refuse unless overwrite; overwrite replaces it and deletes the old files
     with pytest.raises(InputError, match="already in the dataset.*--overwrite"):
         prepare_sumstats(ds_url, "t1", str(tmp_path / "t1.sumstats.gz"), progress=False)
-    old_files = [e["path"] for fs in ds2.manifest["traits"]["t1"]["files"].values() for e in fs]
+    old_files = [e["path"] for fs in ds2.manifest.traits["t1"].files.values() for e in fs]
     exp3 = write_ldsc(tmp_path / "t1b.sumstats.gz", base["snps"], seed=3)
     prepare_sumstats(ds_url, "t1", str(tmp_path / "t1b.sumstats.gz"), overwrite=True, progress=False)
     ds3 = Dataset.open(ds_url)
@@ -308,14 +311,14 @@ def test_annotations_replace_the_old_set_and_round_trip(base, ds_url, tmp_path):
     prepare_sumstats(ds_url, "t1", str(tmp_path / "t1.sumstats.gz"), progress=False)
     old = Dataset.open(ds_url)
     assert old.feature_names == ["old"]
-    old_snp_files = [e["path"] for fs in old.manifest["snps"]["files"].values() for e in fs]
+    old_snp_files = [e["path"] for fs in old.manifest.snps.files.values() for e in fs]
     files, ann = _annot_files(tmp_path, base["snps"], seed=8)
     sm = prepare_annotations(ds_url, files, progress=False)
     assert (sm.snps_read, sm.snps_kept, sm.dropped) == (len(ann), len(ann), {})
     ds = Dataset.open(ds_url)
     assert ds.feature_names == ["coding", "cons"] and ds.binary_features == ["coding"]
     assert ds.traits == ["t1"] and ds.sumstats("t1").equals(old.sumstats("t1"))
-    assert ds.manifest["ld"] == old.manifest["ld"]                      # LD untouched, slices shared
+    assert ds.manifest.ld == old.manifest.ld                      # LD untouched, slices shared
     assert not any((Path(ds_url) / f).exists() for f in old_snp_files)
     for c in (1, 2):
         got = ds.snps(c)
@@ -324,8 +327,8 @@ def test_annotations_replace_the_old_set_and_round_trip(base, ds_url, tmp_path):
         for col in ("coding", "cons"):
             np.testing.assert_array_equal(got[col].to_numpy(), want[col].to_numpy(np.float32))
     X = ann[["coding", "cons"]].to_numpy(np.float64)          # statistics of the values given (stored float32)
-    np.testing.assert_allclose(ds.manifest["features"]["mean"], X.mean(0), rtol=1e-12)
-    np.testing.assert_allclose(ds.manifest["features"]["std"], X.std(0), rtol=1e-12)
+    np.testing.assert_allclose(ds.manifest.features.mean, X.mean(0), rtol=1e-12)
+    np.testing.assert_allclose(ds.manifest.features.std, X.std(0), rtol=1e-12)
     b = ds.read_slice(2, 1, traits=[])
     want = (X[len(ann[ann.CHR == 1]) + b.snp_index] - X.mean(0)) / X.std(0)
     np.testing.assert_allclose(b.features.numpy(), want, atol=1e-5)
@@ -359,7 +362,7 @@ def test_plink_two_chromosomes_ld_and_annotations(base):
     sm, ds = base["summary"], Dataset.open(base["url"])
     assert (sm.snps_read, sm.snps_kept, sm.dropped) == (len(base["snps"]), len(base["snps"]), {})
     assert ds.chromosomes == [1, 2] and ds.feature_names == ["old"] and ds.ld_info["n_ref"] == 200
-    assert sm.slices_written == len(ds.slice_index()) and sm.bytes_written == ds.manifest["bytes_written"]
+    assert sm.slices_written == len(ds.slice_index()) and sm.bytes_written == ds.manifest.bytes_written
     old = pd.read_parquet(Path(base["prefix"]).with_name("old.parquet")).set_index("SNP")["old"]
     for p in base["panels"]:
         c = p.chrom

@@ -70,8 +70,8 @@ def test_real_chr22_plink_and_height(chr22, raw, shared_data, capsys):
     assert number(out, "SNPs kept") == raw["keep"].sum() == 15_878
     assert number(out, "SNPs dropped") == 60
     ds = Dataset.open(chr22["url"])
-    assert number(out, "slices written") == ds.manifest["ld"]["n_slices"] == len(ds.slice_index())
-    files = ds.manifest["files"]
+    assert number(out, "slices written") == ds.manifest.ld.n_slices == len(ds.slice_index())
+    files = ds.manifest.files
     assert number(out, "bytes written") == sum(b for f, b in files.items() if not f.startswith("sumstats/")) > 0
     assert number(chr22["sumstats"].stdout, "bytes written") == sum(
         b for f, b in files.items() if f.startswith("sumstats/height/")) > 0
@@ -136,7 +136,7 @@ def test_simulate_to_s3_and_read_back(s3_server):  # noqa: F811
     p = prepare("simulate", "--chroms", "1-2", "--length-mb", "2", "--out", url,
                 *[a for k, v in opts.items() for a in ("--storage-option", f"{k}={v}")])
     ds = Dataset.open(url, storage_options=opts)
-    assert ds.chromosomes == [1, 2] and len(ds.traits) >= 1 and ds.manifest["build"] == "simulated"
+    assert ds.chromosomes == [1, 2] and len(ds.traits) >= 1 and ds.manifest.build == "simulated"
     assert number(p.stdout, "SNPs kept") == ds.n_snps > 0
     assert number(p.stdout, "slices written") == len(ds.slice_index())
     b = ds.read_slice(2, 0)

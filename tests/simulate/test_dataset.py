@@ -43,7 +43,7 @@ def test_manifest_records_the_design(datasets):
     assert oos.simulation == {"design": "out-of-sample", "n_panel": 120, "n_gwas": GWAS_PER_PANEL * 120}
     assert ins.simulation == {"design": "in-sample", "n_panel": 120, "n_gwas": None}
     assert oos.ld_info["n_ref"] == ins.ld_info["n_ref"] == 120               # LD from the panel
-    assert "design='out-of-sample'" in oos.manifest["description"]
+    assert "design='out-of-sample'" in oos.manifest.description
 
 
 def test_ld_is_the_panels_and_z_the_cohorts(datasets):

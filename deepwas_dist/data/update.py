@@ -1,0 +1,130 @@
+"""Update transactions of an existing dataset: the part of :class:`~deepwas_dist.data.writer.DatasetWriter`
+that opens a dataset, keeps its files, unlists replaced ones and checks, before the manifest swap, that no
+other writer changed the dataset meanwhile.
+
+An update writes only new files (under its own writer id), then swaps the manifest; until that swap the
+old manifest and every file it lists stay untouched. Files the new manifest no longer lists are deleted
+after the swap (``DatasetWriter.close``). :class:`UpdateMixin` holds these steps; it relies on the
+writer's state (``_chroms``, ``_files``, ``_traits``, ...), set up by ``DatasetWriter.__init__``.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from ..errors import InputError
+from . import schema as S
+from .feature_stats import FeatureStats
+from .manifest import Manifest, TraitInfo
+from .reader import Dataset
+from .records import ChromRecord
+from .storage import join, read_json
+
+
+class UpdateMixin:
+    """Opening a dataset for an update, and the bookkeeping of what it keeps, replaces and drops."""
+
+    @classmethod
+    def update(cls, url: str, storage_options: dict | None = None, **kw):
+        """Open the existing dataset at ``url`` for an atomic update.
+
+        Allowed on the returned writer: :meth:`add_sumstats` (a new trait), :meth:`remove_trait`,
+        :meth:`set_annotations` (every chromosome's annotation columns, replaced as a whole). SNPs and LD
+        slices cannot change (re-write the dataset for that). :meth:`close` writes the new manifest; an
+        exception inside ``with`` (or :meth:`abort`) deletes the new files and leaves the dataset as it was.
+        ``kw``: the constructor's file-size / compression options.
+        """
+        ds = Dataset.open(url, storage_options)
+        for k in ("overwrite", "build", "description", "simulation"):
+            if k in kw:
+                raise InputError(f"DatasetWriter.update does not take {k!r} (it keeps the dataset's own)")
+        w = cls(url, storage_options, overwrite=True, **kw)
+        w._load_base(ds)
+        return w
+
+    def _load_base(self, ds: Dataset) -> None:
+        m = ds.manifest
+        self._base, self._base_ds, self._old_files = m, ds, set(m.files)
+        self.build, self.description, self.simulation = m.build, m.description, m.simulation
+        self._ld = m.ld.settings()
+        self._stats = FeatureStats(list(m.features.names))
+        t = m.tracks
+        self._has_tracks = t is not None
+        if t is not None:
+            self._tracks_shape, self._track_names = (t.K, t.w), t.names
+        self._traits: dict[str, TraitInfo] = copy.deepcopy(m.traits)
+        self._files = dict(m.files)
+        self._inherited = set(self._files)
+        for c in ds.chromosomes:
+            df = ds.snps(c, columns=[S.SNP, S.BP, S.CM, S.A1, S.A2])
+            ids = pa.array(df[S.SNP].to_numpy(dtype=object), type=pa.string())
+            cm = df[S.CM].to_numpy(dtype=np.float64, na_value=np.nan)
+            self._chroms[c] = ChromRecord(n=len(df), bp=df[S.BP].to_numpy(dtype=np.int64),
+                                          cm=None if np.isnan(cm).all() else cm, ids=ids,
+                                          a1=pa.array(df[S.A1].to_numpy(dtype=object), type=pa.string()),
+                                          a2=pa.array(df[S.A2].to_numpy(dtype=object), type=pa.string()),
+                                          hashes=pd.util.hash_array(df[S.SNP].to_numpy(dtype=object)),
+                                          files=list(m.snps.files[c]))
+
+    def _check_new(self, what: str, fix: str) -> None:
+        if self._base is not None:
+            raise InputError(f"{self.url}: {what} cannot change in an update (DatasetWriter.update); fix: {fix}")
+
+    def _drop_files(self, entries: list[dict]) -> None:
+        """Unlist files from the manifest being built: kept files are deleted after the swap (close),
+        files this writer wrote are deleted now."""
+        for e in entries:
+            rel = e["path"]
+            self._files.pop(rel, None)
+            if rel in self._inherited:
+                self._inherited.discard(rel)
+            else:
+                with contextlib.suppress(Exception):
+                    self.fs.rm(join(self.root, rel))
+
+    @property
+    def base_manifest(self) -> Manifest | None:
+        """The manifest of the dataset being updated (None when writing a new dataset)."""
+        return self._base
+
+    def remove_trait(self, trait: str) -> None:
+        """Drop ``trait`` (e.g. to replace it by add_sumstats): its files leave the new manifest and are
+        deleted once the new manifest is published."""
+        self._check_open()
+        if trait not in self._traits:
+            raise InputError(f"{self.url}: no trait {trait!r} to remove (has {sorted(self._traits)})")
+        self._drop_files(self._traits.pop(trait).file_entries())
+
+    def _replace_annotations(self, c: int, annotations: pd.DataFrame) -> int:
+        """set_annotations of chromosome ``c`` (checked to be in the dataset): the first call drops the old
+        annotation set and its statistics; the SNP table is re-written with the new columns."""
+        if self._annot_pending is None:           # first call: the old annotation set goes entirely
+            self._annot_pending = set(self._chroms)
+            self._stats = FeatureStats()
+        elif c not in self._annot_pending:
+            raise InputError(f"{self.url}: annotations of chr{c} set twice; fix: call set_annotations once per "
+                             "chromosome")
+        snps, _, tracks = self._base_ds.features(c, tracks=True)
+        old = self._chroms.pop(c)
+        try:
+            n = self._put_snps(c, snps, annotations, tracks, self._track_names)
+        except BaseException:
+            self._chroms[c] = old
+            raise
+        self._drop_files(old.files)
+        self._annot_pending.discard(c)
+        return n
+
+    def _check_unchanged(self) -> None:
+        """Before an update's manifest swap: the dataset must still be the one update() opened."""
+        try:
+            now = read_json(self.fs, join(self.root, S.MANIFEST_FILE), self.url)
+        except FileNotFoundError:
+            now = {}
+        if now.get("write_id") != self._base.write_id:
+            raise InputError(f"{self.url}: the dataset was changed or removed by another writer while this update "
+                             "ran; nothing was published; fix: run the update again")

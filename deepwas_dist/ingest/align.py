@@ -1,0 +1,62 @@
+"""Aligning annotation tables to a dataset's reference SNPs (``prepare --annot``, ``prepare annotations``)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..data import schema as S
+from ..errors import InputError
+from ._common import examples
+from .annotations import read_annotations
+
+
+def align_annotations(table: pd.DataFrame, names: list[str], reference: dict[int, pd.DataFrame],
+                      fill: float | None = None, where: str = "the annotation file(s)"
+                      ) -> tuple[dict[int, pd.DataFrame], dict]:
+    """Annotation rows for every SNP of ``reference`` (chrom -> SNP table), in the reference's order.
+
+    ``table``: column SNP + ``names`` (from :func:`read_annotations`). SNPs of the reference missing from
+    ``table`` are an InputError naming the first few and the count, unless ``fill`` gives them a value.
+    Returns (chrom -> DataFrame[SNP, *names], counts).
+    """
+    index = pd.Index(table[S.SNP].astype(str).to_numpy(dtype=object))
+    values = table[list(names)].to_numpy(dtype=np.float64)
+    used = np.zeros(len(table), dtype=bool)
+    out, missing, total = {}, [], 0
+    for c, ref in sorted(reference.items()):
+        ids = ref[S.SNP].astype(str).to_numpy(dtype=object)
+        pos = index.get_indexer(ids)
+        miss = pos < 0
+        total += len(ids)
+        if miss.any():
+            missing.extend(ids[miss][: 5 - min(len(missing), 5)].tolist())
+            missing_n = int(miss.sum())
+        else:
+            missing_n = 0
+        used[pos[~miss]] = True
+        X = values[np.where(miss, 0, pos)]
+        if missing_n:
+            X[miss] = np.nan if fill is None else float(fill)
+        df = pd.DataFrame(X, columns=list(names))
+        df.insert(0, S.SNP, ids)
+        out[c] = (df, missing_n)
+    n_missing = int(sum(m for _, m in out.values()))
+    if n_missing and fill is None:
+        raise InputError(f"{n_missing:,} of the dataset's {total:,} SNPs are missing from {where} (first: "
+                         f"{examples(missing)}); fix: give every SNP a row, or pass --fill 0 (fill=0) to set the "
+                         "missing SNPs' annotations to 0")
+    counts = {"rows": len(table), "matched": total - n_missing, "filled": n_missing,
+              "not_in_dataset": int((~used).sum())}
+    return {c: df for c, (df, _) in out.items()}, counts
+
+
+def annotations_for(annot, snps_by_chrom: dict[int, pd.DataFrame], fill, input_storage_options
+                     ) -> tuple[dict[int, pd.DataFrame] | None, dict]:
+    if not annot:
+        return None, {}
+    reference = pd.concat([df[[S.CHR, S.SNP]] for _, df in sorted(snps_by_chrom.items())], ignore_index=True)
+    table, names = read_annotations(list(annot), reference=reference, storage_options=input_storage_options)
+    per_chrom, counts = align_annotations(table, names, snps_by_chrom, fill)
+    return per_chrom, {"annotations": ", ".join(names), "annotation rows": counts["rows"],
+                       "annotation SNPs filled": counts["filled"],
+                       "annotation rows not in the reference": counts["not_in_dataset"]}
