@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import os
+import pickle
 import random
 import tempfile
 import time
@@ -23,6 +24,7 @@ import torch
 from torch import nn
 
 from ..data.reader import Dataset
+from ..errors import InputError
 from ..evaluate.heldout import prior_from_model, score_slices
 from ..mismatch import LAMBDA_INIT
 from ..models import build_prior
@@ -133,18 +135,44 @@ def lr_lambda(cfg: TrainConfig, steps_per_epoch: int):
 
 def save_state(path: str, net: nn.Module, opt, sched, epoch: int, step_in_epoch: int, global_step: int,
                history: list[dict], partial: list[float] | None = None) -> None:
-    """Write a resumable training state into directory ``path``."""
+    """Write a resumable training state into directory ``path``: tensors and plain values only (the RNG
+    states included), so :func:`load_state` reads it with ``torch.load(..., weights_only=True)``."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    version, internal, gauss_next = random.getstate()
     torch.save({"model": net.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                "torch_rng": torch.get_rng_state(), "numpy_rng": np.random.get_state(),
-                "python_rng": random.getstate()}, os.path.join(path, STATE_FILE))
+                "torch_rng": torch.get_rng_state(),
+                "numpy_rng": {"name": str(name), "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
+                              "pos": int(pos), "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+                "python_rng": {"version": int(version), "internal": [int(v) for v in internal],
+                               "gauss_next": None if gauss_next is None else float(gauss_next)}},
+               os.path.join(path, STATE_FILE))
     with open(os.path.join(path, META_FILE), "w") as fh:
         json.dump({"epoch": epoch, "step_in_epoch": step_in_epoch, "global_step": global_step,
                    "history": history, "partial": partial}, fh)
 
 
 def load_state(path: str) -> tuple[dict, dict]:
-    """(torch state, meta) from a checkpoint directory."""
-    state = torch.load(os.path.join(path, STATE_FILE), map_location="cpu", weights_only=False)
+    """(torch state, meta) from a checkpoint directory. Nothing is unpickled: ``weights_only=True``
+    refuses any object other than tensors and plain values, and a checkpoint holding one (planted, or
+    written by an older version) is an InputError. The RNG states come back in the forms
+    ``torch.set_rng_state``, ``np.random.set_state`` and ``random.setstate`` take."""
+    file = os.path.join(path, STATE_FILE)
+    try:
+        state = torch.load(file, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise InputError(f"checkpoint {file} holds objects other than tensors and plain values, so it was "
+                         f"refused unread ({str(e).splitlines()[0]}); it was not written by this version of "
+                         "deepwas_dist (or was tampered with): delete that checkpoint directory, or retrain "
+                         "into a new --name") from None
+    try:
+        npr, pyr = state["numpy_rng"], state["python_rng"]
+        state["numpy_rng"] = (npr["name"], npr["keys"].numpy().astype(np.uint32), npr["pos"], npr["has_gauss"],
+                              npr["cached_gaussian"])
+        state["python_rng"] = (pyr["version"], tuple(pyr["internal"]), pyr["gauss_next"])
+    except (KeyError, TypeError, AttributeError) as e:
+        raise InputError(f"checkpoint {file} has no readable RNG state ({e!r}): it was written by an older "
+                         "version of deepwas_dist; delete that checkpoint directory, or retrain into a new "
+                         "--name") from None
     with open(os.path.join(path, META_FILE)) as fh:
         meta = json.load(fh)
     return state, meta
