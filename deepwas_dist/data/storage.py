@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import posixpath
 import uuid
 from typing import Any, Iterator
@@ -68,6 +69,89 @@ def filesystem(url: str, storage_options: dict | None = None) -> tuple[fsspec.Ab
 def is_local(fs: fsspec.AbstractFileSystem) -> bool:
     protos = fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,)
     return "file" in protos or "local" in protos
+
+
+def is_local_url(url: str) -> bool:
+    """True for a local path or a file:// URL (anything without another ``scheme://``): the one check
+    of "is this URL local" (``is_local`` asks the same of an open filesystem)."""
+    return "://" not in str(url) or str(url).startswith("file://")
+
+
+def absolute_url(url: str | None) -> str | None:
+    """A local path (or file:// URL) made absolute against the current directory, so that Ray workers,
+    which run elsewhere, find it; remote URLs and None unchanged."""
+    if url is None or not is_local_url(url):
+        return url
+    return os.path.abspath(os.path.expanduser(str(url).removeprefix("file://")))
+
+
+# ----------------------------------------------------------------------------------- credentials
+#: An option is a credential when its name contains one of these (key, secret, access_key, token,
+#: session_token, password, credentials, ...). Credentials are never written to storage or logs:
+#: :func:`redact` replaces them before a config or plan is serialised, and readers take them from the
+#: flags given again, or from the environment / profile (s3fs reads AWS_* and AWS_PROFILE itself).
+SECRET_WORDS = ("key", "secret", "token", "password", "passwd", "session", "credential", "auth", "signature")
+REDACTED = "<redacted>"
+#: Environment variable through which the driver hands credentials to its Ray workers (never persisted).
+SECRETS_ENV = "DEEPWAS_STORAGE_SECRETS"
+
+
+def is_secret_option(name: str) -> bool:
+    low = str(name).lower()
+    return any(w in low for w in SECRET_WORDS)
+
+
+def redact(options: dict | None) -> dict:
+    """A copy of ``options`` with every credential value (nested dicts too) replaced by REDACTED."""
+    out = {}
+    for k, v in (options or {}).items():
+        if isinstance(v, dict):
+            out[k] = redact(v)
+        elif is_secret_option(k) and v is not None and not isinstance(v, bool):
+            out[k] = REDACTED
+        else:
+            out[k] = v
+    return out
+
+
+def secrets_of(options: dict | None) -> dict:
+    """Only the credential values of ``options`` (nested dicts kept where they hold one)."""
+    out = {}
+    for k, v in (options or {}).items():
+        if isinstance(v, dict):
+            inner = secrets_of(v)
+            if inner:
+                out[k] = inner
+        elif is_secret_option(k) and v is not None and not isinstance(v, bool) and v != REDACTED:
+            out[k] = v
+    return out
+
+
+def secrets_env(options: dict | None) -> dict[str, str]:
+    """{SECRETS_ENV: JSON of the credentials} for a Ray runtime env (empty when there are none)."""
+    sec = secrets_of(options)
+    return {SECRETS_ENV: json.dumps(sec)} if sec else {}
+
+
+def restore_secrets(options: dict | None, secrets: dict | None = None) -> dict:
+    """``options`` as read back from storage, with each REDACTED value taken from ``secrets`` (default:
+    the JSON in $DEEPWAS_STORAGE_SECRETS, set by the driver for its workers) or dropped, so the backend
+    falls back to its own credential chain (environment, profile)."""
+    if secrets is None:
+        try:
+            secrets = json.loads(os.environ.get(SECRETS_ENV) or "{}")
+        except json.JSONDecodeError:
+            secrets = {}
+    out = {}
+    for k, v in (options or {}).items():
+        if isinstance(v, dict):
+            out[k] = restore_secrets(v, secrets.get(k) if isinstance(secrets.get(k), dict) else {})
+        elif v == REDACTED:
+            if k in secrets:
+                out[k] = secrets[k]
+        else:
+            out[k] = v
+    return out
 
 
 def join(root: str, rel: str) -> str:

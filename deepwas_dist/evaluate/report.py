@@ -25,7 +25,7 @@ import torch
 
 from ..data import schema as S
 from ..data.reader import Dataset
-from ..data.storage import filesystem, join
+from ..data.storage import filesystem, is_local, join, restore_secrets
 from ..errors import InputError
 from ..mismatch import MismatchSetting
 from ..models import saved_prior
@@ -272,7 +272,7 @@ def latest_checkpoint_dir(run_dir: str, storage_options: dict | None = None) -> 
                 best, best_step = p, step
     if best is None:
         raise InputError(f"{run_dir}: no checkpoint found; was the run started with launch/train.py?")
-    if fs.protocol in ("file", "local") or "file" in (fs.protocol if isinstance(fs.protocol, tuple) else ()):
+    if is_local(fs):
         return best
     local = tempfile.mkdtemp(prefix="deepwas-ckpt-")
     fs.get(best.rstrip("/") + "/", local + "/", recursive=True)
@@ -302,7 +302,9 @@ def evaluate_run_dir(run_url: str, storage_options: dict | None = None, log: Cal
     cfg.validate()
     url = run_url.rstrip("/")
     cfg.storage, cfg.name = url.rsplit("/", 1) if "/" in url else (".", url)
-    cfg.storage_options = dict(storage_options or cfg.storage_options)
+    # config.json holds no credentials (redacted at training time): the flags given now, else the
+    # environment / profile of the storage backend
+    cfg.storage_options = {**restore_secrets(cfg.storage_options), **(storage_options or {})}
     ds = Dataset.open(cfg.data, cfg.storage_options or None)
     # the split recorded at training time (runs made before it was recorded: recomputed from the flags)
     split = HoldoutSplit.from_dict(saved["holdout"]) if "holdout" in saved else None

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from ..data.reader import Dataset
+from ..data.storage import restore_secrets
 from ..errors import InputError
 from ..evaluate.heldout import prior_from_model, score_slices
 from ..mismatch import LAMBDA_INIT
@@ -223,7 +224,7 @@ def run_worker(cfg: TrainConfig, plan: RunPlan, session: Session, heldout_keys: 
                       f"(global step {global_step})", flush=True)
 
     if cache is None:
-        cache = SliceCache(Dataset.open(plan.data_url, plan.storage_options), plan.traits,
+        cache = SliceCache(Dataset.open(plan.data_url, restore_secrets(plan.storage_options)), plan.traits,
                            bandwidth_kb=cfg.bandwidth_kb, device=device, dtype=cfg.dtype,
                            keep_variance=cfg.ld_keep_variance,
                            max_bytes=cfg.cache_mib * 2 ** 20)
@@ -239,7 +240,7 @@ def run_worker(cfg: TrainConfig, plan: RunPlan, session: Session, heldout_keys: 
         else:
             session.report(metrics, None)
 
-    tb = EpochLogger(plan.run_url, plan.storage_options) if rank == 0 and plan.run_url else None
+    tb = EpochLogger(plan.run_url, restore_secrets(plan.storage_options)) if rank == 0 and plan.run_url else None
     for epoch in range(start_epoch, cfg.epochs):
         ep = plan_epoch(plan.train_keys, plan.train_costs, plan.train_ncore, world, cfg.accumulation, cfg.seed, epoch)
         t0 = time.perf_counter()

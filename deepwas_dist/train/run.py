@@ -20,7 +20,7 @@ import torch
 
 from ..data import schema as S
 from ..data.reader import Dataset
-from ..data.storage import filesystem, join
+from ..data.storage import filesystem, join, redact, secrets_env
 from ..errors import InputError
 from ..evaluate.heldout import fit_constant_prior, fit_null
 from ..mismatch import LAMBDA_INIT
@@ -182,6 +182,17 @@ def storage_for_ray(url: str, storage_options: dict):
     return url, None          # other schemes: let Ray resolve the URI itself
 
 
+def public_config(cfg: TrainConfig) -> dict:
+    """The config as written to config.json and shipped to workers: credentials redacted (see
+    :func:`deepwas_dist.data.storage.redact`; workers get them through their environment)."""
+    return {**cfg.to_dict(), "storage_options": redact(cfg.storage_options)}
+
+
+def public_plan(plan: RunPlan) -> dict:
+    """The run plan as shipped to workers (and Tune's persisted params): credentials redacted."""
+    return {**asdict(plan), "storage_options": redact(plan.storage_options)}
+
+
 def default_run_name(cfg: TrainConfig) -> str:
     return f"{cfg.model}-{cfg.size}-{cfg.objective}-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
 
@@ -219,7 +230,7 @@ def run_training(cfg: TrainConfig, *, log=print, ray_init_kwargs: dict | None = 
     plan.run_url = base.rstrip("/") + "/" + cfg.name
     fs.makedirs(run_root, exist_ok=True)
     with fs.open(join(run_root, "config.json"), "w") as fh:
-        json.dump({"config": cfg.to_dict(), "traits": traits, "holdout_chroms": split.heldout_chroms,
+        json.dump({"config": public_config(cfg), "traits": traits, "holdout_chroms": split.heldout_chroms,
                    "holdout": split.to_dict()}, fh, indent=1)
     log(f"[deepwas] run {cfg.name}: {len(traits)} trait(s) {traits}, {cfg.model}/{cfg.size} "
         f"({cfg.objective}), {len(plan.train_keys)} training slices, {len(plan.heldout_keys)} held-out slices "
@@ -233,14 +244,15 @@ def run_training(cfg: TrainConfig, *, log=print, ray_init_kwargs: dict | None = 
     storage_path, storage_fs = storage_for_ray(cfg.storage, cfg.storage_options)
     trainer = TorchTrainer(
         train_loop_per_worker,
-        train_loop_config={"train": cfg.to_dict(), "plan": asdict(plan)},
+        train_loop_config={"train": public_config(cfg), "plan": public_plan(plan)},
         scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
                                      resources_per_worker=None if cfg.use_gpu else {"CPU": 1},
                                      placement_strategy=cfg.placement_strategy),
         run_config=RunConfig(name=cfg.name, storage_path=storage_path, storage_filesystem=storage_fs,
                              failure_config=FailureConfig(max_failures=cfg.max_failures),
                              checkpoint_config=CheckpointConfig(num_to_keep=2),
-                             worker_runtime_env={"env_vars": {"RAY_TRAIN_ENABLE_PRINT_PATCH": "0"}}),
+                             worker_runtime_env={"env_vars": {"RAY_TRAIN_ENABLE_PRINT_PATCH": "0",
+                                                              **secrets_env(cfg.storage_options)}}),
     )
     t0 = time.perf_counter()
     result = trainer.fit()

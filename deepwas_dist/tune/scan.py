@@ -18,17 +18,18 @@ Design choices:
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Callable
 
 import pandas as pd
 import torch
 
 from ..data.reader import Dataset
+from ..data.storage import restore_secrets, secrets_of
 from ..errors import InputError
 from ..train.config import TrainConfig
 from ..train.loop import RunPlan, heldout_metrics, null_prior, quiet_ray_train_logs, run_worker
-from ..train.run import make_plan, resolve_holdout, resolve_traits, storage_for_ray
+from ..train.run import make_plan, public_config, public_plan, resolve_holdout, resolve_traits, storage_for_ray
 from ..train.session import TuneSession
 
 METRIC = "heldout_improvement_per_snp"
@@ -110,8 +111,10 @@ def space_from_file(spec: dict, max_bandwidth_kb: float | None) -> dict:
     return out
 
 
-def trial(config: dict) -> None:
-    """One Tune trial: train the sampled configuration, validating every epoch; test NLL at the end."""
+def trial(config: dict, storage_secrets: dict | None = None) -> None:
+    """One Tune trial: train the sampled configuration, validating every epoch; test NLL at the end.
+    ``config`` (persisted by Tune) has its credentials redacted; ``storage_secrets`` (``tune.with_parameters``:
+    the object store, never storage) puts them back."""
     quiet_ray_train_logs()
     base = TrainConfig(**config["base"])
     for k in TUNED:
@@ -119,6 +122,7 @@ def trial(config: dict) -> None:
             setattr(base, k, config[k])
     base.validate()
     plan = RunPlan(**config["plan"])
+    plan.storage_options = restore_secrets(plan.storage_options, storage_secrets)
     val_keys = [tuple(k) for k in config["val_keys"]]
     test_keys = [tuple(k) for k in config["test_keys"]]
     threads = max(1, int(config.get("threads", 1)))
@@ -176,7 +180,7 @@ def run_scan(sc: ScanConfig, log: Callable[[str], None] = print, ray_init_kwargs
     keys = [(int(c), int(s)) for c, s in zip(idx["CHR"], idx["SLICE_ID"])]
     max_bw = ds.manifest["ld"].get("bandwidth_kb")
     space = space_from_file(sc.space, max_bw) if sc.space else default_space(max_bw)
-    param_space = {**space, "base": base.to_dict(), "plan": asdict(plan), "threads": sc.workers_per_trial,
+    param_space = {**space, "base": public_config(base), "plan": public_plan(plan), "threads": sc.workers_per_trial,
                    "gpu": sc.gpus_per_trial > 0,
                    "val_keys": [k for k in keys if k[0] in val_c], "test_keys": [k for k in keys if k[0] in test_c]}
     log(f"[deepwas-tune] {len(traits)} trait(s) {traits}; train chromosomes {train_c}, validation {val_c}, "
@@ -188,7 +192,7 @@ def run_scan(sc: ScanConfig, log: Callable[[str], None] = print, ray_init_kwargs
             kw.setdefault("num_cpus", max(os.cpu_count() or 2, sc.workers_per_trial + 1))
         ray.init(**kw)
     storage_path, storage_fs = storage_for_ray(sc.storage, sc.storage_options)
-    trainable = tune.with_resources(trial, {"cpu": sc.workers_per_trial, "gpu": sc.gpus_per_trial})
+    trainable = tune.with_resources(tune.with_parameters(trial, storage_secrets=secrets_of(sc.storage_options)), {"cpu": sc.workers_per_trial, "gpu": sc.gpus_per_trial})
     path = storage_path.rstrip("/") + "/" + sc.name
     if sc.resume:
         if not tune.Tuner.can_restore(path, storage_filesystem=storage_fs):
