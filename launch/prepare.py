@@ -128,11 +128,12 @@ def parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace):
     """Dispatch to deepwas_dist.ingest.pipeline; returns a PrepareSummary, or the info dict."""
+    from deepwas_dist.cli import key_values
     from deepwas_dist.ingest import pipeline as P
 
-    so = P.parse_key_values(args.storage_option)
+    so = key_values(args.storage_option)
     common = dict(storage_options=so, progress=args.progress)
-    iso = P.parse_key_values(getattr(args, "input_storage_option", []), "--input-storage-option") or None
+    iso = key_values(getattr(args, "input_storage_option", []), "--input-storage-option") or None
     if args.command == "plink":
         return P.prepare_plink(args.out, args.bfile, chroms=args.chroms, maf=args.maf, shrinkage=args.shrinkage,
                                core_kb=args.core_kb, bandwidth_kb=args.bandwidth_kb, bandwidth_cm=args.bandwidth_cm,

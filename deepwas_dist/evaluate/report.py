@@ -25,7 +25,8 @@ import torch
 
 from ..data import schema as S
 from ..data.reader import Dataset
-from ..data.storage import filesystem, is_local, join, restore_secrets
+from ..credentials import restore_secrets
+from ..data.storage import filesystem, is_local, join
 from ..errors import InputError
 from ..mismatch import MismatchSetting
 from ..models import saved_prior

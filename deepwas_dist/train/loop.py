@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from ..data.reader import Dataset
-from ..data.storage import restore_secrets
+from ..credentials import restore_secrets
 from ..errors import InputError
 from ..evaluate.heldout import prior_from_model, score_slices
 from ..mismatch import LAMBDA_INIT

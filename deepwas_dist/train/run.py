@@ -20,7 +20,8 @@ import torch
 
 from ..data import schema as S
 from ..data.reader import Dataset
-from ..data.storage import filesystem, join, redact, secrets_env
+from ..credentials import redact, secrets_env
+from ..data.storage import filesystem, join
 from ..errors import InputError
 from ..evaluate.heldout import fit_constant_prior, fit_null
 from ..mismatch import LAMBDA_INIT

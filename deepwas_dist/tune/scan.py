@@ -25,7 +25,7 @@ import pandas as pd
 import torch
 
 from ..data.reader import Dataset
-from ..data.storage import restore_secrets, secrets_of
+from ..credentials import restore_secrets, secrets_of
 from ..errors import InputError
 from ..train.config import TrainConfig
 from ..train.loop import RunPlan, heldout_metrics, null_prior, quiet_ray_train_logs, run_worker

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from deepwas_dist.data.storage import REDACTED, SECRETS_ENV, redact, restore_secrets, secrets_of
+from deepwas_dist.credentials import REDACTED, SECRETS_ENV, redact, restore_secrets, secrets_of
 
 from .conftest import base_config
 
