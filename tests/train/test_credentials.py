@@ -9,15 +9,11 @@ import pytest
 
 from deepwas_dist.credentials import REDACTED, SECRETS_ENV, redact, restore_secrets, secrets_of
 
-from .conftest import base_config
+from .conftest import TrainerCalled, base_config
 
 SECRET, KEY_ID = "s3cr3t-VALUE-123", "AKIA-KEY-ID-456"
 OPTS = {"key": KEY_ID, "secret": SECRET, "anon": False,
         "client_kwargs": {"region_name": "eu-west-1", "aws_session_token": "tok-789"}}
-
-
-class _Stop(Exception):
-    pass
 
 
 def test_redact_and_restore_round_trip(monkeypatch):
@@ -32,33 +28,21 @@ def test_redact_and_restore_round_trip(monkeypatch):
     assert restore_secrets(red) == OPTS
 
 
-def test_train_run_persists_no_credential(monkeypatch, sim_dataset, tmp_path):
-    import ray
-    import ray.train.torch
-
+def test_train_run_persists_no_credential(fake_trainer, sim_dataset, tmp_path):
     from deepwas_dist.train.run import run_training
 
-    seen = {}
-
-    class FakeTrainer:
-        def __init__(self, fn, *, train_loop_config, scaling_config, run_config):
-            seen.update(config=train_loop_config, env=run_config.worker_runtime_env)
-            raise _Stop
-
-    monkeypatch.setattr(ray, "is_initialized", lambda: True)
-    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 8.0})
-    monkeypatch.setattr(ray.train.torch, "TorchTrainer", FakeTrainer)
     cfg = base_config(sim_dataset, str(tmp_path), "creds", storage_options=dict(OPTS))
-    with pytest.raises(_Stop):
+    with pytest.raises(TrainerCalled):
         run_training(cfg, log=lambda s: None)
     text = (tmp_path / "creds" / "config.json").read_text()
-    shipped = json.dumps(seen["config"])
+    shipped = json.dumps(fake_trainer["config"])
     for value in (SECRET, KEY_ID, "tok-789"):
         assert value not in text, "credential written to config.json"
         assert value not in shipped, "credential in the train_loop_config"
     saved = json.loads(text)["config"]["storage_options"]
     assert saved["secret"] == REDACTED and saved["anon"] is False
-    assert json.loads(seen["env"]["env_vars"][SECRETS_ENV]) == secrets_of(OPTS)   # to the workers, in memory
+    # to the workers, in memory only
+    assert json.loads(fake_trainer["env"]["env_vars"][SECRETS_ENV]) == secrets_of(OPTS)
 
 
 def test_tune_param_space_holds_no_credential(monkeypatch, sim_dataset, tmp_path):
@@ -76,13 +60,13 @@ def test_tune_param_space_holds_no_credential(monkeypatch, sim_dataset, tmp_path
 
         def __init__(self, trainable, *, param_space, tune_config, run_config):
             seen["params"] = param_space
-            raise _Stop
+            raise TrainerCalled
 
     monkeypatch.setattr(ray, "is_initialized", lambda: True)
     monkeypatch.setattr(tune, "Tuner", FakeTuner)
     monkeypatch.setattr(tune, "with_parameters", lambda fn, **kw: seen.update(kw) or fn)
     sc = ScanConfig(data=sim_dataset, storage=str(tmp_path), name="scan", storage_options=dict(OPTS))
-    with pytest.raises(_Stop):
+    with pytest.raises(TrainerCalled):
         run_scan(sc, log=lambda s: None)
     params = json.dumps({k: v for k, v in seen["params"].items() if k in ("base", "plan")})
     assert SECRET not in params and KEY_ID not in params and "tok-789" not in params
