@@ -21,7 +21,7 @@ import torch
 from ..data import schema as S
 from ..data.reader import Dataset
 from ..credentials import redact, secrets_env
-from ..data.storage import filesystem, join
+from ..data.storage import absolute_url, filesystem, is_local, is_local_url, join
 from ..errors import InputError
 from ..evaluate.heldout import fit_constant_prior, fit_null
 from ..mismatch import LAMBDA_INIT
@@ -157,8 +157,8 @@ def initial_prior(cfg: TrainConfig, ds: Dataset, traits: list[str], keys: list, 
 
 def storage_for_ray(url: str, storage_options: dict):
     """(storage_path, pyarrow filesystem or None) for Ray's RunConfig from an fsspec URL and options."""
-    if "://" not in url or url.startswith("file://"):
-        return os.path.abspath(url.removeprefix("file://")), None
+    if is_local_url(url):
+        return absolute_url(url), None
     if url.startswith("s3://"):
         import pyarrow.fs as pafs
         opts = dict(storage_options or {})
@@ -213,6 +213,8 @@ def run_training(cfg: TrainConfig, *, log=print, ray_init_kwargs: dict | None = 
     cfg.validate()
     if cfg.data is None:
         cfg.data = demo_dataset_url(log=log)
+    # Ray workers run in other directories (and on other nodes): local paths are resolved here, once
+    cfg.data, cfg.storage = absolute_url(cfg.data), absolute_url(cfg.storage)
     ds = Dataset.open(cfg.data, cfg.storage_options or None)
     traits = resolve_traits(ds, cfg.traits)
     cfg.name = cfg.name or default_run_name(cfg)
@@ -225,10 +227,9 @@ def run_training(cfg: TrainConfig, *, log=print, ray_init_kwargs: dict | None = 
     if cfg.resume and not has_state:
         raise InputError(f"--resume: no run {cfg.name!r} in {cfg.storage} to resume; check --name and --storage")
     plan, split = make_plan(cfg, ds, traits)
-    if fs.protocol in ("file", "local") or fs.protocol == ("file", "local"):
+    if is_local(fs):
         plan.run_dir_local = run_root
-    base = cfg.storage if "://" in cfg.storage else os.path.abspath(cfg.storage)
-    plan.run_url = base.rstrip("/") + "/" + cfg.name
+    plan.run_url = cfg.storage.rstrip("/") + "/" + cfg.name
     fs.makedirs(run_root, exist_ok=True)
     with fs.open(join(run_root, "config.json"), "w") as fh:
         json.dump({"config": public_config(cfg), "traits": traits, "holdout_chroms": split.heldout_chroms,

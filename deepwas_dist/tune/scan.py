@@ -25,6 +25,7 @@ import pandas as pd
 import torch
 
 from ..data.reader import Dataset
+from ..data.storage import absolute_url, filesystem, join
 from ..credentials import restore_secrets, secrets_of
 from ..errors import InputError
 from ..train.config import TrainConfig
@@ -165,10 +166,9 @@ def run_scan(sc: ScanConfig, log: Callable[[str], None] = print, ray_init_kwargs
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
 
-    from ..data.storage import filesystem, join
     from ..demo import demo_dataset_url
 
-    data = sc.data or demo_dataset_url(log=log)
+    data = absolute_url(sc.data) or demo_dataset_url(log=log)   # resolved here: trials run elsewhere
     ds = Dataset.open(data, sc.storage_options or None)
     traits = resolve_traits(ds, sc.traits)
     train_c, val_c, test_c = split_chromosomes(ds, sc.val_chroms, sc.test_chroms)
