@@ -11,7 +11,9 @@ import datetime as _dt
 import json
 import math
 import os
+import signal
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass
 
@@ -29,6 +31,7 @@ from .assignment import slice_cost
 from .config import TrainConfig
 from .holdout import HoldoutSplit, SliceKey, resolve_holdout_chroms, resolve_split
 from .loop import RunPlan, train_loop_per_worker
+from .resources import check_resources, train_requests, wait_s_for
 
 
 def resolve_traits(ds: Dataset, traits: str) -> list[str]:
@@ -194,6 +197,21 @@ def public_plan(plan: RunPlan) -> dict:
     return {**asdict(plan), "storage_options": redact(plan.storage_options)}
 
 
+def fit_interruptibly(trainer):
+    """``trainer.fit()``, where Ctrl-C stops the run cleanly: Ray Train's own SIGINT handler aborts the
+    workers and then exits the process with status 0 (SystemExit); that becomes a KeyboardInterrupt
+    (exit 130 in :func:`deepwas_dist.cli.run_cli`), and the SIGINT handler from before is restored."""
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGINT) if main else None
+    try:
+        return trainer.fit()
+    except SystemExit as e:
+        raise KeyboardInterrupt("training aborted (Ctrl-C)") from e
+    finally:
+        if main and previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
 def default_run_name(cfg: TrainConfig) -> str:
     return f"{cfg.model}-{cfg.size}-{cfg.objective}-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
 
@@ -226,6 +244,14 @@ def run_training(cfg: TrainConfig, *, log=print, ray_init_kwargs: dict | None = 
                          "or choose another --name")
     if cfg.resume and not has_state:
         raise InputError(f"--resume: no run {cfg.name!r} in {cfg.storage} to resume; check --name and --storage")
+    if not ray.is_initialized():
+        kw = dict(ray_init_kwargs or {})
+        if not cfg.use_gpu and "address" not in kw and "RAY_ADDRESS" not in os.environ:
+            kw.setdefault("num_cpus", max(cfg.num_workers + 2, os.cpu_count() or 2))
+        ray.init(**kw, log_to_driver=True)
+    # before anything is written: a request the cluster cannot meet would otherwise wait for ever
+    check_resources(*train_requests(cfg.gpus, cfg.workers), ray.cluster_resources,
+                    wait_s=wait_s_for(ray_init_kwargs), log=log)
     plan, split = make_plan(cfg, ds, traits)
     if is_local(fs):
         plan.run_dir_local = run_root
@@ -238,11 +264,6 @@ def run_training(cfg: TrainConfig, *, log=print, ray_init_kwargs: dict | None = 
         f"({cfg.objective}), {len(plan.train_keys)} training slices, {len(plan.heldout_keys)} held-out slices "
         f"(held out: {split.describe()}), {cfg.num_workers} {'GPU' if cfg.use_gpu else 'CPU'} worker(s)")
 
-    if not ray.is_initialized():
-        kw = dict(ray_init_kwargs or {})
-        if not cfg.use_gpu and "address" not in kw and "RAY_ADDRESS" not in os.environ:
-            kw.setdefault("num_cpus", max(cfg.num_workers + 2, os.cpu_count() or 2))
-        ray.init(**kw, log_to_driver=True)
     storage_path, storage_fs = storage_for_ray(cfg.storage, cfg.storage_options)
     trainer = TorchTrainer(
         train_loop_per_worker,
@@ -257,7 +278,7 @@ def run_training(cfg: TrainConfig, *, log=print, ray_init_kwargs: dict | None = 
                                                               **secrets_env(cfg.storage_options)}}),
     )
     t0 = time.perf_counter()
-    result = trainer.fit()
+    result = fit_interruptibly(trainer)
     log(f"[deepwas] training finished in {time.perf_counter() - t0:.0f} s; evaluating on held-out slices")
     if result.checkpoint is None:
         raise RuntimeError("training finished without a checkpoint")

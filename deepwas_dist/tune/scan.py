@@ -30,6 +30,7 @@ from ..credentials import restore_secrets, secrets_of
 from ..errors import InputError
 from ..train.config import TrainConfig
 from ..train.loop import RunPlan, heldout_metrics, null_prior, quiet_ray_train_logs, run_worker
+from ..train.resources import check_resources, wait_s_for
 from ..train.run import make_plan, public_config, public_plan, resolve_holdout, resolve_traits, storage_for_ray
 from ..train.session import TuneSession
 
@@ -191,6 +192,11 @@ def run_scan(sc: ScanConfig, log: Callable[[str], None] = print, ray_init_kwargs
         if "address" not in kw and "RAY_ADDRESS" not in os.environ:
             kw.setdefault("num_cpus", max(os.cpu_count() or 2, sc.workers_per_trial + 1))
         ray.init(**kw)
+    check_resources({"GPU": sc.gpus_per_trial, "CPU": float(sc.workers_per_trial)},
+                    {"GPU": f"--gpus-per-trial {sc.gpus_per_trial:g}", "CPU": f"--workers-per-trial {sc.workers_per_trial}"},
+                    {"GPU": "drop --gpus-per-trial to run trials on CPUs, or run on a machine or Ray cluster with GPUs",
+                     "CPU": "give each trial fewer cores, or start Ray with more CPUs (ray start --num-cpus N)"},
+                    ray.cluster_resources, wait_s=wait_s_for(ray_init_kwargs), log=log)
     storage_path, storage_fs = storage_for_ray(sc.storage, sc.storage_options)
     trainable = tune.with_resources(tune.with_parameters(trial, storage_secrets=secrets_of(sc.storage_options)), {"cpu": sc.workers_per_trial, "gpu": sc.gpus_per_trial})
     path = storage_path.rstrip("/") + "/" + sc.name

@@ -99,7 +99,7 @@ class TrainerCalled(Exception):
 def fake_trainer(monkeypatch) -> dict:
     """``run_training`` without Ray: Ray counts as started, the cluster has ``seen["resources"]`` (8 CPUs
     unless a test changes it), and TorchTrainer records what it was given in ``seen``, then raises
-    TrainerCalled."""
+    TrainerCalled (or, when a test sets ``seen["fit"]``, its ``fit()`` calls that)."""
     import ray
     import ray.train.torch
 
@@ -108,7 +108,11 @@ def fake_trainer(monkeypatch) -> dict:
     class FakeTrainer:
         def __init__(self, fn, *, train_loop_config, scaling_config, run_config):
             seen.update(config=train_loop_config, scaling=scaling_config, env=run_config.worker_runtime_env)
-            raise TrainerCalled
+            if "fit" not in seen:
+                raise TrainerCalled
+
+        def fit(self):
+            return seen["fit"]()
 
     monkeypatch.setattr(ray, "is_initialized", lambda: True)
     monkeypatch.setattr(ray, "cluster_resources", lambda: dict(seen["resources"]))
