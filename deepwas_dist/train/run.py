@@ -35,7 +35,11 @@ from .resources import check_resources, train_requests, wait_s_for
 
 
 def resolve_traits(ds: Dataset, traits: str) -> list[str]:
-    """'all' or a comma list, checked against the dataset."""
+    """'all' or a comma list, checked against the dataset; a dataset without traits is refused here,
+    before any work (it used to fail later inside torch)."""
+    if not ds.traits:
+        raise InputError(f"dataset {ds.url} has no traits; add them with `prepare.py sumstats --out {ds.url} "
+                         "--trait NAME --file SUMSTATS`")
     if traits in ("all", "", None):
         return list(ds.traits)
     want = [t.strip() for t in traits.split(",") if t.strip()]
