@@ -34,7 +34,7 @@ from ..data.slicing import SlicePlan, plan_slices
 from ..data.storage import filesystem, join, storage_errors
 from ..data.writer import DatasetWriter
 from ..errors import InputError
-from .annotations import read_annotations
+from .annotations import ids_match_nothing, read_annotations
 from .plink import Panel, ld_matrix, read_panel
 from .sumstats import harmonise, read_sumstats
 from .ukbb import list_ukbb_files, read_ukbb_ld, read_ukbb_snps
@@ -224,9 +224,11 @@ def align_annotations(table: pd.DataFrame, names: list[str], reference: dict[int
         df.insert(0, S.SNP, ids)
         out[c] = (df, missing_n)
     n_missing = int(sum(m for _, m in out.values()))
+    if total and n_missing == total:
+        raise ids_match_nothing(table[S.SNP], pd.concat([r[S.SNP] for _, r in sorted(reference.items())]), where)
     if n_missing and fill is None:
         raise InputError(f"{n_missing:,} of the dataset's {total:,} SNPs are missing from {where} (first: "
-                         f"{_examples(missing)}); fix: give every SNP a row, or pass --fill 0 (fill=0) to set the "
+                         f"{_examples(missing)}); fix: give every SNP a row, or pass --fill 0 to set the "
                          "missing SNPs' annotations to 0")
     counts = {"rows": len(table), "matched": total - n_missing, "filled": n_missing,
               "not_in_dataset": int((~used).sum())}
@@ -239,10 +241,17 @@ def _annotations_for(annot, snps_by_chrom: dict[int, pd.DataFrame], fill, input_
         return None, {}
     reference = pd.concat([df[[S.CHR, S.SNP]] for _, df in sorted(snps_by_chrom.items())], ignore_index=True)
     table, names = read_annotations(list(annot), reference=reference, storage_options=input_storage_options)
-    per_chrom, counts = align_annotations(table, names, snps_by_chrom, fill)
+    per_chrom, counts = align_annotations(table, names, snps_by_chrom, fill, where=", ".join(annot))
     return per_chrom, {"annotations": ", ".join(names), "annotation rows": counts["rows"],
                        "annotation SNPs filled": counts["filled"],
-                       "annotation rows not in the reference": counts["not_in_dataset"]}
+                       "annotation rows not in the reference": counts["not_in_dataset"],
+                       **_metadata_note(table)}
+
+
+def _metadata_note(table: pd.DataFrame) -> dict:
+    """The summary line naming annotation-file columns read as metadata and not used (e.g. MAF)."""
+    cols = table.attrs.get("metadata_columns") or []
+    return {"metadata columns not used as annotations": ", ".join(cols)} if cols else {}
 
 
 def _write_ld(w: DatasetWriter, c: int, bp: np.ndarray, cm: np.ndarray | None, ld_fn: Callable,
@@ -539,7 +548,7 @@ def prepare_annotations(out: str, files: str | list[str], *, fill: float | None 
         ref = w.reference_snps()
         table, names = read_annotations(files, reference=ref, storage_options=input_storage_options)
         by_chrom = {int(c): df.reset_index(drop=True) for c, df in ref.groupby(S.CHR, sort=True)}
-        per_chrom, counts = align_annotations(table, names, by_chrom, fill)
+        per_chrom, counts = align_annotations(table, names, by_chrom, fill, where=", ".join(files))
         for c in _bar(progress, iterable=sorted(per_chrom), desc="annotations", unit="chrom"):
             w.set_annotations(c, per_chrom[c])
     man = w.manifest
@@ -547,7 +556,8 @@ def prepare_annotations(out: str, files: str | list[str], *, fill: float | None 
                         details={"annotations": ", ".join(names),
                                  "binary": ", ".join(man["features"]["binary"]) or "-",
                                  "constant (not scaled)": ", ".join(man["features"]["constant"]) or "-",
-                                 "previous annotations": ", ".join(old["features"]["names"]) or "-"})
+                                 "previous annotations": ", ".join(old["features"]["names"]) or "-",
+                                 **_metadata_note(table)})
     if fill is not None:
         sm.details[f"dataset SNPs filled with {fill:g}"] = counts["filled"]
     if counts["not_in_dataset"]:
