@@ -30,7 +30,7 @@ def open_file(url: str, mode: str = "rb", storage_options: dict | None = None,
         fs, path = fsspec.core.url_to_fs(url, **so(storage_options))
         exists = fs.exists(path)
     except (OSError, ValueError) as e:  # bad URL / unreachable store
-        raise InputError(f"cannot access {url}: {e}. Check the path or URL and the storage_options.") from e
+        raise InputError(f"cannot access {url}: {e}. Check the path or URL and --input-storage-option.") from e
     if not exists:
         raise InputError(f"file not found: {url}. Check the path (or URL) and that the file was copied there.")
     return fsspec.open(url, mode, compression=compression, **so(storage_options))

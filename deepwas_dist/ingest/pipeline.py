@@ -171,7 +171,7 @@ def _refuse_existing(url: str, storage_options: dict | None, overwrite: bool) ->
     with storage_errors(url, "access"):
         exists = fs.exists(join(root, S.MANIFEST_FILE))
     if exists:
-        raise InputError(f"{url}: a dataset already exists here; fix: pass --overwrite (overwrite=True) to replace it "
+        raise InputError(f"{url}: a dataset already exists here; fix: pass --overwrite to replace it "
                          "(the old dataset stays valid until the new one is complete), or choose another --out")
 
 
@@ -510,7 +510,7 @@ def prepare_sumstats(out: str, trait: str, file: str, *, fmt: str = "auto", colu
         old = w.base_manifest
         if trait in w.traits and not overwrite:
             raise InputError(f"{out}: trait {trait!r} is already in the dataset; fix: pass --overwrite "
-                             "(overwrite=True) to replace it, or choose another --trait")
+                             "to replace it, or choose another --trait")
         bar.update(1)
         ss = read_sumstats(file, fmt=fmt, column_map=cmap, storage_options=input_storage_options, n=n)
         bar.update(1)

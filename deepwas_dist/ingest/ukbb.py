@@ -117,7 +117,7 @@ def list_ukbb_files(dir_url: str, chrom: int | str | None = None,
         fs, path = fsspec.core.url_to_fs(dir_url, **so(storage_options))
         isdir = fs.isdir(path)
     except (OSError, ValueError) as e:
-        raise InputError(f"cannot access {dir_url}: {e}. Check the URL and storage_options.") from e
+        raise InputError(f"cannot access {dir_url}: {e}. Check the URL and --input-storage-option.") from e
     if not isdir:
         raise InputError(f"UKBB LD directory not found: {dir_url}. Give the folder holding chr*_*_*.npz files.")
     want = None if chrom is None else int(chrom_to_int(pd.Series([str(chrom)]), "chrom")[0])

@@ -176,8 +176,8 @@ def storage_for_ray(url: str, storage_options: dict):
             kw.update(endpoint_override=host or endpoint, scheme=scheme if host else "https")
         if opts.get("key") or opts.get("secret"):
             if not (opts.get("key") and opts.get("secret")):
-                raise InputError("storage_options for s3://: give both 'key' and 'secret' (or neither, to use "
-                                 "the AWS credential chain)")
+                raise InputError("--storage-option for s3://: give both key=... and secret=... (or neither, to "
+                                 "use the AWS credential chain: AWS_* environment variables or AWS_PROFILE)")
             kw.update(access_key=opts["key"], secret_key=opts["secret"])
             if opts.get("token"):
                 kw.update(session_token=opts["token"])
