@@ -167,7 +167,7 @@ def test_smaller_bandwidth_equals_reingestion(toy, toy_ds64):
         assert nll(b.ld, b.z[:, 0], log_s) == pytest.approx(nll(ref, b.z[:, 0], log_s), rel=1e-10)
     with pytest.raises(InputError, match="exceeds the stored maximum"):
         next(ds.slices(bandwidth_kb=BANDWIDTH_KB + 1))
-    with pytest.raises(InputError, match="bandwidth_kb"):
+    with pytest.raises(InputError, match="cut in kb only; fix: request a bandwidth in kb"):
         ds.read_slice(1, 0, bandwidth_cm=0.1)
 
 
