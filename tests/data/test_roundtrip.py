@@ -252,7 +252,7 @@ def test_cm_bandwidth_dataset(toy, tmp_path):
     want = plan_slices(1, bp, cm=cm, core_kb=CORE_KB, bandwidth_cm=0.1)
     got = [b for b in ds.slices(chroms=[1], traits=["t1"], bandwidth_cm=0.1)]
     assert [(b.snp_index[0], b.snp_index[-1] + 1) for b in got] == [(p.lo, p.hi) for p in want]
-    with pytest.raises(InputError, match="cut by cm only"):
+    with pytest.raises(InputError, match="cut in cM only"):
         next(ds.slices(bandwidth_kb=10))
 
 
