@@ -28,6 +28,7 @@ from ..device import resolve_dtype
 from ..errors import InputError, SchemaError
 from ..slice import LDSlice
 from . import schema as S
+from .chroms import chrom_code
 from .slicing import crop_keep_mask, resolve_bandwidth
 from .storage import ParquetHandle, filesystem, join, read_json
 
@@ -273,7 +274,7 @@ class Dataset:
     def _check_chroms(self, chroms) -> list[int]:
         if chroms is None:
             return self.chromosomes
-        chroms = [int(c) for c in ([chroms] if np.isscalar(chroms) else chroms)]
+        chroms = [chrom_code(c) for c in ([chroms] if np.isscalar(chroms) else chroms)]
         bad = sorted(set(chroms) - set(self.chromosomes))
         if bad:
             raise InputError(f"{self.url}: chromosomes {bad} are not in the dataset (has {self.chromosomes})")

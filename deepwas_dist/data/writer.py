@@ -47,6 +47,7 @@ import torch
 from ..errors import InputError
 from ..slice import LDSlice
 from . import schema as S
+from .chroms import chrom_code as _as_chrom
 from .slicing import plan_slices, SlicePlan
 from .storage import atomic_open, filesystem, is_local, join, new_write_id, read_json, storage_errors, write_bytes
 
@@ -70,18 +71,6 @@ class _Chrom:
     a2: pa.Array
     hashes: np.ndarray
     files: list
-
-
-def _as_chrom(chrom) -> int:
-    try:
-        c = int(chrom)
-    except (TypeError, ValueError):
-        c = {"X": 23, "Y": 24, "XY": 25, "MT": 26}.get(str(chrom).upper().removeprefix("CHR"), None)
-        if c is None:
-            raise InputError(f"chromosome must be an integer (X=23, Y=24), got {chrom!r}") from None
-    if c < 1:
-        raise InputError(f"chromosome must be >= 1, got {chrom!r}")
-    return c
 
 
 def _chrom_codes(col: pd.Series) -> np.ndarray:

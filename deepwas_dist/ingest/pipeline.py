@@ -29,6 +29,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from ..data import schema as S
+from ..data.chroms import parse_chroms
 from ..data.reader import Dataset
 from ..data.slicing import SlicePlan, plan_slices
 from ..data.storage import filesystem, join, storage_errors
@@ -42,9 +43,6 @@ from .ukbb import list_ukbb_files, read_ukbb_ld, read_ukbb_snps
 __all__ = ["PrepareSummary", "prepare_plink", "prepare_ukbb_ld", "prepare_sumstats", "prepare_annotations",
            "prepare_simulate", "dataset_info", "format_info", "align_annotations", "parse_chroms",
            "parse_key_values", "parse_columns"]
-
-_CHROM_NAMES = {"X": 23, "Y": 24, "XY": 25, "MT": 26, "M": 26}
-
 
 # ================================================================================================ summary
 @dataclass
@@ -91,38 +89,6 @@ class PrepareSummary:
 
 
 # ================================================================================================ parsing
-def parse_chroms(text: str | int | Iterable | None) -> list[int] | None:
-    """'1-8', '1,3,5-7', '22', 'X' (or ints / a list) -> sorted distinct chromosome codes (X=23); None -> None."""
-    if text is None:
-        return None
-    items = [str(t) for t in text] if isinstance(text, (list, tuple)) else [str(text)]
-    out: set[int] = set()
-
-    def one(tok: str) -> int:
-        t = tok.strip().upper().removeprefix("CHR")
-        if t in _CHROM_NAMES:
-            return _CHROM_NAMES[t]
-        if not t.isdigit() or int(t) < 1:
-            raise InputError(f"bad chromosome {tok!r} in --chroms {','.join(items)!r}; use e.g. 22, 1-8, 1,3,5-7 or X")
-        return int(t)
-
-    for item in items:
-        for tok in item.split(","):
-            if not tok.strip():
-                continue
-            if "-" in tok:
-                a, _, b = tok.partition("-")
-                lo, hi = one(a), one(b)
-                if hi < lo:
-                    raise InputError(f"bad chromosome range {tok!r}: {hi} < {lo}")
-                out.update(range(lo, hi + 1))
-            else:
-                out.add(one(tok))
-    if not out:
-        raise InputError(f"--chroms {text!r} names no chromosome")
-    return sorted(out)
-
-
 def _parse_value(v: str) -> Any:
     low = v.lower()
     return {"true": True, "false": False, "none": None, "null": None}.get(low, v)

@@ -22,7 +22,8 @@ import pandas as pd
 
 from ..data.schema import A1, A2, BP, CHR, N, SNP, SUMSTATS_COLUMNS, Z
 from ..errors import InputError
-from ._common import check_unique, chrom_to_int, first_bad, header_and_sep, read_table
+from ..data.chroms import chrom_codes
+from ._common import check_unique, first_bad, header_and_sep, read_table
 
 #: roles besides the schema columns that a column_map may name
 BETA, SE, OR, STAT, REF, ALT = "BETA", "SE", "OR", "STAT", "REF", "ALT"
@@ -225,7 +226,7 @@ def read_sumstats(path: str, fmt: str = "auto", column_map: dict[str, str] | Non
 
     cols = list(SUMSTATS_COLUMNS)
     if CHR in roles and BP in roles:
-        out[CHR] = chrom_to_int(raw[roles[CHR]], path)
+        out[CHR] = chrom_codes(raw[roles[CHR]], path)
         bp = _numeric(raw, roles[BP])
         bad = ~np.isfinite(bp)
         if bad.any():
