@@ -32,10 +32,10 @@ from ..mismatch import MismatchSetting
 from ..models import saved_prior
 from ..train.config import TrainConfig
 from ..train.holdout import HoldoutSplit
-from ..train.loop import META_FILE, RunPlan, build_model, load_state
+from ..train.loop import META_FILE, RunPlan, build_model, load_state, null_prior
 from .enrichment import enrichment_table, fixed_h2_se
 from .guards import TraitFit, check_trait, enrichment_masked_warning, format_warnings, mask_collapsed_enrichment
-from .heldout import (constant_prior, fit_constant_prior, fit_nuisance, fit_null, prior_from_model, recovery,
+from .heldout import (constant_prior, fit_constant_prior, fit_nuisance, prior_from_model, recovery,
                       score_slices, with_nuisance)
 from .jackknife import NEWTON_MAX_PARAMS, RefitJackknife, RefitSettings, refit_enrichment_table, refit_jackknife
 from .plots import curves_png, enrichment_png, truth_png
@@ -90,13 +90,12 @@ def evaluate_run(cfg: TrainConfig, ds: Dataset, plan: RunPlan, split: HoldoutSpl
 
 def evaluate_model(cfg: TrainConfig, ds: Dataset, plan: RunPlan, split: HoldoutSplit, net: torch.nn.Module,
                    history: list[dict], log: Callable[[str], None] = print) -> dict:
-    traits, T = plan.traits, len(plan.traits)
+    traits = plan.traits
     log_N = torch.tensor(plan.log_N, dtype=torch.float64)
     read = lambda keys: (ds.read_slice(c, s, traits, bandwidth_kb=cfg.bandwidth_kb, keep_variance=cfg.ld_keep_variance) for c, s in keys)  # noqa: E731
     base_keys = _subsample(plan.train_keys, BASELINE_SLICES, cfg.seed)
     base = list(read(base_keys))
     mismatch = MismatchSetting.parse(cfg.mismatch).enabled
-    null_ls, null_ll = fit_null(base, T, mismatch=mismatch)
     c_logf, c_ls, c_ll = fit_constant_prior(base, log_N, torch.tensor(plan.init_log_f, dtype=torch.float64),
                                             mismatch=mismatch)
     prior = prior_from_model(net)
@@ -105,6 +104,7 @@ def evaluate_model(cfg: TrainConfig, ds: Dataset, plan: RunPlan, split: HoldoutS
         sigma, lam = fit_nuisance(base, [prior(b.features, b.tracks)[0] for b in base], log_N, sigma)
         prior = with_nuisance(prior, sigma, lam)
     lam = None if lam is None else lam.detach().double()
+    null_ls, null_ll = null_prior(plan, lam is not None)       # the run's one null (heldout.fit_run_null)
     ho_model = score_slices(read(plan.heldout_keys), prior, log_N, null_ls, null_log_lambda=null_ll)
     ho_const = score_slices(read(plan.heldout_keys), constant_prior(c_logf, c_ls, c_ll), log_N, null_ls,
                             null_log_lambda=null_ll)

@@ -26,7 +26,7 @@ from torch import nn
 from ..data.reader import Dataset
 from ..credentials import restore_secrets
 from ..errors import InputError
-from ..evaluate.heldout import prior_from_model, score_slices
+from ..evaluate.heldout import RunNull, prior_from_model, score_slices
 from ..mismatch import LAMBDA_INIT
 from ..models import build_prior
 from .assignment import plan_epoch, split_evenly
@@ -58,8 +58,10 @@ class RunPlan:
     tracks_shape: tuple[int, int] | None
     init_log_sigma: list[float] | None = None   # starting log sigma per trait (None: 0)
     init_log_lambda: list[float] | None = None  # starting log lambda per trait (None: no mismatch term)
-    null_log_sigma: list[float] | None = None   # the null prior's fitted (log sigma, log lambda): the one
-    null_log_lambda: list[float] | None = None  # baseline of every "vs null" figure (None: sigma 1, no lambda)
+    # The run's null prior (evaluate.heldout.fit_run_null), the one baseline of every "vs null" figure:
+    null_log_sigma: list[float] | None = None            # with the run's lambda (if any)
+    null_log_lambda: list[float] | None = None           # None: no mismatch term
+    null_log_sigma_no_lambda: list[float] | None = None  # for a prior scored without lambda
     run_dir_local: str | None = None      # for the failure-injection marker (tests)
     run_url: str | None = None            # where rank 0 writes TensorBoard events (None: nowhere)
     buffer_keys: list[tuple[int, int]] = field(default_factory=list)   # neither trained on nor scored
@@ -293,7 +295,7 @@ def run_worker(cfg: TrainConfig, plan: RunPlan, session: Session, heldout_keys: 
                "lr": float(sched.get_last_lr()[0]), "seconds": secs, "nodes": nodes}
         if ho_keys and cfg.eval_every and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs):
             row.update(heldout_metrics(plan.traits, ho_keys, ho_costs, net, cache, session, log_N,
-                                       null_prior(plan, len(plan.traits), net)))
+                                       null_prior(plan, net.log_lambda() is not None)))
         if final_metrics is not None and epoch + 1 == cfg.epochs:
             row.update(final_metrics(net, cache))
         history.append(row)
@@ -340,16 +342,14 @@ def heldout_metrics(traits: list[str], keys: list, costs: list[float], net: nn.M
     return out
 
 
-def null_prior(plan: RunPlan, n_traits: int, net: nn.Module) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The plan's null prior (log sigma, log lambda), with lambda exactly when ``net`` has one."""
-    ls = torch.tensor(plan.null_log_sigma, dtype=torch.float64) if plan.null_log_sigma is not None \
-        else torch.zeros(n_traits, dtype=torch.float64)
-    if net.log_lambda() is None:
-        return ls, None
-    if not net.log_lambda_raw.requires_grad:                 # --mismatch VALUE: the null uses it too
-        return ls, net.log_lambda().detach().double()
-    ll = plan.null_log_lambda if plan.null_log_lambda is not None else [math.log(LAMBDA_INIT)] * n_traits
-    return ls, torch.tensor(ll, dtype=torch.float64)
+def null_prior(plan: RunPlan, has_lambda: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The run's null prior (log sigma, log lambda or None) to compare a prior with (``has_lambda``) or
+    without lambda with: the plan's fit of :func:`deepwas_dist.evaluate.heldout.fit_run_null`, whose
+    docstring defines every "vs null" figure."""
+    if plan.null_log_sigma is None:
+        raise ValueError("the run plan has no null prior (make_plan fits it)")
+    no_lambda = plan.null_log_sigma if plan.null_log_lambda is None else plan.null_log_sigma_no_lambda
+    return RunNull(plan.null_log_sigma, plan.null_log_lambda, no_lambda).for_prior(has_lambda)
 
 
 def format_epoch_line(row: dict, traits: list[str]) -> str:

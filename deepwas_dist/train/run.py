@@ -25,8 +25,8 @@ from ..data.reader import Dataset
 from ..credentials import redact, secrets_env
 from ..data.storage import absolute_url, filesystem, is_local, is_local_url, join
 from ..errors import InputError
-from ..evaluate.heldout import fit_constant_prior, fit_null
-from ..mismatch import LAMBDA_INIT
+from ..evaluate.heldout import RunNull, fit_constant_prior, fit_run_null
+from ..mismatch import LAMBDA_INIT, MismatchSetting
 from .assignment import slice_cost
 from .config import TrainConfig
 from .holdout import HoldoutSplit, SliceKey, resolve_holdout_chroms, resolve_split
@@ -116,7 +116,9 @@ def plan_for(cfg: TrainConfig, ds: Dataset, traits: list[str], split: HoldoutSpl
                    train_ncore=[geometry[k][1] for k in train_keys], heldout_keys=list(split.heldout_keys),
                    heldout_costs=[geometry[k][0] for k in split.heldout_keys], log_N=log_N,
                    init_log_f=init.log_f, init_log_sigma=init.log_sigma, init_log_lambda=init.log_lambda,
-                   null_log_sigma=init.null_log_sigma, null_log_lambda=init.null_log_lambda,
+                   null_log_sigma=None if init.null is None else init.null.log_sigma,
+                   null_log_lambda=None if init.null is None else init.null.log_lambda,
+                   null_log_sigma_no_lambda=None if init.null is None else init.null.log_sigma_no_lambda,
                    n_features=len(ds.feature_names), tracks_shape=ds.tracks_shape,
                    buffer_keys=list(split.buffer_keys), h2_moment=moment)
 
@@ -127,14 +129,13 @@ INIT_SLICES = 16
 
 @dataclass
 class InitialPrior:
-    """Per trait: the starting constant prior (log f, log sigma, log lambda or None) and the null prior
-    (log sigma, log lambda or None) that every "vs null" figure of the run uses."""
+    """Per trait: the starting constant prior (log f, log sigma, log lambda or None), and the run's null
+    prior (:func:`deepwas_dist.evaluate.heldout.fit_run_null`) fitted on the same slices."""
 
     log_f: list[float]
     log_sigma: list[float]
     log_lambda: list[float] | None
-    null_log_sigma: list[float] | None
-    null_log_lambda: list[float] | None
+    null: RunNull | None
 
 
 def initial_prior(cfg: TrainConfig, ds: Dataset, traits: list[str], keys: list, log_N: list[float],
@@ -144,9 +145,8 @@ def initial_prior(cfg: TrainConfig, ds: Dataset, traits: list[str], keys: list, 
     at zero), with lambda when the run models mismatch; and the null prior fitted on the same slices."""
     T = len(traits)
     mismatch = cfg.mismatch_setting.mode == "learn"
-    fallback = InitialPrior(guess, [0.0] * T, [math.log(LAMBDA_INIT)] * T if mismatch else None, None, None)
     if not keys:
-        return fallback
+        return InitialPrior(guess, [0.0] * T, [math.log(LAMBDA_INIT)] * T if mismatch else None, None)
     rng = np.random.default_rng(cfg.seed)
     pick = [keys[i] for i in sorted(rng.choice(len(keys), size=min(INIT_SLICES, len(keys)), replace=False))]
     batches = [ds.read_slice(c, s, traits, bandwidth_kb=cfg.bandwidth_kb, tracks=False,
@@ -154,12 +154,12 @@ def initial_prior(cfg: TrainConfig, ds: Dataset, traits: list[str], keys: list, 
     lf, ls, ll = fit_constant_prior(batches, torch.tensor(log_N, dtype=torch.float64),
                                     torch.tensor(guess, dtype=torch.float64), iters=25, objective=cfg.objective,
                                     mismatch=mismatch)
-    null_ls, null_ll = fit_null(batches, T, mismatch=cfg.mismatch_setting.enabled)
+    # the null follows --mismatch itself (not the LDSC objective's lambda-less network): see fit_run_null
+    null = fit_run_null(batches, T, MismatchSetting.parse(cfg.mismatch))
     fits = [lf, ls] + ([] if ll is None else [ll])
     if not all(bool(torch.isfinite(x).all()) for x in fits):
-        return fallback
-    return InitialPrior(lf.tolist(), ls.tolist(), None if ll is None else ll.tolist(), null_ls.tolist(),
-                        None if null_ll is None else null_ll.tolist())
+        return InitialPrior(guess, [0.0] * T, [math.log(LAMBDA_INIT)] * T if mismatch else None, null)
+    return InitialPrior(lf.tolist(), ls.tolist(), None if ll is None else ll.tolist(), null)
 
 
 def storage_for_ray(url: str, storage_options: dict):

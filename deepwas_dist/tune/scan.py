@@ -133,7 +133,7 @@ def trial(config: dict, storage_secrets: dict | None = None) -> None:
     session = TuneSession(device)
     log_N = torch.tensor(plan.log_N, dtype=torch.float64, device=device)
     final = lambda net, cache: heldout_metrics(plan.traits, test_keys, [1.0] * len(test_keys), net, cache,  # noqa: E731
-                                               session, log_N, null_prior(plan, len(plan.traits), net),
+                                               session, log_N, null_prior(plan, net.log_lambda() is not None),
                                                prefix="test")
     run_worker(base, plan, session, heldout_keys=val_keys, final_metrics=final)
 
