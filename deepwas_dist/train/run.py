@@ -192,7 +192,7 @@ def storage_for_ray(url: str, storage_options: dict):
 
 def public_config(cfg: TrainConfig) -> dict:
     """The config as written to config.json and shipped to workers: credentials redacted (see
-    :func:`deepwas_dist.data.storage.redact`; workers get them through their environment)."""
+    :func:`deepwas_dist.credentials.redact`; workers get them through their environment)."""
     return {**cfg.to_dict(), "storage_options": redact(cfg.storage_options)}
 
 
