@@ -251,6 +251,9 @@ def run_training(cfg: TrainConfig, *, log=print, ray_init_kwargs: dict | None = 
     if not ray.is_initialized():
         kw = dict(ray_init_kwargs or {})
         if not cfg.use_gpu and "address" not in kw and "RAY_ADDRESS" not in os.environ:
+            # a fresh local instance: without address="local", ray.init joins a cluster some other process
+            # started on this machine, and refuses num_cpus there (ValueError)
+            kw.setdefault("address", "local")
             kw.setdefault("num_cpus", max(cfg.num_workers + 2, os.cpu_count() or 2))
         ray.init(**kw, log_to_driver=True)
     # before anything is written: a request the cluster cannot meet would otherwise wait for ever

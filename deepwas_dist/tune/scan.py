@@ -190,6 +190,7 @@ def run_scan(sc: ScanConfig, log: Callable[[str], None] = print, ray_init_kwargs
     if not ray.is_initialized():
         kw = dict(ray_init_kwargs or {})
         if "address" not in kw and "RAY_ADDRESS" not in os.environ:
+            kw.setdefault("address", "local")          # a fresh local instance (see train.run.run_training)
             kw.setdefault("num_cpus", max(os.cpu_count() or 2, sc.workers_per_trial + 1))
         ray.init(**kw)
     check_resources({"GPU": sc.gpus_per_trial, "CPU": float(sc.workers_per_trial)},

@@ -80,3 +80,19 @@ def test_tune_gpus_per_trial_on_a_cluster_without_gpus_is_refused(monkeypatch, s
     sc = ScanConfig(data=sim_dataset, storage=str(tmp_path), name="scan", gpus_per_trial=0.5)
     with pytest.raises(InputError, match=r"--gpus-per-trial 0.5: 0.5 GPU requested but the Ray cluster has 0"):
         run_scan(sc, log=lambda s: None)
+
+
+def test_cpu_runs_start_their_own_local_ray(fake_trainer, sim_dataset, tmp_path, monkeypatch):
+    """ray.init without an address joins a cluster another process started on the machine and then
+    refuses num_cpus (ValueError): a CPU run asks for a fresh local instance."""
+    import ray
+
+    from deepwas_dist.train.run import run_training
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    got = {}
+    monkeypatch.setattr(ray, "init", lambda **kw: got.update(kw))
+    with pytest.raises(TrainerCalled):
+        run_training(base_config(sim_dataset, str(tmp_path), "local-ray"), log=lambda s: None)
+    assert got["address"] == "local" and got["num_cpus"] >= 4
