@@ -9,11 +9,19 @@ import os as _os
 if "OMP_WAIT_POLICY" not in _os.environ and "GOMP_SPINCOUNT" not in _os.environ:
     _os.environ["GOMP_SPINCOUNT"] = "3000"
     _os.environ.setdefault("KMP_BLOCKTIME", "0")
+import importlib as _importlib
+
 from .errors import InputError, SchemaError
-from .slice import LDSlice
 
-__all__ = ["InputError", "SchemaError", "LDSlice"]
+__all__ = ["InputError", "SchemaError", "LDSlice", "NLLResult", "marginal_nll"]
 __version__ = "0.1.0"
-from .likelihood import NLLResult, marginal_nll  # noqa: E402
 
-__all__ += ["NLLResult", "marginal_nll"]
+# The numerical core (torch) loads on first use (PEP 562): importing deepwas_dist.cli or
+# deepwas_dist.models.names, as the command lines do before parsing, stays instant.
+_LAZY = {"LDSlice": ".slice", "NLLResult": ".likelihood", "marginal_nll": ".likelihood"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(_importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -135,16 +135,17 @@ def run(args: argparse.Namespace):
     from deepwas_dist.ingest.from_plink import prepare_plink
     from deepwas_dist.ingest.from_ukbb import prepare_ukbb_ld
     from deepwas_dist.ingest.info import dataset_info
-    from deepwas_dist.ingest.pipeline import parse_columns, parse_key_values
+    from deepwas_dist.cli import key_values
+    from deepwas_dist.ingest.pipeline import parse_columns
     from deepwas_dist.ingest.updates import prepare_annotations, prepare_sumstats
     from deepwas_dist.simulate.prepare import prepare_simulate
 
     # geometry flags left unset (None) are not passed: each step's default is its SliceGeometry's
     geometry = {k: getattr(args, k) for k in ("core_kb", "bandwidth_kb", "shrinkage", "dtype")
                 if getattr(args, k, None) is not None}
-    so = parse_key_values(args.storage_option)
+    so = key_values(args.storage_option)
     common = dict(storage_options=so, progress=args.progress)
-    iso = parse_key_values(getattr(args, "input_storage_option", []), "--input-storage-option") or None
+    iso = key_values(getattr(args, "input_storage_option", []), "--input-storage-option") or None
     if args.command == "plink":
         return prepare_plink(args.out, args.bfile, chroms=args.chroms, maf=args.maf, bandwidth_cm=args.bandwidth_cm,
                              annot=args.annot, fill=args.fill, build=args.build, overwrite=args.overwrite,

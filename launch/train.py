@@ -16,9 +16,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from deepwas_dist.cli import run_cli  # noqa: E402
-from deepwas_dist.models import MODELS, SIZES  # noqa: E402
-from deepwas_dist.train.config import make_config, read_config_file  # noqa: E402
+# Only torch-free modules before parsing (--help answers at once); torch and Ray load in main's go().
+from deepwas_dist.cli import key_values, run_cli  # noqa: E402
+from deepwas_dist.models.names import MODELS, SIZES  # noqa: E402
 
 
 def parser() -> argparse.ArgumentParser:
@@ -48,6 +48,9 @@ def parser() -> argparse.ArgumentParser:
     a("--holdout-blocks", type=int, help="hold out K contiguous runs of slices within chromosomes (a quarter of "
                                          "the slices; one buffer slice each side excluded from training and scoring)")
     a("--storage", help="where run directories go: local path or s3://bucket/prefix (default ./runs)")
+    a("--storage-option", action="append", metavar="KEY=VALUE",
+      help="fsspec option of --data and --storage (repeatable), e.g. endpoint_url=http://127.0.0.1:9000, "
+           "anon=true; credentials (key=, secret=, token=) are never written to the run directory")
     a("--name", help="run name (default: generated)")
     a("--resume", action="store_true", default=None, help="continue the run --name from its latest checkpoint")
     a("--seed", type=int, help="random seed (default 0)")
@@ -65,11 +68,15 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = vars(parser().parse_args(argv))
     cfg_file = args.pop("config")
+    options = args.pop("storage_option")
 
     def go():
-        cfg = make_config(read_config_file(cfg_file) if cfg_file else {}, args)
+        from deepwas_dist.train.config import make_config, read_config_file
         from deepwas_dist.train.run import run_training
-        run_training(cfg)
+        file_values = read_config_file(cfg_file) if cfg_file else {}
+        if options:          # the flags' options over the file's
+            args["storage_options"] = {**(file_values.get("storage_options") or {}), **key_values(options)}
+        run_training(make_config(file_values, args))
     return run_cli(go)
 
 

@@ -29,6 +29,7 @@ from ..slice import LDSlice
 from . import schema as S
 from .manifest import Manifest, validate_manifest
 from .slice_rows import decode_slice_row
+from .chroms import chrom_code
 from .slicing import crop_keep_mask, resolve_bandwidth
 from .storage import ParquetHandle, filesystem, join, read_json
 from .tables import ChromReaders, RowReader, f64, tracks_array
@@ -165,7 +166,7 @@ class Dataset:
     def _check_chroms(self, chroms) -> list[int]:
         if chroms is None:
             return self.chromosomes
-        chroms = [int(c) for c in ([chroms] if np.isscalar(chroms) else chroms)]
+        chroms = [chrom_code(c) for c in ([chroms] if np.isscalar(chroms) else chroms)]
         bad = sorted(set(chroms) - set(self.chromosomes))
         if bad:
             raise InputError(f"{self.url}: chromosomes {bad} are not in the dataset (has {self.chromosomes})")

@@ -91,7 +91,7 @@ def _check_positions(bp: np.ndarray, cm: np.ndarray | None, chrom: int) -> tuple
             raise InputError(f"chr{chrom}: CM has shape {cm.shape}, BP has {bp.shape}")
         if not np.all(np.isfinite(cm)):
             raise InputError(f"chr{chrom}: CM has missing/non-finite values; fix: fill genetic map positions "
-                             "(e.g. interpolate a genetic map) or use bandwidth_kb")
+                             "(e.g. interpolate a genetic map) or use --bandwidth-kb")
         if np.any(np.diff(cm) < 0):
             i = int(np.nonzero(np.diff(cm) < 0)[0][0])
             raise InputError(f"chr{chrom}: CM decreases at row {i + 1} while BP increases; fix: use a genetic "
@@ -101,8 +101,8 @@ def _check_positions(bp: np.ndarray, cm: np.ndarray | None, chrom: int) -> tuple
 
 def _check_bandwidths(bandwidth_kb: float | None, bandwidth_cm: float | None) -> None:
     if bandwidth_kb is None and bandwidth_cm is None:
-        raise InputError("give a flank bandwidth: bandwidth_kb (on BP) and/or bandwidth_cm (on CM)")
-    for name, v in (("bandwidth_kb", bandwidth_kb), ("bandwidth_cm", bandwidth_cm)):
+        raise InputError("give a flank bandwidth: --bandwidth-kb (on BP) and/or --bandwidth-cm (on CM)")
+    for name, v in (("--bandwidth-kb", bandwidth_kb), ("--bandwidth-cm", bandwidth_cm)):
         if v is not None and not (np.isfinite(v) and v >= 0):
             raise InputError(f"{name} must be a finite number >= 0, got {v!r}")
 
@@ -117,8 +117,8 @@ def flank_range(bp: np.ndarray, cm: np.ndarray | None, core_lo: int, core_hi: in
         hi = max(hi, int(np.searchsorted(bp, bp[core_hi - 1] + bw, side="right")))
     if bandwidth_cm is not None:
         if cm is None:
-            raise InputError("bandwidth_cm needs CM (genetic map) positions in the SNP table; "
-                             "fix: add a CM column or use bandwidth_kb")
+            raise InputError("--bandwidth-cm needs CM (genetic map) positions in the SNP table (the .bim's "
+                             "third column); fix: use a panel with a genetic map, or --bandwidth-kb")
         lo = min(lo, int(np.searchsorted(cm, cm[core_lo] - bandwidth_cm, side="left")))
         hi = max(hi, int(np.searchsorted(cm, cm[core_hi - 1] + bandwidth_cm, side="right")))
     return lo, hi
@@ -133,7 +133,7 @@ def plan_slices(chrom: int, bp: np.ndarray, *, cm: np.ndarray | None = None,
     Slice ids are 0, 1, ... in genomic order.
     """
     if not (np.isfinite(core_kb) and core_kb > 0):
-        raise InputError(f"core_kb must be > 0, got {core_kb!r}")
+        raise InputError(f"--core-kb must be > 0, got {core_kb!r}")
     _check_bandwidths(bandwidth_kb, bandwidth_cm)
     bp, cm = _check_positions(bp, cm, chrom)
     if bandwidth_cm is not None and cm is None:
@@ -163,13 +163,14 @@ def resolve_bandwidth(requested_kb: float | None, requested_cm: float | None,
         if req is None:
             continue
         if stored is None:
-            other = "bandwidth_cm" if unit == "kb" else "bandwidth_kb"
-            raise InputError(f"bandwidth_{unit}={req} requested, but the dataset's flanks were cut by "
-                             f"{other.split('_')[1]} only; fix: request {other}, or re-ingest with "
-                             f"bandwidth_{unit} set")
+            label, other = ("kb", "cM") if unit == "kb" else ("cM", "kb")
+            instead = "drop --bandwidth" if unit == "kb" else "request a bandwidth in kb (--bandwidth)"
+            raise InputError(f"a flank bandwidth of {req} {label} was requested, but the dataset's flanks were "
+                             f"cut in {other} only; fix: {instead}, or re-ingest with prepare.py "
+                             f"--bandwidth-{unit} set")
         if req > stored + 1e-9:
-            raise InputError(f"bandwidth_{unit}={req} exceeds the stored maximum {stored} {unit}; fix: use "
-                             f"bandwidth_{unit} <= {stored}, or re-ingest (add_ld_slices) with a wider bandwidth")
+            raise InputError(f"--bandwidth {req} {unit} exceeds the stored maximum {stored} {unit}; fix: use "
+                             f"--bandwidth <= {stored}, or re-ingest with prepare.py --bandwidth-{unit} wider")
     return requested_kb, requested_cm
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import posixpath
 import uuid
 from typing import Any, Iterator
@@ -17,10 +18,11 @@ from . import schema as S
 
 _CRED_FIX = {
     "s3": ("fix: give credentials (env AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE, or "
-           "storage_options={'key': ..., 'secret': ...}); add 'endpoint_url' to storage_options for "
-           "S3-compatible stores, or pass {'anon': True} for a public bucket"),
-    "gs": ("fix: run `gcloud auth application-default login`, or pass storage_options={'token': ...} "
-           "(a service-account JSON path), or {'token': 'anon'} for a public bucket"),
+           "--storage-option key=... --storage-option secret=...); add --storage-option endpoint_url=... for "
+           "S3-compatible stores, or --storage-option anon=true for a public bucket (inputs of prepare.py: "
+           "--input-storage-option)"),
+    "gs": ("fix: run `gcloud auth application-default login`, or pass --storage-option token=PATH "
+           "(a service-account JSON), or --storage-option token=anon for a public bucket"),
 }
 _CRED_FIX["s3a"] = _CRED_FIX["s3"]
 _CRED_FIX["gcs"] = _CRED_FIX["gs"]
@@ -42,9 +44,9 @@ def access_error(url: str, action: str, e: BaseException) -> InputError:
     msg = f"cannot {action} {url}: {type(e).__name__}: {e}"
     if _is_access_error(e):
         proto = url.split("://", 1)[0] if "://" in url else "file"
-        fix = _CRED_FIX.get(proto, "fix: check permissions on the path and the storage_options credentials")
+        fix = _CRED_FIX.get(proto, "fix: check permissions on the path and the --storage-option credentials")
         return InputError(f"{msg}; {fix}")
-    return InputError(f"{msg}; fix: check the URL, network and storage_options")
+    return InputError(f"{msg}; fix: check the URL, network and --storage-option values")
 
 
 def filesystem(url: str, storage_options: dict | None = None) -> tuple[fsspec.AbstractFileSystem, str]:
@@ -60,14 +62,28 @@ def filesystem(url: str, storage_options: dict | None = None) -> tuple[fsspec.Ab
         raise InputError(f"cannot open {url}: the {proto}:// filesystem is not installed ({e}); "
                          f"fix: pip install {pkg}") from e
     except (ValueError, TypeError) as e:
-        raise InputError(f"cannot open {url} with storage_options {sorted(opts)}: {e}; "
-                         "fix: check the URL scheme and the storage_options keys") from e
+        raise InputError(f"cannot open {url} with --storage-option keys {sorted(opts)}: {e}; "
+                         "fix: check the URL scheme and the --storage-option keys") from e
     return fs, root.rstrip("/")
 
 
 def is_local(fs: fsspec.AbstractFileSystem) -> bool:
     protos = fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,)
     return "file" in protos or "local" in protos
+
+
+def is_local_url(url: str) -> bool:
+    """True for a local path or a file:// URL (anything without another ``scheme://``): the one check
+    of "is this URL local" (``is_local`` asks the same of an open filesystem)."""
+    return "://" not in str(url) or str(url).startswith("file://")
+
+
+def absolute_url(url: str | None) -> str | None:
+    """A local path (or file:// URL) made absolute against the current directory, so that Ray workers,
+    which run elsewhere, find it; remote URLs and None unchanged."""
+    if url is None or not is_local_url(url):
+        return url
+    return os.path.abspath(os.path.expanduser(str(url).removeprefix("file://")))
 
 
 def join(root: str, rel: str) -> str:

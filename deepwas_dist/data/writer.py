@@ -59,23 +59,12 @@ from .slicing import SliceGeometry, plan_slices
 from .storage import filesystem, join, new_write_id, read_json, storage_errors, write_bytes
 from .table_rows import encode_snp_table, encode_sumstats_table
 from .update import UpdateMixin
+from .chroms import chrom_code as _as_chrom
 
 log = logging.getLogger(__name__)
 
 MiB = 1 << 20
 _TRAIT_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
-
-
-def _as_chrom(chrom) -> int:
-    try:
-        c = int(chrom)
-    except (TypeError, ValueError):
-        c = {"X": 23, "Y": 24, "XY": 25, "MT": 26}.get(str(chrom).upper().removeprefix("CHR"), None)
-        if c is None:
-            raise InputError(f"chromosome must be an integer (X=23, Y=24), got {chrom!r}") from None
-    if c < 1:
-        raise InputError(f"chromosome must be >= 1, got {chrom!r}")
-    return c
 
 
 def _chrom_codes(col: pd.Series) -> np.ndarray:

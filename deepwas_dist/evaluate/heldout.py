@@ -2,8 +2,8 @@
 
 Held-out slices are whole chromosomes or blocks of slices within chromosomes (``train.holdout``; buffer
 slices next to held-out blocks are neither trained on nor scored). For every trait: the total and
-per-SNP NLL of held-out slices under the trained prior; the same under the null prior (s = 0, sigma —
-and lambda with the mismatch model — fitted on training slices) and under a constant prior (one f and
+per-SNP NLL of held-out slices under the trained prior; the same under the run's null prior
+(:func:`fit_run_null`, the one baseline of every "vs null" figure) and under a constant prior (one f and
 one sigma (and lambda) per trait, fitted on training slices); h2 = sum of predicted f over every SNP of
 the dataset; and, for simulated data, how well log f recovers the truth. Always the likelihood,
 whatever objective trained the prior.
@@ -19,7 +19,7 @@ import torch
 
 from ..data.reader import SliceBatch
 from ..likelihood import marginal_nll, null_nll
-from ..mismatch import LAMBDA_INIT, floored_log_lambda
+from ..mismatch import LAMBDA_INIT, MismatchSetting, floored_log_lambda
 from .objective import slice_loss
 
 SliceKey = tuple[int, int]
@@ -90,30 +90,72 @@ def score_slices(batches: Iterable[SliceBatch], prior: PriorFn, log_N: torch.Ten
                        n_snps=zero if cnt is None else cnt, n_slices=k)
 
 
-def fit_null(batches: list[SliceBatch], n_traits: int, mismatch: bool = False, iters: int = 60
-             ) -> tuple[torch.Tensor, torch.Tensor | None]:
+def fit_null(batches: list[SliceBatch], n_traits: int, mismatch: bool = False, iters: int = 60,
+             fixed_log_lambda: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """MLE of (log sigma, log lambda) per trait under the null prior s = 0 from training slices.
 
     Without mismatch: log sigma in closed form and None. With it: L-BFGS on the closed-form null NLL,
-    lambda kept above LAMBDA_FLOOR as in the networks."""
+    lambda kept above LAMBDA_FLOOR as in the networks; with ``fixed_log_lambda``, lambda held there and
+    sigma alone fitted."""
     ls0 = fit_null_log_sigma(batches, n_traits)
-    if not mismatch:
+    if not mismatch and fixed_log_lambda is None:
         return ls0, None
     log_sigma = ls0.clone().requires_grad_(True)
-    raw = torch.full((n_traits,), math.log(LAMBDA_INIT), dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.LBFGS([log_sigma, raw], lr=1.0, max_iter=iters, line_search_fn="strong_wolfe")
+    if fixed_log_lambda is None:
+        raw = torch.full((n_traits,), math.log(LAMBDA_INIT), dtype=torch.float64, requires_grad=True)
+        params, log_lambda = [log_sigma, raw], lambda: floored_log_lambda(raw)
+    else:
+        fixed = torch.as_tensor(fixed_log_lambda, dtype=torch.float64).expand(n_traits).clone()
+        params, log_lambda = [log_sigma], lambda: fixed
+    opt = torch.optim.LBFGS(params, lr=1.0, max_iter=iters, line_search_fn="strong_wolfe")
     n_total = sum(b.n for b in batches) or 1
 
     def closure():
         opt.zero_grad()
-        ll = floored_log_lambda(raw)
-        loss = sum(null_nll(b.ld, b.z, log_sigma, ll).sum() for b in batches) / n_total
+        loss = sum(null_nll(b.ld, b.z, log_sigma, log_lambda()).sum() for b in batches) / n_total
         loss.backward()
         return loss
 
     opt.step(closure)
     with torch.no_grad():
-        return log_sigma.detach(), floored_log_lambda(raw).detach()
+        return log_sigma.detach(), log_lambda().detach()
+
+
+@dataclass
+class RunNull:
+    """A run's null prior (see :func:`fit_run_null`), per trait."""
+
+    log_sigma: list[float]              # with the run's lambda, if it has one
+    log_lambda: list[float] | None      # None: the run has no mismatch term
+    log_sigma_no_lambda: list[float]    # sigma alone, for a prior scored without lambda
+
+    def for_prior(self, has_lambda: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(log sigma, log lambda or None) of the null to compare a prior with (or without) lambda with."""
+        if has_lambda:
+            if self.log_lambda is None:
+                raise ValueError("a prior with lambda scored in a run without the mismatch term")
+            return torch.tensor(self.log_sigma, dtype=torch.float64), torch.tensor(self.log_lambda, dtype=torch.float64)
+        return torch.tensor(self.log_sigma_no_lambda, dtype=torch.float64), None
+
+
+def fit_run_null(batches: list[SliceBatch], n_traits: int, setting: MismatchSetting) -> RunNull:
+    """THE null prior of a run, the baseline of every "vs null" figure: ``heldout_improvement_per_snp``
+    in the training history and in Tune, ``improvement_vs_null_per_snp`` and ``null_nll_per_snp`` of
+    evaluate.py and metrics.json.
+
+    s = 0 for every SNP (no heritability), with the nuisance scalars fitted by maximum likelihood on
+    ``batches``, the run's baseline training slices (``train.run.initial_prior``'s seeded subsample):
+    sigma; and lambda as ``--mismatch`` says: fitted jointly with sigma under ``learn``, held at VALUE
+    under ``--mismatch VALUE`` (sigma fitted given it), none under ``off``. A prior scored without
+    lambda (an LDSC-trained network of a ``learn`` run, whose lambda is fitted only at evaluation) is
+    compared with the null without lambda, sigma fitted alone. The driver fits it once (``make_plan``)
+    and ships it in the RunPlan; nothing else fits a null for these figures (sigma = 1 is never used)."""
+    plain, _ = fit_null(batches, n_traits)
+    if not setting.enabled:
+        return RunNull(plain.tolist(), None, plain.tolist())
+    fixed = None if setting.mode == "learn" else torch.full((n_traits,), math.log(setting.value), dtype=torch.float64)
+    ls, ll = fit_null(batches, n_traits, mismatch=True, fixed_log_lambda=fixed)
+    return RunNull(ls.tolist(), ll.tolist(), plain.tolist())
 
 
 def fit_null_log_sigma(batches: Iterable[SliceBatch], n_traits: int) -> torch.Tensor:

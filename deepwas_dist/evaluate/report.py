@@ -27,17 +27,18 @@ import torch
 
 from ..data import schema as S
 from ..data.reader import Dataset
-from ..data.storage import filesystem, join
+from ..credentials import restore_secrets
+from ..data.storage import filesystem, is_local, join
 from ..errors import InputError
 from ..mismatch import MismatchSetting
 from ..models import saved_prior
 from ..train.config import TrainConfig
 from ..train.holdout import HoldoutSplit
-from ..train.loop import META_FILE, RunPlan, build_model, load_state
+from ..train.loop import META_FILE, RunPlan, build_model, load_state, null_prior
 from .effects import effects_table, posterior_arrays
 from .enrichment import enrichment_table, fixed_h2_se
 from .guards import TraitFit, check_trait, enrichment_masked_warning, format_warnings, mask_collapsed_enrichment
-from .heldout import (constant_prior, fit_constant_prior, fit_nuisance, fit_null, prior_from_model, recovery,
+from .heldout import (constant_prior, fit_constant_prior, fit_nuisance, prior_from_model, recovery,
                       score_slices, with_nuisance)
 from .jackknife import NEWTON_MAX_PARAMS, RefitJackknife, RefitSettings, refit_enrichment_table, refit_jackknife
 from .plots import curves_png, enrichment_png, truth_png
@@ -92,13 +93,12 @@ def evaluate_run(cfg: TrainConfig, ds: Dataset, plan: RunPlan, split: HoldoutSpl
 
 def evaluate_model(cfg: TrainConfig, ds: Dataset, plan: RunPlan, split: HoldoutSplit, net: torch.nn.Module,
                    history: list[dict], log: Callable[[str], None] = print) -> dict:
-    traits, T = plan.traits, len(plan.traits)
+    traits = plan.traits
     log_N = torch.tensor(plan.log_N, dtype=torch.float64)
     read = lambda keys: (ds.read_slice(c, s, traits, bandwidth_kb=cfg.bandwidth_kb, keep_variance=cfg.ld_keep_variance) for c, s in keys)  # noqa: E731
     base_keys = _subsample(plan.train_keys, BASELINE_SLICES, cfg.seed)
     base = list(read(base_keys))
     mismatch = MismatchSetting.parse(cfg.mismatch).enabled
-    null_ls, null_ll = fit_null(base, T, mismatch=mismatch)
     c_logf, c_ls, c_ll = fit_constant_prior(base, log_N, torch.tensor(plan.init_log_f, dtype=torch.float64),
                                             mismatch=mismatch)
     prior = prior_from_model(net)
@@ -107,6 +107,7 @@ def evaluate_model(cfg: TrainConfig, ds: Dataset, plan: RunPlan, split: HoldoutS
         sigma, lam = fit_nuisance(base, [prior(b.features, b.tracks)[0] for b in base], log_N, sigma)
         prior = with_nuisance(prior, sigma, lam)
     lam = None if lam is None else lam.detach().double()
+    null_ls, null_ll = null_prior(plan, lam is not None)       # the run's one null (heldout.fit_run_null)
     ho_model = score_slices(read(plan.heldout_keys), prior, log_N, null_ls, null_log_lambda=null_ll)
     ho_const = score_slices(read(plan.heldout_keys), constant_prior(c_logf, c_ls, c_ll), log_N, null_ls,
                             null_log_lambda=null_ll)
@@ -286,7 +287,7 @@ def latest_checkpoint_dir(run_dir: str, storage_options: dict | None = None) -> 
                 best, best_step = p, step
     if best is None:
         raise InputError(f"{run_dir}: no checkpoint found; was the run started with launch/train.py?")
-    if fs.protocol in ("file", "local") or "file" in (fs.protocol if isinstance(fs.protocol, tuple) else ()):
+    if is_local(fs):
         return best
     local = tempfile.mkdtemp(prefix="deepwas-ckpt-")
     fs.get(best.rstrip("/") + "/", local + "/", recursive=True)
@@ -316,7 +317,9 @@ def evaluate_run_dir(run_url: str, storage_options: dict | None = None, log: Cal
     cfg.validate()
     url = run_url.rstrip("/")
     cfg.storage, cfg.name = url.rsplit("/", 1) if "/" in url else (".", url)
-    cfg.storage_options = dict(storage_options or cfg.storage_options)
+    # config.json holds no credentials (redacted at training time): the flags given now, else the
+    # environment / profile of the storage backend
+    cfg.storage_options = {**restore_secrets(cfg.storage_options), **(storage_options or {})}
     ds = Dataset.open(cfg.data, cfg.storage_options or None)
     # the split recorded at training time (runs made before it was recorded: recomputed from the flags)
     split = HoldoutSplit.from_dict(saved["holdout"]) if "holdout" in saved else None

@@ -15,10 +15,10 @@ import torch
 
 from ..data import schema as S
 from ..data.reader import Dataset
-from ..evaluate.heldout import fit_nuisance, fit_null, prior_from_model, recovery, score_slices, with_nuisance
+from ..evaluate.heldout import fit_nuisance, prior_from_model, recovery, score_slices, with_nuisance
 from ..mismatch import MismatchSetting
 from ..train.config import TrainConfig
-from ..train.loop import RunPlan, run_worker
+from ..train.loop import RunPlan, null_prior, run_worker
 from ..train.cache import SliceCache
 from ..train.session import LocalSession
 
@@ -79,7 +79,6 @@ def fit_and_score(cfg: TrainConfig, plan: RunPlan, true_sigma: list[float] | Non
                                                          replace=False))]
     mismatch = MismatchSetting.parse(cfg.mismatch).enabled
     base_b = read(base)
-    null_ls, null_ll = fit_null(base_b, T, mismatch=mismatch)
     held = read(plan.heldout_keys)
     prior = prior_from_model(net)
     sigma, lam = net.log_sigma.detach().double(), net.log_lambda()
@@ -87,6 +86,7 @@ def fit_and_score(cfg: TrainConfig, plan: RunPlan, true_sigma: list[float] | Non
         sigma, lam = fit_nuisance(base_b, [prior(b.features, b.tracks)[0] for b in base_b], log_N, sigma)
         prior = with_nuisance(prior, sigma, lam)
     lam = None if lam is None else lam.detach().double()
+    null_ls, null_ll = null_prior(plan, lam is not None)      # the run's one null (heldout.fit_run_null)
     sc = score_slices(held, prior, log_N, null_ls, null_log_lambda=null_ll)
     true = None
     if true_sigma is not None and all(b.f_true is not None for b in held):
@@ -97,8 +97,8 @@ def fit_and_score(cfg: TrainConfig, plan: RunPlan, true_sigma: list[float] | Non
         true = np.zeros(T)
         for b in held:
             lf = torch.log(b.f_true.clamp_min(1e-300))
-            true += score_slices([b], lambda f, t, lf=lf: (lf, ts, true_ll), log_N, null_ls,
-                                 null_log_lambda=null_ll).nll
+            t_ls, t_ll = null_prior(plan, true_ll is not None)
+            true += score_slices([b], lambda f, t, lf=lf: (lf, ts, true_ll), log_N, t_ls, null_log_lambda=t_ll).nll
     preds = []
     truths = []
     for c in ds.chromosomes:

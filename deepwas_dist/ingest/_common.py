@@ -13,7 +13,6 @@ import pandas as pd
 from ..errors import InputError
 
 #: PLINK's numeric codes for the non-autosomes.
-_CHROM_CODES = {"X": 23, "Y": 24, "XY": 25, "MT": 26, "M": 26}
 
 
 def so(storage_options: dict | None) -> dict:
@@ -31,7 +30,7 @@ def open_file(url: str, mode: str = "rb", storage_options: dict | None = None,
         fs, path = fsspec.core.url_to_fs(url, **so(storage_options))
         exists = fs.exists(path)
     except (OSError, ValueError) as e:  # bad URL / unreachable store
-        raise InputError(f"cannot access {url}: {e}. Check the path or URL and the storage_options.") from e
+        raise InputError(f"cannot access {url}: {e}. Check the path or URL and --input-storage-option.") from e
     if not exists:
         raise InputError(f"file not found: {url}. Check the path (or URL) and that the file was copied there.")
     return fsspec.open(url, mode, compression=compression, **so(storage_options))
@@ -66,19 +65,6 @@ def read_table(url: str, sep: str, storage_options: dict | None = None,
         except (pd.errors.ParserError, ValueError) as e:
             raise InputError(f"cannot parse {url} as a delimited table: {e}. "
                              "Check that every line has the same number of fields as the header.") from e
-
-
-def chrom_to_int(values: pd.Series, where: str) -> np.ndarray:
-    """Chromosome labels ("22", "chr22", "X", ...) -> int32 codes (X=23, Y=24, XY=25, MT=26)."""
-    s = values.astype(str).str.strip().str.upper().str.replace(r"^CHR", "", regex=True)
-    s = s.replace(_CHROM_CODES)
-    out = pd.to_numeric(s, errors="coerce")
-    bad = out.isna().to_numpy()
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise InputError(f"{where}: unrecognised chromosome {values.iloc[i]!r} at data row {i + 1} "
-                         f"({int(bad.sum())} such rows). Use 1-22, X, Y, XY or MT (optionally prefixed 'chr').")
-    return out.to_numpy().astype(np.int32)
 
 
 def first_bad(mask: np.ndarray, ids: pd.Series | np.ndarray, lines: np.ndarray) -> str:

@@ -7,7 +7,7 @@ import pandas as pd
 from ..data import schema as S
 from ..errors import InputError
 from ._common import examples
-from .annotations import read_annotations
+from .annotations import ids_match_nothing, read_annotations
 
 
 def align_annotations(table: pd.DataFrame, names: list[str], reference: dict[int, pd.DataFrame],
@@ -41,9 +41,11 @@ def align_annotations(table: pd.DataFrame, names: list[str], reference: dict[int
         df.insert(0, S.SNP, ids)
         out[c] = (df, missing_n)
     n_missing = int(sum(m for _, m in out.values()))
+    if total and n_missing == total:
+        raise ids_match_nothing(table[S.SNP], pd.concat([r[S.SNP] for _, r in sorted(reference.items())]), where)
     if n_missing and fill is None:
         raise InputError(f"{n_missing:,} of the dataset's {total:,} SNPs are missing from {where} (first: "
-                         f"{examples(missing)}); fix: give every SNP a row, or pass --fill 0 (fill=0) to set the "
+                         f"{examples(missing)}); fix: give every SNP a row, or pass --fill 0 to set the "
                          "missing SNPs' annotations to 0")
     counts = {"rows": len(table), "matched": total - n_missing, "filled": n_missing,
               "not_in_dataset": int((~used).sum())}
@@ -56,7 +58,14 @@ def annotations_for(annot, snps_by_chrom: dict[int, pd.DataFrame], fill, input_s
         return None, {}
     reference = pd.concat([df[[S.CHR, S.SNP]] for _, df in sorted(snps_by_chrom.items())], ignore_index=True)
     table, names = read_annotations(list(annot), reference=reference, storage_options=input_storage_options)
-    per_chrom, counts = align_annotations(table, names, snps_by_chrom, fill)
+    per_chrom, counts = align_annotations(table, names, snps_by_chrom, fill, where=", ".join(annot))
     return per_chrom, {"annotations": ", ".join(names), "annotation rows": counts["rows"],
                        "annotation SNPs filled": counts["filled"],
-                       "annotation rows not in the reference": counts["not_in_dataset"]}
+                       "annotation rows not in the reference": counts["not_in_dataset"],
+                       **metadata_note(table)}
+
+
+def metadata_note(table: pd.DataFrame) -> dict:
+    """The summary line naming annotation-file columns read as metadata and not used (e.g. MAF)."""
+    cols = table.attrs.get("metadata_columns") or []
+    return {"metadata columns not used as annotations": ", ".join(cols)} if cols else {}

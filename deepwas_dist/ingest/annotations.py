@@ -4,7 +4,9 @@
 - thin annot: annotation columns only, row i belonging to row i of the reference SNP list;
 - Parquet: a ``SNP`` column + annotation columns.
 
-Metadata columns (``ANNOT_METADATA_COLUMNS``: CHR BP SNP CM A1 A2 MAF) are not annotations.
+Metadata columns (``ANNOT_METADATA_COLUMNS``: CHR BP SNP CM A1 A2 MAF) are not annotations; those beyond
+LDSC's CHR BP SNP CM (e.g. an ``MAF`` column) are named in ``table.attrs["metadata_columns"]`` of
+:func:`read_annotations`, for the ingest summary.
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from ..data.schema import ANNOT_METADATA_COLUMNS, CHR, RESERVED_COLUMNS, SNP
+from ..data.schema import ANNOT_METADATA_COLUMNS, BP, CHR, CM, RESERVED_COLUMNS, SNP
 from ..errors import InputError
 from ._common import ensure_sequence, header_and_sep, open_file, read_table
 
@@ -92,6 +94,8 @@ def read_annotations(paths: str | list[str], reference: pd.DataFrame | None = No
     Returns:
         (table, names): table has column SNP then one float64 column per annotation, rows in file
         order (files concatenated), RangeIndex; names lists the annotation columns in file order.
+        ``table.attrs["metadata_columns"]`` names the columns read as metadata, not annotations,
+        beyond CHR BP SNP CM (A1, A2, MAF), so that the caller can say they were not used.
 
     Raises:
         InputError: missing SNP column, non-numeric or NaN values (naming column and SNP), thin annot
@@ -101,9 +105,11 @@ def read_annotations(paths: str | list[str], reference: pd.DataFrame | None = No
     paths = ensure_sequence(paths)
     if not paths:
         raise InputError("read_annotations: no annotation files given.")
-    parts, names0, first, thin_rows, n_thin = [], None, None, 0, 0
+    parts, names0, first, thin_rows, n_thin, metadata = [], None, None, 0, 0, []
     for path in paths:
         snps, raw, names, unit = _read_one(path, storage_options)
+        metadata += [c for c in raw.columns if c in ANNOT_METADATA_COLUMNS and c not in (CHR, BP, SNP, CM)
+                     and c not in metadata]
         if not names:
             raise InputError(f"{path} has no annotation columns (columns: {list(raw.columns)}).")
         clash = [c for c in names if c in RESERVED_COLUMNS]
@@ -147,7 +153,19 @@ def read_annotations(paths: str | list[str], reference: pd.DataFrame | None = No
         files = sorted(set(table.loc[table[SNP] == name, "_file"]))
         raise InputError(f"duplicate SNP {name!r} in annotation file(s) {files} "
                          f"({int(table[SNP].duplicated().sum())} duplicated rows in total). Each SNP needs one row.")
-    return table[[SNP] + list(names0)], list(names0)
+    out = table[[SNP] + list(names0)]
+    out.attrs["metadata_columns"] = metadata
+    return out, list(names0)
+
+
+def ids_match_nothing(table_ids: pd.Series, dataset_ids: pd.Series, where: str) -> InputError:
+    """The error for annotation files none of whose SNP IDs is in the dataset (--fill would write
+    constant annotations)."""
+    ours, theirs = ", ".join(map(str, table_ids.iloc[:3])), ", ".join(map(str, dataset_ids.iloc[:3]))
+    return InputError(f"no SNP of {where} is in the dataset: its SNP IDs (e.g. {ours}) do not match the panel's "
+                      f"(e.g. {theirs}), e.g. rsIDs against chr:pos, or it covers other chromosomes; --fill would "
+                      "only write constant annotations; fix: give the annotation file the panel's SNP IDs in its "
+                      "SNP column")
 
 
 def _check_chrom_block(chrom: np.ndarray, lo: int, hi: int, path: str) -> None:

@@ -1,5 +1,6 @@
 """The ingestion pipeline behind ``launch/prepare.py``: where each step lives, and the parsing of the
-command-line values the steps share (chromosome lists, KEY=VALUE storage options, column maps).
+command-line values the steps share (column maps; chromosome lists are parsed by
+:mod:`deepwas_dist.data.chroms`, KEY=VALUE options by :func:`deepwas_dist.cli.key_values`).
 
 Each ``prepare_*`` function reads its inputs with the parsers of :mod:`deepwas_dist.ingest`, writes (or
 atomically updates) a dataset with :class:`~deepwas_dist.data.DatasetWriter`, shows tqdm progress bars on
@@ -26,69 +27,13 @@ of remote input files (UKBB directory, sumstats, annotations). PLINK panels are 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from typing import Any
 
 from ..errors import InputError
 
-__all__ = ["one_line", "parse_chroms", "parse_columns", "parse_key_values"]
-
-_CHROM_NAMES = {"X": 23, "Y": 24, "XY": 25, "MT": 26, "M": 26}
+__all__ = ["one_line", "parse_columns"]
 
 
 # ================================================================================================ parsing
-def parse_chroms(text: str | int | Iterable | None) -> list[int] | None:
-    """'1-8', '1,3,5-7', '22', 'X' (or ints / a list) -> sorted distinct chromosome codes (X=23); None -> None."""
-    if text is None:
-        return None
-    items = [str(t) for t in text] if isinstance(text, (list, tuple)) else [str(text)]
-    out: set[int] = set()
-
-    def one(tok: str) -> int:
-        t = tok.strip().upper().removeprefix("CHR")
-        if t in _CHROM_NAMES:
-            return _CHROM_NAMES[t]
-        if not t.isdigit() or int(t) < 1:
-            raise InputError(f"bad chromosome {tok!r} in --chroms {','.join(items)!r}; use e.g. 22, 1-8, 1,3,5-7 or X")
-        return int(t)
-
-    for item in items:
-        for tok in item.split(","):
-            if not tok.strip():
-                continue
-            if "-" in tok:
-                a, _, b = tok.partition("-")
-                lo, hi = one(a), one(b)
-                if hi < lo:
-                    raise InputError(f"bad chromosome range {tok!r}: {hi} < {lo}")
-                out.update(range(lo, hi + 1))
-            else:
-                out.add(one(tok))
-    if not out:
-        raise InputError(f"--chroms {text!r} names no chromosome")
-    return sorted(out)
-
-
-def _parse_value(v: str) -> Any:
-    low = v.lower()
-    return {"true": True, "false": False, "none": None, "null": None}.get(low, v)
-
-
-def parse_key_values(items: Iterable[str] | None, what: str = "--storage-option") -> dict:
-    """['endpoint_url=http://...', 'anon=true'] -> {'endpoint_url': 'http://...', 'anon': True}.
-
-    Values stay strings except true/false/none (as bool/None); a KEY=VALUE without '=' is an InputError.
-    """
-    out: dict[str, Any] = {}
-    for item in items or []:
-        key, sep, value = str(item).partition("=")
-        if not sep or not key.strip():
-            raise InputError(f"bad {what} {item!r}: expected KEY=VALUE "
-                             f"(e.g. {what} endpoint_url=http://127.0.0.1:9000)")
-        out[key.strip()] = _parse_value(value.strip())
-    return out
-
-
 def parse_columns(text: str | None) -> dict[str, str] | None:
     """'SNP=rsid,Z=zscore,N=n_total' -> {'SNP': 'rsid', 'Z': 'zscore', 'N': 'n_total'} (roles upper-cased)."""
     if text is None:

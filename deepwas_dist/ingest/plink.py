@@ -15,7 +15,8 @@ from bed_reader import open_bed
 
 from ..data.schema import A1, A2, BP, CHR, CM, MAF, SNP, SNP_COLUMNS
 from ..errors import InputError
-from ._common import check_unique, chrom_to_int
+from ..data.chroms import chrom_codes, parse_chroms
+from ._common import check_unique
 
 #: SNPs per block when scanning the whole .bed for allele frequencies.
 _SCAN_BLOCK = 4096
@@ -139,7 +140,7 @@ def read_bim(path: str) -> pd.DataFrame:
         raise InputError(f"{path} has {bim.shape[1]} columns; a .bim needs 6 (chromosome, SNP ID, cM, "
                          "bp position, A1, A2).")
     bim.columns = [CHR, SNP, CM, BP, A1, A2]
-    bim[CHR] = chrom_to_int(bim[CHR], path)
+    bim[CHR] = chrom_codes(bim[CHR], path)
     for col, kind in ((BP, "int64"), (CM, "float64")):
         vals = pd.to_numeric(bim[col], errors="coerce")
         if vals.isna().any():
@@ -220,12 +221,12 @@ def read_panel(prefix: str, maf_min: float = 0.0, chroms: int | str | list | Non
                          f"x {n_file} SNPs (.bim) need {expected} bytes in SNP-major mode. The .bed, .bim and "
                          ".fam do not belong together; regenerate them with `plink --make-bed`.")
     if chroms is not None:
-        wanted = chrom_to_int(pd.Series(np.atleast_1d(chroms).astype(str)), "chroms")
+        wanted = parse_chroms(chroms)
         present = sorted(set(bim[CHR].tolist()))
         bim = bim[bim[CHR].isin(wanted)]
         if bim.empty:
             raise InputError(f"{bim_path} has no SNPs on chromosome(s) {list(np.atleast_1d(chroms))}; "
-                             f"it has chromosomes {present}. Fix `chroms`.")
+                             f"it has chromosomes {present}; fix --chroms")
     cols = bim.index.to_numpy()
     bim = bim.reset_index(drop=True)
     lines = cols + 1  # .bim line of each selected row

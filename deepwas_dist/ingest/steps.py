@@ -28,7 +28,7 @@ def refuse_existing(url: str, storage_options: dict | None, overwrite: bool) -> 
     with storage_errors(url, "access"):
         exists = fs.exists(join(root, S.MANIFEST_FILE))
     if exists:
-        raise InputError(f"{url}: a dataset already exists here; fix: pass --overwrite (overwrite=True) to replace it "
+        raise InputError(f"{url}: a dataset already exists here; fix: pass --overwrite to replace it "
                          "(the old dataset stays valid until the new one is complete), or choose another --out")
 
 

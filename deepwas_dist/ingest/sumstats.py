@@ -22,7 +22,8 @@ import pandas as pd
 
 from ..data.schema import A1, A2, BP, CHR, N, SNP, SUMSTATS_COLUMNS, Z
 from ..errors import InputError
-from ._common import check_unique, chrom_to_int, first_bad, header_and_sep, read_table
+from ..data.chroms import chrom_codes
+from ._common import check_unique, first_bad, header_and_sep, read_table
 
 #: roles besides the schema columns that a column_map may name
 BETA, SE, OR, STAT, REF, ALT = "BETA", "SE", "OR", "STAT", "REF", "ALT"
@@ -47,9 +48,9 @@ def detect_format(names: list[str]) -> str:
         return "ldsc"
     raise InputError(f"cannot tell the format of a sumstats file with columns {names}. Known formats: LDSC "
                      "(SNP A1 A2 Z N), fastGWA (CHR SNP POS A1 A2 N AF1 BETA SE P), PLINK 2 .glm "
-                     "(#CHROM POS ID REF ALT A1 ... OBS_CT BETA/OR SE T_STAT/Z_STAT P). Pass fmt='generic' "
-                     "with column_map={'SNP': ..., 'A1': ..., 'A2': ..., 'Z': ... (or 'BETA' and 'SE'), "
-                     "'N': ...}.")
+                     "(#CHROM POS ID REF ALT A1 ... OBS_CT BETA/OR SE T_STAT/Z_STAT P); fix: pass --format generic "
+                     "--columns SNP=...,A1=...,A2=...,Z=...,N=... (or BETA=...,SE=... instead of Z) naming "
+                     "this file's columns")
 
 
 def _plink2_roles(names: list[str]) -> dict[str, str]:
@@ -118,12 +119,12 @@ def read_sumstats(path: str, fmt: str = "auto", column_map: dict[str, str] | Non
     cmap = dict(column_map or {})
     unknown = [k for k in cmap if k not in GENERIC_ROLES]
     if unknown:
-        raise InputError(f"column_map has unknown key(s) {unknown}; allowed keys are {list(GENERIC_ROLES)} "
-                         "(schema role -> column name in the file).")
+        raise InputError(f"--columns has unknown role(s) {unknown}; the roles are {' '.join(GENERIC_ROLES)} "
+                         "(ROLE=COLUMN, e.g. --columns SNP=rsid,A1=ea,A2=oa,Z=zscore,N=n)")
     if fmt in ("plink2_linear", "plink2_logistic"):
         fmt = "plink2"
     if fmt not in FORMATS + ("auto",):
-        raise InputError(f"unknown sumstats format {fmt!r}; use 'auto' or one of {list(FORMATS)}.")
+        raise InputError(f"unknown sumstats format {fmt!r}; fix: --format auto or one of {', '.join(FORMATS)}")
     names, sep = header_and_sep(path, storage_options)
     if fmt == "auto":
         fmt = "generic" if cmap else detect_format(names)
@@ -139,11 +140,11 @@ def read_sumstats(path: str, fmt: str = "auto", column_map: dict[str, str] | Non
     missing = {r: c for r, c in roles.items() if c not in names}
     if N in missing:
         raise InputError(f"{path}: no sample-size column {missing[N]!r} (columns found: {names}). Pass the "
-                         "sample size as n=..., or map the column with column_map={'N': ...}.")
+                         "sample size with --n N, or map the column with --columns N=COLUMN")
     if missing:
         raise InputError(f"{path} ({fmt} format) lacks required column(s) "
                          f"{', '.join(f'{c!r} ({r})' for r, c in missing.items())}; columns found: {names}. "
-                         "Fix the header, or pass fmt='generic' with a column_map.")
+                         "Fix the header, or pass --format generic --columns ROLE=COLUMN,... (e.g. SNP=rsid,A1=ea,A2=oa,Z=z,N=n)")
 
     str_cols = [roles[r] for r in (SNP, A1, A2, REF, ALT) if r in roles]
     raw = read_table(path, sep, storage_options, str_columns=str_cols)
@@ -225,7 +226,7 @@ def read_sumstats(path: str, fmt: str = "auto", column_map: dict[str, str] | Non
 
     cols = list(SUMSTATS_COLUMNS)
     if CHR in roles and BP in roles:
-        out[CHR] = chrom_to_int(raw[roles[CHR]], path)
+        out[CHR] = chrom_codes(raw[roles[CHR]], path)
         bp = _numeric(raw, roles[BP])
         bad = ~np.isfinite(bp)
         if bad.any():

@@ -19,7 +19,8 @@ import scipy.sparse as sp
 
 from ..data.schema import A1, A2, BP, CHR, CM, MAF, SNP, SNP_COLUMNS
 from ..errors import InputError
-from ._common import chrom_to_int, header_and_sep, open_file, read_table, so
+from ..data.chroms import chrom_code, chrom_codes
+from ._common import header_and_sep, open_file, read_table, so
 
 #: column names of the UKBB SNP list, mapped to the schema.
 UKBB_COLUMNS = {"rsid": SNP, "chromosome": CHR, "position": BP, "allele1": A1, "allele2": A2}
@@ -42,7 +43,7 @@ def read_ukbb_snps(gz_url: str, storage_options: dict | None = None) -> pd.DataF
                          f"header {' '.join(UKBB_COLUMNS)}.")
     df = read_table(gz_url, sep, storage_options, str_columns=["rsid", "allele1", "allele2"])
     df = df.rename(columns=UKBB_COLUMNS)
-    df[CHR] = chrom_to_int(df[CHR], gz_url)
+    df[CHR] = chrom_codes(df[CHR], gz_url)
     pos = pd.to_numeric(df[BP], errors="coerce")
     if pos.isna().any():
         i = int(np.flatnonzero(pos.isna().to_numpy())[0])
@@ -117,17 +118,17 @@ def list_ukbb_files(dir_url: str, chrom: int | str | None = None,
         fs, path = fsspec.core.url_to_fs(dir_url, **so(storage_options))
         isdir = fs.isdir(path)
     except (OSError, ValueError) as e:
-        raise InputError(f"cannot access {dir_url}: {e}. Check the URL and storage_options.") from e
+        raise InputError(f"cannot access {dir_url}: {e}. Check the URL and --input-storage-option.") from e
     if not isdir:
         raise InputError(f"UKBB LD directory not found: {dir_url}. Give the folder holding chr*_*_*.npz files.")
-    want = None if chrom is None else int(chrom_to_int(pd.Series([str(chrom)]), "chrom")[0])
+    want = None if chrom is None else chrom_code(chrom, "--chroms")
     out = []
     for p in fs.ls(path, detail=False):
         name = p.rstrip("/").rsplit("/", 1)[-1]
         mt = _NAME.fullmatch(name)
         if not mt:
             continue
-        c = int(chrom_to_int(pd.Series([mt.group(1)]), name)[0])
+        c = chrom_code(mt.group(1), name)
         if want is not None and c != want:
             continue
         out.append((c, int(mt.group(2)), int(mt.group(3)), dir_url.rstrip("/") + "/" + name))

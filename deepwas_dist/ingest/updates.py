@@ -9,7 +9,7 @@ import numpy as np
 from ..data import schema as S
 from ..data.writer import DatasetWriter
 from ..errors import InputError
-from .align import align_annotations
+from .align import align_annotations, metadata_note
 from .annotations import read_annotations
 from .pipeline import parse_columns
 from .steps import progress_bar
@@ -31,7 +31,7 @@ def prepare_sumstats(out: str, trait: str, file: str, *, fmt: str = "auto", colu
         old = w.base_manifest
         if trait in w.traits and not overwrite:
             raise InputError(f"{out}: trait {trait!r} is already in the dataset; fix: pass --overwrite "
-                             "(overwrite=True) to replace it, or choose another --trait")
+                             "to replace it, or choose another --trait")
         bar.update(1)
         ss = read_sumstats(file, fmt=fmt, column_map=cmap, storage_options=input_storage_options, n=n)
         bar.update(1)
@@ -69,7 +69,7 @@ def prepare_annotations(out: str, files: str | list[str], *, fill: float | None 
         ref = w.reference_snps()
         table, names = read_annotations(files, reference=ref, storage_options=input_storage_options)
         by_chrom = {int(c): df.reset_index(drop=True) for c, df in ref.groupby(S.CHR, sort=True)}
-        per_chrom, counts = align_annotations(table, names, by_chrom, fill)
+        per_chrom, counts = align_annotations(table, names, by_chrom, fill, where=", ".join(files))
         for c in progress_bar(progress, iterable=sorted(per_chrom), desc="annotations", unit="chrom"):
             w.set_annotations(c, per_chrom[c])
     man = w.manifest
@@ -77,7 +77,8 @@ def prepare_annotations(out: str, files: str | list[str], *, fill: float | None 
                         details={"annotations": ", ".join(names),
                                  "binary": ", ".join(man.features.binary) or "-",
                                  "constant (not scaled)": ", ".join(man.features.constant) or "-",
-                                 "previous annotations": ", ".join(old.features.names) or "-"})
+                                 "previous annotations": ", ".join(old.features.names) or "-",
+                                 **metadata_note(table)})
     if fill is not None:
         sm.details[f"dataset SNPs filled with {fill:g}"] = counts["filled"]
     if counts["not_in_dataset"]:

@@ -12,10 +12,9 @@ import math
 
 from ..errors import InputError
 from .base import PriorNet
+from .names import MODELS, SIZES
 from .trunks import ConstantTrunk, ConvTrunk, LinearTrunk, MLPTrunk
 
-MODELS = ("constant", "linear", "mlp", "conv")
-SIZES = ("tiny", "small", "medium", "large", "xlarge")
 #: mlp: (width, depth)
 MLP_PRESETS = {"tiny": (16, 1), "small": (64, 2), "medium": (256, 3), "large": (1024, 4), "xlarge": (2048, 6)}
 #: conv: (channels, conv layers, mlp width, mlp depth)

@@ -16,7 +16,7 @@ import numpy as np
 from ..data import schema as S
 from ..data.slicing import SIMULATED_GEOMETRY
 from ..errors import InputError
-from ..ingest.pipeline import parse_chroms
+from ..data.chroms import parse_chroms
 from ..ingest.plink import Panel, read_panel
 from ..ingest.steps import chrom_blocks, progress_bar, refuse_existing
 from ..ingest.summary import PrepareSummary, finish_summary

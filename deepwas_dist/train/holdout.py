@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from ..data.chroms import parse_chroms
 from ..data.slicing import contiguous_blocks
 from ..errors import InputError
 
@@ -129,17 +130,15 @@ def leave_block_out(keys: list[SliceKey], blocks: int, block: int, buffer: int =
 
 def resolve_holdout_chroms(chroms: list[int], spec: str) -> list[int]:
     """Held-out chromosomes of ``--holdout-chroms``: 'auto' = the last quarter (1 to 3; none below
-    MIN_AUTO_CHROMS chromosomes, where :func:`resolve_split` uses blocks), 'none', or '6,7,8'."""
+    MIN_AUTO_CHROMS chromosomes, where :func:`resolve_split` uses blocks), 'none', or a list as
+    ``--chroms`` takes it (:func:`deepwas_dist.data.chroms.parse_chroms`: '6,7,8', '20-22', 'X')."""
     if spec == "none":
         return []
     if spec == "auto":
         if len(chroms) < MIN_AUTO_CHROMS:
             return []
         return chroms[-min(AUTO_MAX_CHROMS, len(chroms) // 4):]
-    try:
-        out = [int(c.strip().removeprefix("chr")) for c in spec.split(",") if c.strip()]
-    except ValueError as e:
-        raise InputError(f"--holdout-chroms {spec!r}: expected comma-separated chromosome numbers") from e
+    out = parse_chroms(spec, "--holdout-chroms")
     bad = [c for c in out if c not in chroms]
     if bad:
         raise InputError(f"--holdout-chroms: {bad} not in the dataset (chromosomes {chroms})")

@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import os
+import pickle
 import random
 import tempfile
 import time
@@ -23,7 +24,9 @@ import torch
 from torch import nn
 
 from ..data.reader import Dataset
-from ..evaluate.heldout import prior_from_model, score_slices
+from ..credentials import restore_secrets
+from ..errors import InputError
+from ..evaluate.heldout import RunNull, prior_from_model, score_slices
 from ..mismatch import LAMBDA_INIT
 from ..models import build_prior
 from .assignment import plan_epoch, split_evenly
@@ -55,8 +58,10 @@ class RunPlan:
     tracks_shape: tuple[int, int] | None
     init_log_sigma: list[float] | None = None   # starting log sigma per trait (None: 0)
     init_log_lambda: list[float] | None = None  # starting log lambda per trait (None: no mismatch term)
-    null_log_sigma: list[float] | None = None   # the null prior's fitted (log sigma, log lambda): the one
-    null_log_lambda: list[float] | None = None  # baseline of every "vs null" figure (None: sigma 1, no lambda)
+    # The run's null prior (evaluate.heldout.fit_run_null), the one baseline of every "vs null" figure:
+    null_log_sigma: list[float] | None = None            # with the run's lambda (if any)
+    null_log_lambda: list[float] | None = None           # None: no mismatch term
+    null_log_sigma_no_lambda: list[float] | None = None  # for a prior scored without lambda
     run_dir_local: str | None = None      # for the failure-injection marker (tests)
     run_url: str | None = None            # where rank 0 writes TensorBoard events (None: nowhere)
     buffer_keys: list[tuple[int, int]] = field(default_factory=list)   # neither trained on nor scored
@@ -133,18 +138,44 @@ def lr_lambda(cfg: TrainConfig, steps_per_epoch: int):
 
 def save_state(path: str, net: nn.Module, opt, sched, epoch: int, step_in_epoch: int, global_step: int,
                history: list[dict], partial: list[float] | None = None) -> None:
-    """Write a resumable training state into directory ``path``."""
+    """Write a resumable training state into directory ``path``: tensors and plain values only (the RNG
+    states included), so :func:`load_state` reads it with ``torch.load(..., weights_only=True)``."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    version, internal, gauss_next = random.getstate()
     torch.save({"model": net.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                "torch_rng": torch.get_rng_state(), "numpy_rng": np.random.get_state(),
-                "python_rng": random.getstate()}, os.path.join(path, STATE_FILE))
+                "torch_rng": torch.get_rng_state(),
+                "numpy_rng": {"name": str(name), "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
+                              "pos": int(pos), "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+                "python_rng": {"version": int(version), "internal": [int(v) for v in internal],
+                               "gauss_next": None if gauss_next is None else float(gauss_next)}},
+               os.path.join(path, STATE_FILE))
     with open(os.path.join(path, META_FILE), "w") as fh:
         json.dump({"epoch": epoch, "step_in_epoch": step_in_epoch, "global_step": global_step,
                    "history": history, "partial": partial}, fh)
 
 
 def load_state(path: str) -> tuple[dict, dict]:
-    """(torch state, meta) from a checkpoint directory."""
-    state = torch.load(os.path.join(path, STATE_FILE), map_location="cpu", weights_only=False)
+    """(torch state, meta) from a checkpoint directory. Nothing is unpickled: ``weights_only=True``
+    refuses any object other than tensors and plain values, and a checkpoint holding one (planted, or
+    written by an older version) is an InputError. The RNG states come back in the forms
+    ``torch.set_rng_state``, ``np.random.set_state`` and ``random.setstate`` take."""
+    file = os.path.join(path, STATE_FILE)
+    try:
+        state = torch.load(file, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise InputError(f"checkpoint {file} holds objects other than tensors and plain values, so it was "
+                         f"refused unread ({str(e).splitlines()[0]}); it was not written by this version of "
+                         "deepwas_dist (or was tampered with): delete that checkpoint directory, or retrain "
+                         "into a new --name") from None
+    try:
+        npr, pyr = state["numpy_rng"], state["python_rng"]
+        state["numpy_rng"] = (npr["name"], npr["keys"].numpy().astype(np.uint32), npr["pos"], npr["has_gauss"],
+                              npr["cached_gaussian"])
+        state["python_rng"] = (pyr["version"], tuple(pyr["internal"]), pyr["gauss_next"])
+    except (KeyError, TypeError, AttributeError) as e:
+        raise InputError(f"checkpoint {file} has no readable RNG state ({e!r}): it was written by an older "
+                         "version of deepwas_dist; delete that checkpoint directory, or retrain into a new "
+                         "--name") from None
     with open(os.path.join(path, META_FILE)) as fh:
         meta = json.load(fh)
     return state, meta
@@ -195,7 +226,7 @@ def run_worker(cfg: TrainConfig, plan: RunPlan, session: Session, heldout_keys: 
                       f"(global step {global_step})", flush=True)
 
     if cache is None:
-        cache = SliceCache(Dataset.open(plan.data_url, plan.storage_options), plan.traits,
+        cache = SliceCache(Dataset.open(plan.data_url, restore_secrets(plan.storage_options)), plan.traits,
                            bandwidth_kb=cfg.bandwidth_kb, device=device, dtype=cfg.dtype,
                            keep_variance=cfg.ld_keep_variance,
                            max_bytes=cfg.cache_mib * 2 ** 20)
@@ -211,7 +242,7 @@ def run_worker(cfg: TrainConfig, plan: RunPlan, session: Session, heldout_keys: 
         else:
             session.report(metrics, None)
 
-    tb = EpochLogger(plan.run_url, plan.storage_options) if rank == 0 and plan.run_url else None
+    tb = EpochLogger(plan.run_url, restore_secrets(plan.storage_options)) if rank == 0 and plan.run_url else None
     for epoch in range(start_epoch, cfg.epochs):
         ep = plan_epoch(plan.train_keys, plan.train_costs, plan.train_ncore, world, cfg.accumulation, cfg.seed, epoch)
         t0 = time.perf_counter()
@@ -264,7 +295,7 @@ def run_worker(cfg: TrainConfig, plan: RunPlan, session: Session, heldout_keys: 
                "lr": float(sched.get_last_lr()[0]), "seconds": secs, "nodes": nodes}
         if ho_keys and cfg.eval_every and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs):
             row.update(heldout_metrics(plan.traits, ho_keys, ho_costs, net, cache, session, log_N,
-                                       null_prior(plan, len(plan.traits), net)))
+                                       null_prior(plan, net.log_lambda() is not None)))
         if final_metrics is not None and epoch + 1 == cfg.epochs:
             row.update(final_metrics(net, cache))
         history.append(row)
@@ -311,16 +342,14 @@ def heldout_metrics(traits: list[str], keys: list, costs: list[float], net: nn.M
     return out
 
 
-def null_prior(plan: RunPlan, n_traits: int, net: nn.Module) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The plan's null prior (log sigma, log lambda), with lambda exactly when ``net`` has one."""
-    ls = torch.tensor(plan.null_log_sigma, dtype=torch.float64) if plan.null_log_sigma is not None \
-        else torch.zeros(n_traits, dtype=torch.float64)
-    if net.log_lambda() is None:
-        return ls, None
-    if not net.log_lambda_raw.requires_grad:                 # --mismatch VALUE: the null uses it too
-        return ls, net.log_lambda().detach().double()
-    ll = plan.null_log_lambda if plan.null_log_lambda is not None else [math.log(LAMBDA_INIT)] * n_traits
-    return ls, torch.tensor(ll, dtype=torch.float64)
+def null_prior(plan: RunPlan, has_lambda: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The run's null prior (log sigma, log lambda or None) to compare a prior with (``has_lambda``) or
+    without lambda with: the plan's fit of :func:`deepwas_dist.evaluate.heldout.fit_run_null`, whose
+    docstring defines every "vs null" figure."""
+    if plan.null_log_sigma is None:
+        raise ValueError("the run plan has no null prior (make_plan fits it)")
+    no_lambda = plan.null_log_sigma if plan.null_log_lambda is None else plan.null_log_sigma_no_lambda
+    return RunNull(plan.null_log_sigma, plan.null_log_lambda, no_lambda).for_prior(has_lambda)
 
 
 def format_epoch_line(row: dict, traits: list[str]) -> str:

@@ -11,7 +11,9 @@ import datetime as _dt
 import json
 import math
 import os
+import signal
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass
 
@@ -20,18 +22,24 @@ import torch
 
 from ..data import schema as S
 from ..data.reader import Dataset
-from ..data.storage import filesystem, join
+from ..credentials import redact, secrets_env
+from ..data.storage import absolute_url, filesystem, is_local, is_local_url, join
 from ..errors import InputError
-from ..evaluate.heldout import fit_constant_prior, fit_null
-from ..mismatch import LAMBDA_INIT
+from ..evaluate.heldout import RunNull, fit_constant_prior, fit_run_null
+from ..mismatch import LAMBDA_INIT, MismatchSetting
 from .assignment import slice_cost
 from .config import TrainConfig
 from .holdout import HoldoutSplit, SliceKey, resolve_holdout_chroms, resolve_split
 from .loop import RunPlan, train_loop_per_worker
+from .resources import check_resources, train_requests, wait_s_for
 
 
 def resolve_traits(ds: Dataset, traits: str) -> list[str]:
-    """'all' or a comma list, checked against the dataset."""
+    """'all' or a comma list, checked against the dataset; a dataset without traits is refused here,
+    before any work (it used to fail later inside torch)."""
+    if not ds.traits:
+        raise InputError(f"dataset {ds.url} has no traits; add them with `prepare.py sumstats --out {ds.url} "
+                         "--trait NAME --file SUMSTATS`")
     if traits in ("all", "", None):
         return list(ds.traits)
     want = [t.strip() for t in traits.split(",") if t.strip()]
@@ -108,7 +116,9 @@ def plan_for(cfg: TrainConfig, ds: Dataset, traits: list[str], split: HoldoutSpl
                    train_ncore=[geometry[k][1] for k in train_keys], heldout_keys=list(split.heldout_keys),
                    heldout_costs=[geometry[k][0] for k in split.heldout_keys], log_N=log_N,
                    init_log_f=init.log_f, init_log_sigma=init.log_sigma, init_log_lambda=init.log_lambda,
-                   null_log_sigma=init.null_log_sigma, null_log_lambda=init.null_log_lambda,
+                   null_log_sigma=None if init.null is None else init.null.log_sigma,
+                   null_log_lambda=None if init.null is None else init.null.log_lambda,
+                   null_log_sigma_no_lambda=None if init.null is None else init.null.log_sigma_no_lambda,
                    n_features=len(ds.feature_names), tracks_shape=ds.tracks_shape,
                    buffer_keys=list(split.buffer_keys), h2_moment=moment)
 
@@ -119,14 +129,13 @@ INIT_SLICES = 16
 
 @dataclass
 class InitialPrior:
-    """Per trait: the starting constant prior (log f, log sigma, log lambda or None) and the null prior
-    (log sigma, log lambda or None) that every "vs null" figure of the run uses."""
+    """Per trait: the starting constant prior (log f, log sigma, log lambda or None), and the run's null
+    prior (:func:`deepwas_dist.evaluate.heldout.fit_run_null`) fitted on the same slices."""
 
     log_f: list[float]
     log_sigma: list[float]
     log_lambda: list[float] | None
-    null_log_sigma: list[float] | None
-    null_log_lambda: list[float] | None
+    null: RunNull | None
 
 
 def initial_prior(cfg: TrainConfig, ds: Dataset, traits: list[str], keys: list, log_N: list[float],
@@ -136,9 +145,8 @@ def initial_prior(cfg: TrainConfig, ds: Dataset, traits: list[str], keys: list, 
     at zero), with lambda when the run models mismatch; and the null prior fitted on the same slices."""
     T = len(traits)
     mismatch = cfg.mismatch_setting.mode == "learn"
-    fallback = InitialPrior(guess, [0.0] * T, [math.log(LAMBDA_INIT)] * T if mismatch else None, None, None)
     if not keys:
-        return fallback
+        return InitialPrior(guess, [0.0] * T, [math.log(LAMBDA_INIT)] * T if mismatch else None, None)
     rng = np.random.default_rng(cfg.seed)
     pick = [keys[i] for i in sorted(rng.choice(len(keys), size=min(INIT_SLICES, len(keys)), replace=False))]
     batches = [ds.read_slice(c, s, traits, bandwidth_kb=cfg.bandwidth_kb, tracks=False,
@@ -146,18 +154,18 @@ def initial_prior(cfg: TrainConfig, ds: Dataset, traits: list[str], keys: list, 
     lf, ls, ll = fit_constant_prior(batches, torch.tensor(log_N, dtype=torch.float64),
                                     torch.tensor(guess, dtype=torch.float64), iters=25, objective=cfg.objective,
                                     mismatch=mismatch)
-    null_ls, null_ll = fit_null(batches, T, mismatch=cfg.mismatch_setting.enabled)
+    # the null follows --mismatch itself (not the LDSC objective's lambda-less network): see fit_run_null
+    null = fit_run_null(batches, T, MismatchSetting.parse(cfg.mismatch))
     fits = [lf, ls] + ([] if ll is None else [ll])
     if not all(bool(torch.isfinite(x).all()) for x in fits):
-        return fallback
-    return InitialPrior(lf.tolist(), ls.tolist(), None if ll is None else ll.tolist(), null_ls.tolist(),
-                        None if null_ll is None else null_ll.tolist())
+        return InitialPrior(guess, [0.0] * T, [math.log(LAMBDA_INIT)] * T if mismatch else None, null)
+    return InitialPrior(lf.tolist(), ls.tolist(), None if ll is None else ll.tolist(), null)
 
 
 def storage_for_ray(url: str, storage_options: dict):
     """(storage_path, pyarrow filesystem or None) for Ray's RunConfig from an fsspec URL and options."""
-    if "://" not in url or url.startswith("file://"):
-        return os.path.abspath(url.removeprefix("file://")), None
+    if is_local_url(url):
+        return absolute_url(url), None
     if url.startswith("s3://"):
         import pyarrow.fs as pafs
         opts = dict(storage_options or {})
@@ -168,8 +176,8 @@ def storage_for_ray(url: str, storage_options: dict):
             kw.update(endpoint_override=host or endpoint, scheme=scheme if host else "https")
         if opts.get("key") or opts.get("secret"):
             if not (opts.get("key") and opts.get("secret")):
-                raise InputError("storage_options for s3://: give both 'key' and 'secret' (or neither, to use "
-                                 "the AWS credential chain)")
+                raise InputError("--storage-option for s3://: give both key=... and secret=... (or neither, to "
+                                 "use the AWS credential chain: AWS_* environment variables or AWS_PROFILE)")
             kw.update(access_key=opts["key"], secret_key=opts["secret"])
             if opts.get("token"):
                 kw.update(session_token=opts["token"])
@@ -180,6 +188,32 @@ def storage_for_ray(url: str, storage_options: dict):
             kw.update(anonymous=True)
         return url.removeprefix("s3://"), pafs.S3FileSystem(**kw)
     return url, None          # other schemes: let Ray resolve the URI itself
+
+
+def public_config(cfg: TrainConfig) -> dict:
+    """The config as written to config.json and shipped to workers: credentials redacted (see
+    :func:`deepwas_dist.credentials.redact`; workers get them through their environment)."""
+    return {**cfg.to_dict(), "storage_options": redact(cfg.storage_options)}
+
+
+def public_plan(plan: RunPlan) -> dict:
+    """The run plan as shipped to workers (and Tune's persisted params): credentials redacted."""
+    return {**asdict(plan), "storage_options": redact(plan.storage_options)}
+
+
+def fit_interruptibly(trainer):
+    """``trainer.fit()``, where Ctrl-C stops the run cleanly: Ray Train's own SIGINT handler aborts the
+    workers and then exits the process with status 0 (SystemExit); that becomes a KeyboardInterrupt
+    (exit 130 in :func:`deepwas_dist.cli.run_cli`), and the SIGINT handler from before is restored."""
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGINT) if main else None
+    try:
+        return trainer.fit()
+    except SystemExit as e:
+        raise KeyboardInterrupt("training aborted (Ctrl-C)") from e
+    finally:
+        if main and previous is not None:
+            signal.signal(signal.SIGINT, previous)
 
 
 def default_run_name(cfg: TrainConfig) -> str:
@@ -201,6 +235,8 @@ def run_training(cfg: TrainConfig, *, log=print, ray_init_kwargs: dict | None = 
     cfg.validate()
     if cfg.data is None:
         cfg.data = demo_dataset_url(log=log)
+    # Ray workers run in other directories (and on other nodes): local paths are resolved here, once
+    cfg.data, cfg.storage = absolute_url(cfg.data), absolute_url(cfg.storage)
     ds = Dataset.open(cfg.data, cfg.storage_options or None)
     traits = resolve_traits(ds, cfg.traits)
     cfg.name = cfg.name or default_run_name(cfg)
@@ -212,38 +248,44 @@ def run_training(cfg: TrainConfig, *, log=print, ray_init_kwargs: dict | None = 
                          "or choose another --name")
     if cfg.resume and not has_state:
         raise InputError(f"--resume: no run {cfg.name!r} in {cfg.storage} to resume; check --name and --storage")
+    if not ray.is_initialized():
+        kw = dict(ray_init_kwargs or {})
+        if not cfg.use_gpu and "address" not in kw and "RAY_ADDRESS" not in os.environ:
+            # a fresh local instance: without address="local", ray.init joins a cluster some other process
+            # started on this machine, and refuses num_cpus there (ValueError)
+            kw.setdefault("address", "local")
+            kw.setdefault("num_cpus", max(cfg.num_workers + 2, os.cpu_count() or 2))
+        ray.init(**kw, log_to_driver=True)
+    # before anything is written: a request the cluster cannot meet would otherwise wait for ever
+    check_resources(*train_requests(cfg.gpus, cfg.workers), ray.cluster_resources,
+                    wait_s=wait_s_for(ray_init_kwargs), log=log)
     plan, split = make_plan(cfg, ds, traits)
-    if fs.protocol in ("file", "local") or fs.protocol == ("file", "local"):
+    if is_local(fs):
         plan.run_dir_local = run_root
-    base = cfg.storage if "://" in cfg.storage else os.path.abspath(cfg.storage)
-    plan.run_url = base.rstrip("/") + "/" + cfg.name
+    plan.run_url = cfg.storage.rstrip("/") + "/" + cfg.name
     fs.makedirs(run_root, exist_ok=True)
     with fs.open(join(run_root, "config.json"), "w") as fh:
-        json.dump({"config": cfg.to_dict(), "traits": traits, "holdout_chroms": split.heldout_chroms,
+        json.dump({"config": public_config(cfg), "traits": traits, "holdout_chroms": split.heldout_chroms,
                    "holdout": split.to_dict()}, fh, indent=1)
     log(f"[deepwas] run {cfg.name}: {len(traits)} trait(s) {traits}, {cfg.model}/{cfg.size} "
         f"({cfg.objective}), {len(plan.train_keys)} training slices, {len(plan.heldout_keys)} held-out slices "
         f"(held out: {split.describe()}), {cfg.num_workers} {'GPU' if cfg.use_gpu else 'CPU'} worker(s)")
 
-    if not ray.is_initialized():
-        kw = dict(ray_init_kwargs or {})
-        if not cfg.use_gpu and "address" not in kw and "RAY_ADDRESS" not in os.environ:
-            kw.setdefault("num_cpus", max(cfg.num_workers + 2, os.cpu_count() or 2))
-        ray.init(**kw, log_to_driver=True)
     storage_path, storage_fs = storage_for_ray(cfg.storage, cfg.storage_options)
     trainer = TorchTrainer(
         train_loop_per_worker,
-        train_loop_config={"train": cfg.to_dict(), "plan": asdict(plan)},
+        train_loop_config={"train": public_config(cfg), "plan": public_plan(plan)},
         scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
                                      resources_per_worker=None if cfg.use_gpu else {"CPU": 1},
                                      placement_strategy=cfg.placement_strategy),
         run_config=RunConfig(name=cfg.name, storage_path=storage_path, storage_filesystem=storage_fs,
                              failure_config=FailureConfig(max_failures=cfg.max_failures),
                              checkpoint_config=CheckpointConfig(num_to_keep=2),
-                             worker_runtime_env={"env_vars": {"RAY_TRAIN_ENABLE_PRINT_PATCH": "0"}}),
+                             worker_runtime_env={"env_vars": {"RAY_TRAIN_ENABLE_PRINT_PATCH": "0",
+                                                              **secrets_env(cfg.storage_options)}}),
     )
     t0 = time.perf_counter()
-    result = trainer.fit()
+    result = fit_interruptibly(trainer)
     log(f"[deepwas] training finished in {time.perf_counter() - t0:.0f} s; evaluating on held-out slices")
     if result.checkpoint is None:
         raise RuntimeError("training finished without a checkpoint")

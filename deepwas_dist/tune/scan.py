@@ -18,19 +18,21 @@ Design choices:
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Callable
 
 import pandas as pd
 import torch
 
 from ..data.reader import Dataset
-from ..data.storage import filesystem, join
+from ..credentials import restore_secrets, secrets_of
+from ..data.storage import absolute_url, filesystem, join
 from ..demo import demo_dataset_url
 from ..errors import InputError
 from ..train.config import TrainConfig
 from ..train.loop import RunPlan, heldout_metrics, null_prior, quiet_ray_train_logs, run_worker
-from ..train.run import make_plan, resolve_holdout, resolve_traits, storage_for_ray
+from ..train.resources import check_resources, wait_s_for
+from ..train.run import make_plan, public_config, public_plan, resolve_holdout, resolve_traits, storage_for_ray
 from ..train.session import TuneSession
 
 METRIC = "heldout_improvement_per_snp"
@@ -112,8 +114,10 @@ def space_from_file(spec: dict, max_bandwidth_kb: float | None) -> dict:
     return out
 
 
-def trial(config: dict) -> None:
-    """One Tune trial: train the sampled configuration, validating every epoch; test NLL at the end."""
+def trial(config: dict, storage_secrets: dict | None = None) -> None:
+    """One Tune trial: train the sampled configuration, validating every epoch; test NLL at the end.
+    ``config`` (persisted by Tune) has its credentials redacted; ``storage_secrets`` (``tune.with_parameters``:
+    the object store, never storage) puts them back."""
     quiet_ray_train_logs()
     base = TrainConfig(**config["base"])
     for k in TUNED:
@@ -121,6 +125,7 @@ def trial(config: dict) -> None:
             setattr(base, k, config[k])
     base.validate()
     plan = RunPlan(**config["plan"])
+    plan.storage_options = restore_secrets(plan.storage_options, storage_secrets)
     val_keys = [tuple(k) for k in config["val_keys"]]
     test_keys = [tuple(k) for k in config["test_keys"]]
     threads = max(1, int(config.get("threads", 1)))
@@ -129,7 +134,7 @@ def trial(config: dict) -> None:
     session = TuneSession(device)
     log_N = torch.tensor(plan.log_N, dtype=torch.float64, device=device)
     final = lambda net, cache: heldout_metrics(plan.traits, test_keys, [1.0] * len(test_keys), net, cache,  # noqa: E731
-                                               session, log_N, null_prior(plan, len(plan.traits), net),
+                                               session, log_N, null_prior(plan, net.log_lambda() is not None),
                                                prefix="test")
     run_worker(base, plan, session, heldout_keys=val_keys, final_metrics=final)
 
@@ -163,7 +168,7 @@ def run_scan(sc: ScanConfig, log: Callable[[str], None] = print, ray_init_kwargs
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
 
-    data = sc.data or demo_dataset_url(log=log)
+    data = absolute_url(sc.data) or demo_dataset_url(log=log)   # resolved here: trials run elsewhere
     ds = Dataset.open(data, sc.storage_options or None)
     traits = resolve_traits(ds, sc.traits)
     train_c, val_c, test_c = split_chromosomes(ds, sc.val_chroms, sc.test_chroms)
@@ -175,7 +180,7 @@ def run_scan(sc: ScanConfig, log: Callable[[str], None] = print, ray_init_kwargs
     keys = [(int(c), int(s)) for c, s in zip(idx["CHR"], idx["SLICE_ID"])]
     max_bw = ds.manifest.ld.bandwidth_kb
     space = space_from_file(sc.space, max_bw) if sc.space else default_space(max_bw)
-    param_space = {**space, "base": base.to_dict(), "plan": asdict(plan), "threads": sc.workers_per_trial,
+    param_space = {**space, "base": public_config(base), "plan": public_plan(plan), "threads": sc.workers_per_trial,
                    "gpu": sc.gpus_per_trial > 0,
                    "val_keys": [k for k in keys if k[0] in val_c], "test_keys": [k for k in keys if k[0] in test_c]}
     log(f"[deepwas-tune] {len(traits)} trait(s) {traits}; train chromosomes {train_c}, validation {val_c}, "
@@ -184,10 +189,16 @@ def run_scan(sc: ScanConfig, log: Callable[[str], None] = print, ray_init_kwargs
     if not ray.is_initialized():
         kw = dict(ray_init_kwargs or {})
         if "address" not in kw and "RAY_ADDRESS" not in os.environ:
+            kw.setdefault("address", "local")          # a fresh local instance (see train.run.run_training)
             kw.setdefault("num_cpus", max(os.cpu_count() or 2, sc.workers_per_trial + 1))
         ray.init(**kw)
+    check_resources({"GPU": sc.gpus_per_trial, "CPU": float(sc.workers_per_trial)},
+                    {"GPU": f"--gpus-per-trial {sc.gpus_per_trial:g}", "CPU": f"--workers-per-trial {sc.workers_per_trial}"},
+                    {"GPU": "drop --gpus-per-trial to run trials on CPUs, or run on a machine or Ray cluster with GPUs",
+                     "CPU": "give each trial fewer cores, or start Ray with more CPUs (ray start --num-cpus N)"},
+                    ray.cluster_resources, wait_s=wait_s_for(ray_init_kwargs), log=log)
     storage_path, storage_fs = storage_for_ray(sc.storage, sc.storage_options)
-    trainable = tune.with_resources(trial, {"cpu": sc.workers_per_trial, "gpu": sc.gpus_per_trial})
+    trainable = tune.with_resources(tune.with_parameters(trial, storage_secrets=secrets_of(sc.storage_options)), {"cpu": sc.workers_per_trial, "gpu": sc.gpus_per_trial})
     path = storage_path.rstrip("/") + "/" + sc.name
     if sc.resume:
         if not tune.Tuner.can_restore(path, storage_filesystem=storage_fs):

@@ -167,7 +167,7 @@ def test_smaller_bandwidth_equals_reingestion(toy, toy_ds64):
         assert nll(b.ld, b.z[:, 0], log_s) == pytest.approx(nll(ref, b.z[:, 0], log_s), rel=1e-10)
     with pytest.raises(InputError, match="exceeds the stored maximum"):
         next(ds.slices(bandwidth_kb=BANDWIDTH_KB + 1))
-    with pytest.raises(InputError, match="bandwidth_kb"):
+    with pytest.raises(InputError, match="cut in kb only; fix: request a bandwidth in kb"):
         ds.read_slice(1, 0, bandwidth_cm=0.1)
 
 
@@ -252,7 +252,7 @@ def test_cm_bandwidth_dataset(toy, tmp_path):
     want = plan_slices(1, bp, cm=cm, core_kb=CORE_KB, bandwidth_cm=0.1)
     got = [b for b in ds.slices(chroms=[1], traits=["t1"], bandwidth_cm=0.1)]
     assert [(b.snp_index[0], b.snp_index[-1] + 1) for b in got] == [(p.lo, p.hi) for p in want]
-    with pytest.raises(InputError, match="cut by cm only"):
+    with pytest.raises(InputError, match="cut in cM only"):
         next(ds.slices(bandwidth_kb=10))
 
 

@@ -71,7 +71,7 @@ def test_bandwidth_requests_are_checked_against_the_stored_maximum():
     assert resolve_bandwidth(200.0, None, 500.0, None) == (200.0, None)
     with pytest.raises(InputError, match="exceeds the stored maximum 500"):
         resolve_bandwidth(600.0, None, 500.0, None)
-    with pytest.raises(InputError, match="cut by kb only"):
+    with pytest.raises(InputError, match="cut in kb only"):
         resolve_bandwidth(None, 0.5, 500.0, None)
     with pytest.raises(InputError, match=">= 0"):
         resolve_bandwidth(-1.0, None, 500.0, None)
@@ -84,5 +84,5 @@ def test_bad_geometry_inputs():
         plan_slices(1, np.array([1, 2, 3]))
     with pytest.raises(InputError, match="needs CM"):
         plan_slices(1, np.array([1, 2, 3]), bandwidth_cm=1.0)
-    with pytest.raises(InputError, match="core_kb"):
+    with pytest.raises(InputError, match="--core-kb"):
         plan_slices(1, np.array([1, 2, 3]), core_kb=0, bandwidth_kb=1)

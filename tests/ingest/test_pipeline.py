@@ -21,7 +21,9 @@ from deepwas_dist.errors import InputError
 from deepwas_dist.ingest.align import align_annotations
 from deepwas_dist.ingest.from_plink import prepare_plink
 from deepwas_dist.ingest.from_ukbb import prepare_ukbb_ld
-from deepwas_dist.ingest.pipeline import parse_chroms, parse_columns, parse_key_values
+from deepwas_dist.cli import key_values as parse_key_values
+from deepwas_dist.data.chroms import parse_chroms
+from deepwas_dist.ingest.pipeline import parse_columns
 from deepwas_dist.ingest.plink import ld_matrix, standardize
 from deepwas_dist.ingest.ukbb import write_ukbb_ld
 from deepwas_dist.ingest.updates import prepare_annotations, prepare_sumstats

@@ -125,7 +125,7 @@ def test_generic_beta_se_and_constant_n(tmp_path):
     df = read_sumstats(p, fmt="generic", column_map=cmap, n=12345)
     np.testing.assert_allclose(df[Z], [3.0, 0.5], rtol=1e-14)
     assert (df[N] == 12345.0).all() and list(df.columns) == list(SUMSTATS_COLUMNS)
-    with pytest.raises(InputError, match=r"no sample-size column 'N'.*MarkerName.*n="):
+    with pytest.raises(InputError, match=r"no sample-size column .N..*MarkerName.*--n N"):
         read_sumstats(p, fmt="generic", column_map=cmap)
 
 
@@ -167,11 +167,11 @@ def test_missing_columns_listed(tmp_path):
     with pytest.raises(InputError, match=r"lacks required column\(s\) 'A2'.*columns found: \['SNP', 'A1', 'Z', 'N'\]"):
         read_sumstats(p)
     p = _write(tmp_path / "u.txt", _tsv("foo bar", "1 2"))
-    with pytest.raises(InputError, match=r"cannot tell the format.*\['foo', 'bar'\].*column_map"):
+    with pytest.raises(InputError, match=r"cannot tell the format.*\[.foo., .bar.\].*--format generic --columns SNP="):
         read_sumstats(p)
     with pytest.raises(InputError, match=r"lacks required column\(s\) 'rsid' \(SNP\)"):
         read_sumstats(p, column_map={SNP: "rsid", Z: "foo", N: "bar"})
-    with pytest.raises(InputError, match="unknown key"):
+    with pytest.raises(InputError, match=r"--columns has unknown role\(s\) \[.pvalue.\]"):
         read_sumstats(p, column_map={"pvalue": "bar"})
     with pytest.raises(InputError, match="unknown sumstats format"):
         read_sumstats(p, fmt="regenie")

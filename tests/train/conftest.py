@@ -89,3 +89,32 @@ def ddp_two_workers(ray_session, sim_dataset, run_storage, tmp_path_factory) -> 
     Shared by the DDP-equivalence test and (as the uninterrupted reference) the fault-tolerance test."""
     cfg = base_config(sim_dataset, str(run_storage), "ddp-2w", method="exact", accumulation=2)
     return run(cfg, tmp_path_factory.mktemp("trace-2w"))
+
+
+class TrainerCalled(Exception):
+    """Raised by :func:`fake_trainer`'s TorchTrainer: the driver got as far as starting training."""
+
+
+@pytest.fixture
+def fake_trainer(monkeypatch) -> dict:
+    """``run_training`` without Ray: Ray counts as started, the cluster has ``seen["resources"]`` (8 CPUs
+    unless a test changes it), and TorchTrainer records what it was given in ``seen``, then raises
+    TrainerCalled (or, when a test sets ``seen["fit"]``, its ``fit()`` calls that)."""
+    import ray
+    import ray.train.torch
+
+    seen: dict = {"resources": {"CPU": 8.0}}
+
+    class FakeTrainer:
+        def __init__(self, fn, *, train_loop_config, scaling_config, run_config):
+            seen.update(config=train_loop_config, scaling=scaling_config, env=run_config.worker_runtime_env)
+            if "fit" not in seen:
+                raise TrainerCalled
+
+        def fit(self):
+            return seen["fit"]()
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: True)
+    monkeypatch.setattr(ray, "cluster_resources", lambda: dict(seen["resources"]))
+    monkeypatch.setattr(ray.train.torch, "TorchTrainer", FakeTrainer)
+    return seen

@@ -46,8 +46,8 @@ def test_injected_failure_recovers_to_the_uninterrupted_result(ddp_two_workers, 
     for k in ("heldout_nll", "heldout_nll_per_snp", "constant_nll_per_snp", "null_nll_per_snp", "h2", "sigma"):
         assert ma[k] == pytest.approx(mb[k], rel=1e-6), k
 
-    sa = torch.load(io.BytesIO((res.run_dir / "model.pt").read_bytes()), weights_only=False)["state_dict"]
-    sb = torch.load(io.BytesIO((ref.run_dir / "model.pt").read_bytes()), weights_only=False)["state_dict"]
+    sa = torch.load(io.BytesIO((res.run_dir / "model.pt").read_bytes()), weights_only=True)["state_dict"]
+    sb = torch.load(io.BytesIO((ref.run_dir / "model.pt").read_bytes()), weights_only=True)["state_dict"]
     assert sa.keys() == sb.keys()
     for k in sa:
         torch.testing.assert_close(sa[k], sb[k], rtol=1e-6, atol=1e-9, msg=k)

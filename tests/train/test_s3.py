@@ -21,7 +21,7 @@ def test_storage_for_ray_maps_fsspec_options_to_pyarrow():
     _, fs = storage_for_ray("s3://bucket/runs", {"key": "k", "secret": "s", "token": "t",
                                                  "client_kwargs": {"region_name": "eu-west-1"}})
     assert fs.region == "eu-west-1"
-    with pytest.raises(InputError, match="'key' and 'secret'"):
+    with pytest.raises(InputError, match="give both key=... and secret=..."):
         storage_for_ray("s3://bucket/runs", {"key": "k"})
 
 
