@@ -91,22 +91,26 @@ def score_slices(batches: Iterable[SliceBatch], prior: PriorFn, log_N: torch.Ten
 
 
 def fit_null(batches: list[SliceBatch], n_traits: int, mismatch: bool = False, iters: int = 60,
-             fixed_log_lambda: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+             fixed_log_lambda: torch.Tensor | None = None, fixed_log_sigma: torch.Tensor | float | None = None
+             ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """MLE of (log sigma, log lambda) per trait under the null prior s = 0 from training slices.
 
     Without mismatch: log sigma in closed form and None. With it: L-BFGS on the closed-form null NLL,
     lambda kept above LAMBDA_FLOOR as in the networks; with ``fixed_log_lambda``, lambda held there and
-    sigma alone fitted."""
-    ls0 = fit_null_log_sigma(batches, n_traits)
+    sigma alone fitted. ``fixed_log_sigma`` (a float or (T,), ``--sigma VALUE``) holds sigma instead."""
+    ls0 = fit_null_log_sigma(batches, n_traits) if fixed_log_sigma is None else _per_trait(fixed_log_sigma, n_traits)
     if not mismatch and fixed_log_lambda is None:
         return ls0, None
-    log_sigma = ls0.clone().requires_grad_(True)
+    log_sigma = ls0.clone().requires_grad_(fixed_log_sigma is None)
     if fixed_log_lambda is None:
         raw = torch.full((n_traits,), math.log(LAMBDA_INIT), dtype=torch.float64, requires_grad=True)
         params, log_lambda = [log_sigma, raw], lambda: floored_log_lambda(raw)
     else:
         fixed = torch.as_tensor(fixed_log_lambda, dtype=torch.float64).expand(n_traits).clone()
         params, log_lambda = [log_sigma], lambda: fixed
+    params = [p for p in params if p.requires_grad]
+    if not params:
+        return ls0, log_lambda().detach()
     opt = torch.optim.LBFGS(params, lr=1.0, max_iter=iters, line_search_fn="strong_wolfe")
     n_total = sum(b.n for b in batches) or 1
 
@@ -138,7 +142,12 @@ class RunNull:
         return torch.tensor(self.log_sigma_no_lambda, dtype=torch.float64), None
 
 
-def fit_run_null(batches: list[SliceBatch], n_traits: int, setting: MismatchSetting) -> RunNull:
+def _per_trait(x, n_traits: int) -> torch.Tensor:
+    return torch.as_tensor(x, dtype=torch.float64).reshape(-1).expand(n_traits).clone()
+
+
+def fit_run_null(batches: list[SliceBatch], n_traits: int, setting: MismatchSetting,
+                 fixed_log_sigma: torch.Tensor | float | None = None) -> RunNull:
     """THE null prior of a run, the baseline of every "vs null" figure: ``heldout_improvement_per_snp``
     in the training history and in Tune, ``improvement_vs_null_per_snp`` and ``null_nll_per_snp`` of
     evaluate.py and metrics.json.
@@ -148,13 +157,14 @@ def fit_run_null(batches: list[SliceBatch], n_traits: int, setting: MismatchSett
     sigma; and lambda as ``--mismatch`` says: fitted jointly with sigma under ``learn``, held at VALUE
     under ``--mismatch VALUE`` (sigma fitted given it), none under ``off``. A prior scored without
     lambda (an LDSC-trained network of a ``learn`` run, whose lambda is fitted only at evaluation) is
-    compared with the null without lambda, sigma fitted alone. The driver fits it once (``make_plan``)
+    compared with the null without lambda, sigma fitted alone. With ``--sigma VALUE``
+    (``fixed_log_sigma``) sigma is held at VALUE in every one of these. The driver fits it once (``make_plan``)
     and ships it in the RunPlan; nothing else fits a null for these figures (sigma = 1 is never used)."""
-    plain, _ = fit_null(batches, n_traits)
+    plain, _ = fit_null(batches, n_traits, fixed_log_sigma=fixed_log_sigma)
     if not setting.enabled:
         return RunNull(plain.tolist(), None, plain.tolist())
     fixed = None if setting.mode == "learn" else torch.full((n_traits,), math.log(setting.value), dtype=torch.float64)
-    ls, ll = fit_null(batches, n_traits, mismatch=True, fixed_log_lambda=fixed)
+    ls, ll = fit_null(batches, n_traits, mismatch=True, fixed_log_lambda=fixed, fixed_log_sigma=fixed_log_sigma)
     return RunNull(ls.tolist(), ll.tolist(), plain.tolist())
 
 
@@ -169,17 +179,20 @@ def fit_null_log_sigma(batches: Iterable[SliceBatch], n_traits: int) -> torch.Te
 
 
 def fit_constant_prior(batches: list[SliceBatch], log_N: torch.Tensor, init_log_f: torch.Tensor,
-                       iters: int = 60, objective: str = "likelihood", mismatch: bool = False
+                       iters: int = 60, objective: str = "likelihood", mismatch: bool = False,
+                       fixed_log_sigma: torch.Tensor | float | None = None
                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """(log f, log sigma, log lambda or None) per trait minimising ``objective`` (likelihood: exact NLL;
     or ldsc) summed over the given slices, by L-BFGS. ``mismatch``: also fit lambda (likelihood only;
-    under LDSC lambda is a second intercept, not identifiable apart from sigma)."""
+    under LDSC lambda is a second intercept, not identifiable apart from sigma). ``fixed_log_sigma``
+    (a float or (T,), ``--sigma VALUE``): sigma held there, not fitted."""
     T = len(log_N)
     log_f = init_log_f.clone().to(torch.float64).requires_grad_(True)
-    log_sigma = torch.zeros(T, dtype=torch.float64, requires_grad=True)
+    log_sigma = (torch.zeros(T, dtype=torch.float64, requires_grad=True) if fixed_log_sigma is None
+                 else _per_trait(fixed_log_sigma, T))
     learn_lam = mismatch and objective == "likelihood"
     raw = torch.full((T,), math.log(LAMBDA_INIT), dtype=torch.float64, requires_grad=learn_lam)
-    params = [log_f, log_sigma] + ([raw] if learn_lam else [])
+    params = [p for p in [log_f, log_sigma] + ([raw] if learn_lam else []) if p.requires_grad]
     opt = torch.optim.LBFGS(params, lr=1.0, max_iter=iters, line_search_fn="strong_wolfe")
     n_total = sum(b.n for b in batches) or 1
     lam_of = lambda: floored_log_lambda(raw) if learn_lam else None  # noqa: E731
@@ -200,13 +213,16 @@ def fit_constant_prior(batches: list[SliceBatch], log_N: torch.Tensor, init_log_
 
 
 def fit_nuisance(batches: list[SliceBatch], log_fs: list[torch.Tensor], log_N: torch.Tensor,
-                 init_log_sigma: torch.Tensor, iters: int = 40) -> tuple[torch.Tensor, torch.Tensor]:
+                 init_log_sigma: torch.Tensor, iters: int = 40, learn_sigma: bool = True
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(log sigma, log lambda) per trait maximising the likelihood on ``batches`` with their log f
     (``log_fs``, one (m, T) per batch) held fixed: how a prior trained without lambda (the LDSC
-    objective), or the true prior of a simulation, is scored under the mismatch model."""
-    log_sigma = init_log_sigma.clone().to(torch.float64).requires_grad_(True)
+    objective), or the true prior of a simulation, is scored under the mismatch model. ``learn_sigma``
+    False (``--sigma VALUE``): sigma stays at ``init_log_sigma``, lambda alone is fitted."""
+    log_sigma = init_log_sigma.clone().to(torch.float64).requires_grad_(learn_sigma)
     raw = torch.full_like(log_sigma, math.log(LAMBDA_INIT)).requires_grad_(True)
-    opt = torch.optim.LBFGS([log_sigma, raw], lr=1.0, max_iter=iters, line_search_fn="strong_wolfe")
+    opt = torch.optim.LBFGS([log_sigma, raw] if learn_sigma else [raw], lr=1.0, max_iter=iters,
+                            line_search_fn="strong_wolfe")
     fixed = [(b, lf.to(torch.float64).detach()) for b, lf in zip(batches, log_fs)]
     n_total = sum(b.n for b in batches) or 1
 

@@ -99,12 +99,14 @@ def evaluate_model(cfg: TrainConfig, ds: Dataset, plan: RunPlan, split: HoldoutS
     base_keys = _subsample(plan.train_keys, BASELINE_SLICES, cfg.seed)
     base = list(read(base_keys))
     mismatch = MismatchSetting.parse(cfg.mismatch).enabled
+    fixed_ls = cfg.fixed_log_sigma
     c_logf, c_ls, c_ll = fit_constant_prior(base, log_N, torch.tensor(plan.init_log_f, dtype=torch.float64),
-                                            mismatch=mismatch)
+                                            mismatch=mismatch, fixed_log_sigma=fixed_ls)
     prior = prior_from_model(net)
     sigma, lam = net.log_sigma.detach().double(), net.log_lambda()
     if mismatch and lam is None:             # trained without lambda (LDSC): fit sigma, lambda with f fixed
-        sigma, lam = fit_nuisance(base, [prior(b.features, b.tracks)[0] for b in base], log_N, sigma)
+        sigma, lam = fit_nuisance(base, [prior(b.features, b.tracks)[0] for b in base], log_N, sigma,
+                                  learn_sigma=fixed_ls is None)
         prior = with_nuisance(prior, sigma, lam)
     lam = None if lam is None else lam.detach().double()
     null_ls, null_ll = null_prior(plan, lam is not None)       # the run's one null (heldout.fit_run_null)
@@ -136,6 +138,7 @@ def evaluate_model(cfg: TrainConfig, ds: Dataset, plan: RunPlan, split: HoldoutS
             fallback = f"refit jackknife failed ({e}); fixed-prior SEs used, which ignore the uncertainty of the fit"
             log(f"[jackknife] warning: {fallback}")
     metrics: dict = {"run": cfg.name, "model": cfg.model, "size": cfg.size, "objective": cfg.objective,
+                     "sigma_setting": cfg.sigma,
                      "parameters": int(sum(p.numel() for p in net.parameters())),
                      "heldout_chroms": split.heldout_chroms, "mismatch": cfg.mismatch,
                      "holdout": {"mode": split.mode, "description": split.describe(), "blocks": split.blocks,

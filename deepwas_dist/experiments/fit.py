@@ -83,7 +83,8 @@ def fit_and_score(cfg: TrainConfig, plan: RunPlan, true_sigma: list[float] | Non
     prior = prior_from_model(net)
     sigma, lam = net.log_sigma.detach().double(), net.log_lambda()
     if mismatch and lam is None:          # trained without lambda (LDSC): sigma and lambda fitted, f fixed
-        sigma, lam = fit_nuisance(base_b, [prior(b.features, b.tracks)[0] for b in base_b], log_N, sigma)
+        sigma, lam = fit_nuisance(base_b, [prior(b.features, b.tracks)[0] for b in base_b], log_N, sigma,
+                                  learn_sigma=cfg.fixed_sigma is None)
         prior = with_nuisance(prior, sigma, lam)
     lam = None if lam is None else lam.detach().double()
     null_ls, null_ll = null_prior(plan, lam is not None)      # the run's one null (heldout.fit_run_null)

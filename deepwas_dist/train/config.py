@@ -17,6 +17,26 @@ from ..errors import InputError
 from ..mismatch import MismatchSetting
 
 
+def parse_sigma(text: str | float) -> float | None:
+    """--sigma: 'learn' (None: sigma is trained with the prior) or a value > 0 to hold sigma at.
+
+    sigma is the null variance of a z-score, LD score regression's intercept. With a small reference
+    panel the full likelihood trades heritability for sigma (the panel's LD misdescribes the cohort's,
+    and excess variance is cheapest to explain as noise): on chr22 height with 1000G LD, learned sigma
+    came out 2.0 and h2 0.002, against S-LDSC's intercept 1.24 and h2 0.0053; held at 1.24, h2 was 0.006
+    (README, "Does it work?"). An intercept from S-LDSC (or LDSC) on the same z-scores is what to pass."""
+    t = str(text).strip().lower()
+    if t == "learn":
+        return None
+    try:
+        v = float(t)
+    except ValueError:
+        raise InputError(f"--sigma must be 'learn' or a value > 0 (e.g. an LDSC intercept, 1.05), got {text!r}") from None
+    if not (v > 0 and math.isfinite(v)):
+        raise InputError(f"--sigma must be 'learn' or a finite value > 0, got {text!r}")
+    return v
+
+
 @dataclass
 class TrainConfig:
     """Everything a training run needs; serialised into the run directory as ``config.json``."""
@@ -30,6 +50,7 @@ class TrainConfig:
     objective: str = "likelihood"           # likelihood | ldsc
     method: str = "auto"                    # auto | exact | iterative
     mismatch: str = "learn"                 # LD mismatch lambda: learn | off | VALUE (deepwas_dist/mismatch.py)
+    sigma: str = "learn"                    # null variance of z (LDSC intercept): learn | VALUE (fixed)
     ld_keep_variance: float | None = 0.995  # keep R_CC's leading eigenpairs explaining this share (1 or None: all)
     num_probes: int = 16
     bandwidth_kb: float | None = None       # None: the stored maximum
@@ -76,6 +97,17 @@ class TrainConfig:
         setting = MismatchSetting.parse(self.mismatch)
         return setting if self.objective == "likelihood" or setting.mode == "fixed" else MismatchSetting("off")
 
+    @property
+    def fixed_sigma(self) -> float | None:
+        """The parsed --sigma: None to learn sigma, else the value it is held at (see :func:`parse_sigma`)."""
+        return parse_sigma(self.sigma)
+
+    @property
+    def fixed_log_sigma(self) -> float | None:
+        """log of :attr:`fixed_sigma` (None when sigma is learned)."""
+        v = self.fixed_sigma
+        return None if v is None else math.log(v)
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
@@ -85,6 +117,7 @@ class TrainConfig:
         if self.objective not in ("likelihood", "ldsc"):
             raise InputError(f"--objective must be 'likelihood' or 'ldsc', got {self.objective!r}")
         MismatchSetting.parse(self.mismatch)
+        parse_sigma(self.sigma)
         if self.method not in ("auto", "exact", "iterative"):
             raise InputError(f"--method must be auto, exact or iterative, got {self.method!r}")
         if self.model not in MODELS:

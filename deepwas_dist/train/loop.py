@@ -92,6 +92,10 @@ def build_model(cfg: TrainConfig, plan: RunPlan) -> nn.Module:
         net.bias.copy_(torch.tensor(plan.init_log_f, dtype=net.bias.dtype))
         if plan.init_log_sigma is not None:
             net.log_sigma.copy_(torch.tensor(plan.init_log_sigma, dtype=net.log_sigma.dtype))
+    if cfg.fixed_sigma is not None:                   # --sigma VALUE: held there, never trained
+        with torch.no_grad():
+            net.log_sigma.fill_(math.log(cfg.fixed_sigma))
+        net.log_sigma.requires_grad_(False)
     setting = cfg.mismatch_setting
     if setting.mode == "fixed":
         net.enable_mismatch(setting.value, learn=False)

@@ -145,20 +145,22 @@ def initial_prior(cfg: TrainConfig, ds: Dataset, traits: list[str], keys: list, 
     at zero), with lambda when the run models mismatch; and the null prior fitted on the same slices."""
     T = len(traits)
     mismatch = cfg.mismatch_setting.mode == "learn"
+    sigma0 = [0.0] * T if cfg.fixed_sigma is None else [math.log(cfg.fixed_sigma)] * T
     if not keys:
-        return InitialPrior(guess, [0.0] * T, [math.log(LAMBDA_INIT)] * T if mismatch else None, None)
+        return InitialPrior(guess, sigma0, [math.log(LAMBDA_INIT)] * T if mismatch else None, None)
     rng = np.random.default_rng(cfg.seed)
     pick = [keys[i] for i in sorted(rng.choice(len(keys), size=min(INIT_SLICES, len(keys)), replace=False))]
     batches = [ds.read_slice(c, s, traits, bandwidth_kb=cfg.bandwidth_kb, tracks=False,
                                keep_variance=cfg.ld_keep_variance) for c, s in pick]
+    fixed_ls = cfg.fixed_log_sigma
     lf, ls, ll = fit_constant_prior(batches, torch.tensor(log_N, dtype=torch.float64),
                                     torch.tensor(guess, dtype=torch.float64), iters=25, objective=cfg.objective,
-                                    mismatch=mismatch)
+                                    mismatch=mismatch, fixed_log_sigma=fixed_ls)
     # the null follows --mismatch itself (not the LDSC objective's lambda-less network): see fit_run_null
-    null = fit_run_null(batches, T, MismatchSetting.parse(cfg.mismatch))
+    null = fit_run_null(batches, T, MismatchSetting.parse(cfg.mismatch), fixed_log_sigma=fixed_ls)
     fits = [lf, ls] + ([] if ll is None else [ll])
     if not all(bool(torch.isfinite(x).all()) for x in fits):
-        return InitialPrior(guess, [0.0] * T, [math.log(LAMBDA_INIT)] * T if mismatch else None, null)
+        return InitialPrior(guess, sigma0, [math.log(LAMBDA_INIT)] * T if mismatch else None, null)
     return InitialPrior(lf.tolist(), ls.tolist(), None if ll is None else ll.tolist(), null)
 
 
