@@ -132,10 +132,10 @@ def parser() -> argparse.ArgumentParser:
 def run(args: argparse.Namespace):
     """Dispatch to the ingestion steps (deepwas_dist.ingest.pipeline lists them); returns a PrepareSummary,
     or the info dict."""
+    from deepwas_dist.cli import key_values
     from deepwas_dist.ingest.from_plink import prepare_plink
     from deepwas_dist.ingest.from_ukbb import prepare_ukbb_ld
     from deepwas_dist.ingest.info import dataset_info
-    from deepwas_dist.cli import key_values
     from deepwas_dist.ingest.pipeline import parse_columns
     from deepwas_dist.ingest.updates import prepare_annotations, prepare_sumstats
     from deepwas_dist.simulate.prepare import prepare_simulate

@@ -45,15 +45,16 @@ def main(argv: list[str] | None = None) -> int:
         run_bias(tuple(a.panels), json_path=a.json)
         return 0
     if a.name == "training":
-        from .training import format_table as fmt, run_benchmark as run
+        from .training import format_table as fmt
+        from .training import run_benchmark as run
         rows = run(a.workers, a.epochs, a.data, a.model, a.size)
         print(fmt(rows))
         _write_json(a.json, "training", rows)
         return 0
     if a.threads:
         torch.set_num_threads(a.threads)
-    from .likelihood import format_table, run_benchmark
     from ..realdata import panel_prefix
+    from .likelihood import format_table, run_benchmark
     kinds = a.kinds
     if "lowrank" in kinds and panel_prefix() is None:
         print("note: 1000G panel not found in ../shared/data; skipping the lowrank kind", file=sys.stderr)

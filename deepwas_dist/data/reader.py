@@ -27,9 +27,9 @@ from ..device import resolve_dtype
 from ..errors import InputError, SchemaError
 from ..slice import LDSlice
 from . import schema as S
+from .chroms import chrom_code
 from .manifest import Manifest, validate_manifest
 from .slice_rows import decode_slice_row
-from .chroms import chrom_code
 from .slicing import crop_keep_mask, resolve_bandwidth
 from .storage import ParquetHandle, filesystem, join, read_json
 from .tables import ChromReaders, RowReader, f64, tracks_array

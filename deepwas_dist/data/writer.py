@@ -49,9 +49,10 @@ import pyarrow as pa
 from ..errors import InputError
 from . import schema as S
 from . import validate as V
+from .chroms import chrom_code as _as_chrom
 from .feature_stats import FeatureStats
 from .ld_numerics import ld_settings, slice_from_ld
-from .manifest import LDInfo, Manifest, TraitInfo, TracksInfo, build_manifest, ld_section, simulation_section
+from .manifest import LDInfo, Manifest, TracksInfo, TraitInfo, build_manifest, ld_section, simulation_section
 from .records import ChromRecord
 from .shards import ShardWriter, write_row_parts, write_slice_index
 from .slice_rows import encode_slice_row
@@ -59,7 +60,6 @@ from .slicing import SliceGeometry, plan_slices
 from .storage import filesystem, join, new_write_id, read_json, storage_errors, write_bytes
 from .table_rows import encode_snp_table, encode_sumstats_table
 from .update import UpdateMixin
-from .chroms import chrom_code as _as_chrom
 
 log = logging.getLogger(__name__)
 

@@ -54,8 +54,8 @@ import torch
 from ..data.reader import SliceBatch
 from ..data.slicing import contiguous_blocks
 from ..errors import InputError
-from .objective import slice_loss
 from .enrichment import COLUMNS, jackknife_se, ratios, table_from_replicates
+from .objective import slice_loss
 
 SliceKey = tuple[int, int]
 #: Largest network whose refits use Newton steps (its per-slice Hessians cost P + 1 gradient passes).
@@ -284,5 +284,5 @@ def refit_enrichment_table(jk: RefitJackknife, trait: int, f: np.ndarray, annota
     return table_from_replicates(f, A, names, np.stack([r[0] for r in reps]), np.stack([r[1] for r in reps]))
 
 
-__all__ = ["COLUMNS", "FitTrace", "RefitJackknife", "RefitSettings", 
+__all__ = ["COLUMNS", "FitTrace", "RefitJackknife", "RefitSettings",
            "fit_lbfgs", "jackknife_se", "newton_refit", "refit_enrichment_table", "refit_jackknife"]

@@ -25,9 +25,9 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..credentials import restore_secrets
 from ..data import schema as S
 from ..data.reader import Dataset
-from ..credentials import restore_secrets
 from ..data.storage import filesystem, is_local, join
 from ..errors import InputError
 from ..mismatch import MismatchSetting
@@ -38,8 +38,15 @@ from ..train.loop import META_FILE, RunPlan, build_model, load_state, null_prior
 from .effects import effects_table, posterior_arrays
 from .enrichment import enrichment_table, fixed_h2_se
 from .guards import TraitFit, check_trait, enrichment_masked_warning, format_warnings, mask_collapsed_enrichment
-from .heldout import (constant_prior, fit_constant_prior, fit_nuisance, prior_from_model, recovery,
-                      score_slices, with_nuisance)
+from .heldout import (
+    constant_prior,
+    fit_constant_prior,
+    fit_nuisance,
+    prior_from_model,
+    recovery,
+    score_slices,
+    with_nuisance,
+)
 from .jackknife import NEWTON_MAX_PARAMS, RefitJackknife, RefitSettings, refit_enrichment_table, refit_jackknife
 from .plots import curves_png, enrichment_png, truth_png
 

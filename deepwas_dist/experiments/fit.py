@@ -17,9 +17,9 @@ from ..data import schema as S
 from ..data.reader import Dataset
 from ..evaluate.heldout import fit_nuisance, prior_from_model, recovery, score_slices, with_nuisance
 from ..mismatch import MismatchSetting
+from ..train.cache import SliceCache
 from ..train.config import TrainConfig
 from ..train.loop import RunPlan, null_prior, run_worker
-from ..train.cache import SliceCache
 from ..train.session import LocalSession
 
 

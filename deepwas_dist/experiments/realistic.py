@@ -40,14 +40,15 @@ TRAIT = TraitSpec("enriched", h2=0.4, N=10_000, truth="threshold", truth_options
 
 @dataclass(frozen=True)
 class Treatment:
-    """How LD mismatch is handled: the dataset design and shrinkage, and the run's --mismatch and
-    --ld-keep-variance."""
+    """How LD mismatch is handled: the dataset design and shrinkage, and the run's --mismatch,
+    --ld-keep-variance and --sigma."""
 
     name: str
     design: str = "out-of-sample"
     shrinkage: float = 0.0
     mismatch: str = "learn"
     keep_variance: float | None = None
+    sigma: str = "learn"
 
     @property
     def dataset(self) -> str:
@@ -114,7 +115,7 @@ def _cell(args: tuple) -> dict:
     data, holdout, t, objective, model, size, seed, epochs, lr = args
     cfg = TrainConfig(data=data, objective=objective, model=model, size=size, seed=seed, epochs=epochs, lr=lr,
                       holdout_chroms=holdout, method="exact", eval_every=0, log_every_epoch=False, workers=1,
-                      accumulation=4, mismatch=t.mismatch, ld_keep_variance=t.keep_variance)
+                      accumulation=4, mismatch=t.mismatch, ld_keep_variance=t.keep_variance, sigma=t.sigma)
     ds = Dataset.open(data)
     plan, _ = make_plan(cfg, ds, [TRAIT.name])
     r = fit_and_score(cfg, plan)

@@ -7,11 +7,11 @@ from typing import Any
 import numpy as np
 
 from ..data import schema as S
+from ..data.chroms import parse_chroms
 from ..data.slicing import PANEL_GEOMETRY
 from ..data.writer import DatasetWriter
 from ..errors import InputError
 from .align import annotations_for
-from ..data.chroms import parse_chroms
 from .plink import ld_matrix, read_panel
 from .steps import chrom_blocks, refuse_existing, write_ld
 from .summary import PrepareSummary, finish_summary

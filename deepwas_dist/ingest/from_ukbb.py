@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 
 from ..data import schema as S
+from ..data.chroms import parse_chroms
 from ..data.slicing import PANEL_GEOMETRY, SlicePlan, plan_slices
 from ..data.writer import DatasetWriter
 from ..errors import InputError
 from .align import annotations_for
-from ..data.chroms import parse_chroms
 from .steps import progress_bar, refuse_existing, write_ld
 from .summary import PrepareSummary, finish_summary
 from .ukbb import list_ukbb_files, read_ukbb_ld, read_ukbb_snps

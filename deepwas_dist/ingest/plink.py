@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 from bed_reader import open_bed
 
+from ..data.chroms import chrom_codes, parse_chroms
 from ..data.schema import A1, A2, BP, CHR, CM, MAF, SNP, SNP_COLUMNS
 from ..errors import InputError
-from ..data.chroms import chrom_codes, parse_chroms
 from ._common import check_unique
 
 #: SNPs per block when scanning the whole .bed for allele frequencies.

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..data.schema import A1, A2, BP, CHR, N, SNP, SUMSTATS_COLUMNS, Z
-from ..errors import InputError
 from ..data.chroms import chrom_codes
+from ..data.schema import A1, A2, BP, CHR, SNP, SUMSTATS_COLUMNS, N, Z
+from ..errors import InputError
 from ._common import check_unique, first_bad, header_and_sep, read_table
 
 #: roles besides the schema columns that a column_map may name

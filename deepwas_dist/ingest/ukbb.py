@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ..data.chroms import chrom_code, chrom_codes
 from ..data.schema import A1, A2, BP, CHR, CM, MAF, SNP, SNP_COLUMNS
 from ..errors import InputError
-from ..data.chroms import chrom_code, chrom_codes
 from ._common import header_and_sep, open_file, read_table, so
 
 #: column names of the UKBB SNP list, mapped to the schema.

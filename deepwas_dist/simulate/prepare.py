@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 
 from ..data import schema as S
+from ..data.chroms import parse_chroms
 from ..data.slicing import SIMULATED_GEOMETRY
 from ..errors import InputError
-from ..data.chroms import parse_chroms
 from ..ingest.plink import Panel, read_panel
 from ..ingest.steps import chrom_blocks, progress_bar, refuse_existing
 from ..ingest.summary import PrepareSummary, finish_summary

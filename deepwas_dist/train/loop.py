@@ -23,8 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data.reader import Dataset
 from ..credentials import restore_secrets
+from ..data.reader import Dataset
 from ..errors import InputError
 from ..evaluate.heldout import RunNull, prior_from_model, score_slices
 from ..mismatch import LAMBDA_INIT

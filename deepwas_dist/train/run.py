@@ -20,9 +20,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
+from ..credentials import redact, secrets_env
 from ..data import schema as S
 from ..data.reader import Dataset
-from ..credentials import redact, secrets_env
 from ..data.storage import absolute_url, filesystem, is_local, is_local_url, join
 from ..errors import InputError
 from ..evaluate.heldout import RunNull, fit_constant_prior, fit_run_null

@@ -24,8 +24,8 @@ from typing import Callable
 import pandas as pd
 import torch
 
-from ..data.reader import Dataset
 from ..credentials import restore_secrets, secrets_of
+from ..data.reader import Dataset
 from ..data.storage import absolute_url, filesystem, join
 from ..demo import demo_dataset_url
 from ..errors import InputError

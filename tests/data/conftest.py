@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 from deepwas_dist.data import DatasetWriter, Manifest
-
 from tests.conftest import S3_BUCKET  # noqa: F401 - the bucket of the session S3 server
+
 CORE_KB = 500.0
 BANDWIDTH_KB = 250.0
 

@@ -11,7 +11,6 @@ import pytest
 import torch
 
 from deepwas_dist.data.slicing import contiguous_blocks
-
 from deepwas_dist.errors import InputError
 from deepwas_dist.evaluate.enrichment import (
     COLUMNS,
@@ -79,8 +78,8 @@ def small_fit(tmp_path_factory):
     from deepwas_dist.simulate.dataset import SimulationSpec, write_simulated_dataset
     from deepwas_dist.simulate.traits import TraitSpec
     from deepwas_dist.train.config import TrainConfig
-    from deepwas_dist.train.loop import build_model
     from deepwas_dist.train.holdout import HoldoutSplit
+    from deepwas_dist.train.loop import build_model
     from deepwas_dist.train.run import plan_for, slice_keys
 
     url = str(tmp_path_factory.mktemp("jk") / "sim")

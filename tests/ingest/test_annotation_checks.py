@@ -9,8 +9,8 @@ import pytest
 from deepwas_dist.data import Dataset
 from deepwas_dist.data import schema as S
 from deepwas_dist.errors import InputError
-from deepwas_dist.ingest.annotations import read_annotations
 from deepwas_dist.ingest.align import align_annotations
+from deepwas_dist.ingest.annotations import read_annotations
 from deepwas_dist.ingest.updates import prepare_annotations
 
 from .test_pipeline import _listing, base, ds_url  # noqa: F401 - fixtures

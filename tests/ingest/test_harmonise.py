@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deepwas_dist.data.schema import A1, A2, BP, CHR, CM, N, SNP, Z
+from deepwas_dist.data.schema import A1, A2, BP, CHR, CM, SNP, N, Z
 from deepwas_dist.errors import InputError
 from deepwas_dist.ingest.sumstats import harmonise, read_sumstats
 

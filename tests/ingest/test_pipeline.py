@@ -15,14 +15,14 @@ import pytest
 import torch
 from bed_reader import to_bed
 
+from deepwas_dist.cli import key_values as parse_key_values
 from deepwas_dist.data import Dataset, DatasetWriter
 from deepwas_dist.data import schema as S
+from deepwas_dist.data.chroms import parse_chroms
 from deepwas_dist.errors import InputError
 from deepwas_dist.ingest.align import align_annotations
 from deepwas_dist.ingest.from_plink import prepare_plink
 from deepwas_dist.ingest.from_ukbb import prepare_ukbb_ld
-from deepwas_dist.cli import key_values as parse_key_values
-from deepwas_dist.data.chroms import parse_chroms
 from deepwas_dist.ingest.pipeline import parse_columns
 from deepwas_dist.ingest.plink import ld_matrix, standardize
 from deepwas_dist.ingest.ukbb import write_ukbb_ld

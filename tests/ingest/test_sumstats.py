@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deepwas_dist.data.schema import A1, A2, BP, CHR, N, SNP, SUMSTATS_COLUMNS, Z
+from deepwas_dist.data.schema import A1, A2, BP, CHR, SNP, SUMSTATS_COLUMNS, N, Z
 from deepwas_dist.errors import InputError
 from deepwas_dist.ingest.sumstats import read_sumstats
 

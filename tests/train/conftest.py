@@ -13,8 +13,6 @@ from pathlib import Path
 
 import pytest
 
-
-
 TRAIT = "thr"
 HOLDOUT = "4"
 

@@ -27,7 +27,7 @@ def test_parse_sigma():
 
 def test_baseline_fits_hold_sigma(sim_dataset):
     from deepwas_dist.data.reader import Dataset
-    from deepwas_dist.evaluate.heldout import fit_constant_prior, fit_null, fit_nuisance, fit_run_null
+    from deepwas_dist.evaluate.heldout import fit_constant_prior, fit_nuisance, fit_null, fit_run_null
     from deepwas_dist.mismatch import MismatchSetting
 
     ds = Dataset.open(sim_dataset)
