@@ -60,7 +60,8 @@ LEARN = Treatment("truncation 99.5% + lambda (default)", keep_variance=0.995)
 TREATMENTS = (Treatment("lambda, all eigenpairs"),
               Treatment("no mismatch term", mismatch="off"),
               Treatment("shrinkage 0.1", shrinkage=0.1, mismatch="off"),
-              Treatment("in-sample, default", design="in-sample", keep_variance=0.995))
+              Treatment("in-sample, default", design="in-sample", keep_variance=0.995),
+              Treatment("default, sigma held at 1 (the simulated null variance)", keep_variance=0.995, sigma="1"))
 PRIORS = (("constant", "small"), ("linear", "small"), ("mlp", "small"))
 
 
