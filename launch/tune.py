@@ -2,7 +2,8 @@
 """Scan model size, LD bandwidth, learning rate and weight decay with Ray Tune, across traits.
 
     python launch/tune.py                                          # the embedded demo dataset, local CPUs
-    python launch/tune.py --data s3://bucket/ds --traits all --storage s3://bucket/tune --num-samples 32 --gpus-per-trial 1
+    python launch/tune.py --data s3://bucket/ds --traits all --storage s3://bucket/tune \\
+        --num-samples 32 --gpus-per-trial 1
     python launch/tune.py --name my-scan --resume                  # continue an interrupted scan
 
 Each trial trains one multi-trait model in its own process (no nested TorchTrainer: see

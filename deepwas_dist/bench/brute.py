@@ -48,7 +48,8 @@ def longdouble_nll(R: np.ndarray, core: np.ndarray, z: np.ndarray, log_s: np.nda
     U = U[:, ev > eig_threshold * ev[-1]].astype(ld)
     Rl = R.astype(ld)
     A = Rl[:, core] @ U
-    Sp = A.T @ (np.exp(np.asarray(log_s, dtype=ld))[:, None] * A) + np.exp(ld(log_sigma)) * (U.T @ Rl[np.ix_(core, core)] @ U)
+    Sp = (A.T @ (np.exp(np.asarray(log_s, dtype=ld))[:, None] * A)
+          + np.exp(ld(log_sigma)) * (U.T @ Rl[np.ix_(core, core)] @ U))
     zt = U.T @ np.asarray(z, dtype=ld)
     r = Sp.shape[0]
     L = np.zeros_like(Sp)

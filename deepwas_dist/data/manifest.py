@@ -53,7 +53,8 @@ class SnpInfo:
 
     @classmethod
     def from_json(cls, d: dict, url: str) -> SnpInfo:
-        return cls(n_total=int(_need(d, "n_total", "snps", url)), per_chrom=_by_chrom(_need(d, "per_chrom", "snps", url)),
+        return cls(n_total=int(_need(d, "n_total", "snps", url)),
+                   per_chrom=_by_chrom(_need(d, "per_chrom", "snps", url)),
                    has_cm=_by_chrom(d.get("has_cm", {})), files=_by_chrom(d.get("files", {})))
 
     def to_json(self) -> dict:

@@ -310,7 +310,8 @@ class Dataset:
                                 continue
                             if b.slice_id != sid or b.chrom != chrom:
                                 raise SchemaError(f"{h.where}: row group {rg} holds chr{b.chrom} slice {b.slice_id}, "
-                                                  f"the slice index says chr{chrom} slice {sid}; fix: re-write the dataset")
+                                                  f"the slice index says chr{chrom} slice {sid}; "
+                                                  "fix: re-write the dataset")
                             yield b
                     finally:
                         h.close()

@@ -58,7 +58,8 @@ def filesystem(url: str, storage_options: dict | None = None) -> tuple[fsspec.Ab
         fs, root = fsspec.core.url_to_fs(url, **opts)
     except ImportError as e:
         proto = url.split("://", 1)[0]
-        pkg = {"gs": "gcsfs", "gcs": "gcsfs", "s3": "s3fs", "az": "adlfs", "abfs": "adlfs"}.get(proto, "its fsspec backend")
+        pkg = {"gs": "gcsfs", "gcs": "gcsfs", "s3": "s3fs", "az": "adlfs",
+               "abfs": "adlfs"}.get(proto, "its fsspec backend")
         raise InputError(f"cannot open {url}: the {proto}:// filesystem is not installed ({e}); "
                          f"fix: pip install {pkg}") from e
     except (ValueError, TypeError) as e:

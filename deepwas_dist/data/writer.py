@@ -253,7 +253,8 @@ class DatasetWriter(UpdateMixin):
         slice (float64) and Z, T are stored as ``dtype`` ("float32" default; "float64"; "float16" with a
         measured NLL cost). Geometry (``core_kb``, bandwidths) and LD settings must be the same on every
         chromosome; the defaults are :class:`~deepwas_dist.data.slicing.SliceGeometry`'s (the flank bandwidth
-        has none here: give ``bandwidth_kb`` and/or ``bandwidth_cm``). Returns {n_slices, bytes, bytes_per_slice, max_m, max_rank}.
+        has none here: give ``bandwidth_kb`` and/or ``bandwidth_cm``).
+        Returns {n_slices, bytes, bytes_per_slice, max_m, max_rank}.
         """
         self._check_open()
         self._check_new("LD slices", "write a new dataset (DatasetWriter(url, overwrite=True))")

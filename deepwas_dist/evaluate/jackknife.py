@@ -1,7 +1,8 @@
 """Delete-one-block jackknife that re-fits the prior without each block (the honest standard errors).
 
 Data and blocks. The data are the z-scores of the training slices' cores. The slices, in genomic order,
-are cut into B contiguous blocks (:func:`deepwas_dist.data.slicing.contiguous_blocks`). The full-data estimate is the prior theta_hat that
+are cut into B contiguous blocks (:func:`deepwas_dist.data.slicing.contiguous_blocks`).
+The full-data estimate is the prior theta_hat that
 minimises the training objective L(theta) = sum_k loss_k(theta) over all training slices k (the run's
 objective: the exact likelihood, or LDSC). The leave-block-b-out estimate theta_(b) minimises
 L_(b)(theta) = sum_{k not in b} loss_k(theta).
@@ -128,7 +129,8 @@ def fit_lbfgs(net: torch.nn.Module, batches: Sequence[SliceBatch], log_N: torch.
         loss = torch.zeros((), dtype=torch.float64)
         for b in batches:
             log_f = net(b.features.double(), None if b.tracks is None else b.tracks.double())
-            loss = loss + slice_loss(b, log_f, net.log_sigma, log_N, objective, method="exact", log_lambda=net.log_lambda())[0]
+            loss = loss + slice_loss(b, log_f, net.log_sigma, log_N, objective, method="exact",
+                                     log_lambda=net.log_lambda())[0]
         loss = loss / n_total
         loss.backward()
         count[0] += 1

@@ -102,7 +102,8 @@ def evaluate_model(cfg: TrainConfig, ds: Dataset, plan: RunPlan, split: HoldoutS
                    history: list[dict], log: Callable[[str], None] = print) -> dict:
     traits = plan.traits
     log_N = torch.tensor(plan.log_N, dtype=torch.float64)
-    read = lambda keys: (ds.read_slice(c, s, traits, bandwidth_kb=cfg.bandwidth_kb, keep_variance=cfg.ld_keep_variance) for c, s in keys)  # noqa: E731
+    read = lambda keys: (ds.read_slice(c, s, traits, bandwidth_kb=cfg.bandwidth_kb,  # noqa: E731
+                                       keep_variance=cfg.ld_keep_variance) for c, s in keys)
     base_keys = _subsample(plan.train_keys, BASELINE_SLICES, cfg.seed)
     base = list(read(base_keys))
     mismatch = MismatchSetting.parse(cfg.mismatch).enabled

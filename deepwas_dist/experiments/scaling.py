@@ -134,7 +134,8 @@ def summarise(cells: pd.DataFrame) -> pd.DataFrame:
 def markdown_table(summary: pd.DataFrame) -> str:
     """The summary as a Markdown table (mean +- s.e. over seeds; NLL differences in nats per held-out SNP)."""
     head = ("| objective | model | params | trait | NLL vs null (per SNP, higher better) | NLL vs true prior "
-            "(lower better) | r(log f) | RMSE(log f) | h2 error | train s |\n|---|---|---:|---|---:|---:|---:|---:|---:|---:|")
+            "(lower better) | r(log f) | RMSE(log f) | h2 error | train s |\n"
+            "|---|---|---:|---|---:|---:|---:|---:|---:|---:|")
     lines = [head]
     for _, r in summary.iterrows():
         f = lambda k, d=4: (f"{r[k]:.{d}f} ± {r[k + '_se']:.{d}f}" if np.isfinite(r.get(k + "_se", np.nan))  # noqa: E731

@@ -27,7 +27,8 @@ def prepare_plink(out: str, bfile: str, *, chroms=None, maf: float = 0.01,
 
     SNPs with MAF < ``maf`` (or without genotype variance) are dropped. Each slice's LD is
     ``ld_matrix(panel.standardized(lo, hi))`` of its own window, shrunk by ``shrinkage`` towards I; the
-    panel size is recorded as n_ref (LDSC's r^2 bias correction). Flanks: ``bandwidth_kb`` (default ``PANEL_GEOMETRY.bandwidth_kb``, 1000)
+    panel size is recorded as n_ref (LDSC's r^2 bias correction).
+    Flanks: ``bandwidth_kb`` (default ``PANEL_GEOMETRY.bandwidth_kb``, 1000)
     and/or ``bandwidth_cm`` (the .bim's genetic map). ``annot``: annotation files (LDSC .annot or
     Parquet) for the SNPs. Refuses an existing dataset unless ``overwrite``.
     """

@@ -57,7 +57,8 @@ def finish_summary(sm: PrepareSummary, man: Manifest, t0: float) -> PrepareSumma
     sm.bytes_written = int(man.bytes_written)
     sm.details.setdefault("chromosomes", ",".join(map(str, man.chromosomes)))
     sm.details["slice geometry"] = (f"core {ld.core_kb:g} kb, flanks "
-                                    + " + ".join(f"{v:g} {u}" for v, u in ((ld.bandwidth_kb, "kb"), (ld.bandwidth_cm, "cM"))
+                                    + " + ".join(f"{v:g} {u}"
+                                                 for v, u in ((ld.bandwidth_kb, "kb"), (ld.bandwidth_cm, "cM"))
                                                  if v is not None))
     sm.details["LD storage"] = (f"{ld.dtype}, {ld.bytes_per_slice_mean / 1024:.1f} KiB/slice, "
                                 f"max {ld.max_m} SNPs / rank {ld.max_rank} per slice")

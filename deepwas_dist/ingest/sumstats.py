@@ -144,7 +144,8 @@ def read_sumstats(path: str, fmt: str = "auto", column_map: dict[str, str] | Non
     if missing:
         raise InputError(f"{path} ({fmt} format) lacks required column(s) "
                          f"{', '.join(f'{c!r} ({r})' for r, c in missing.items())}; columns found: {names}. "
-                         "Fix the header, or pass --format generic --columns ROLE=COLUMN,... (e.g. SNP=rsid,A1=ea,A2=oa,Z=z,N=n)")
+                         "Fix the header, or pass --format generic --columns ROLE=COLUMN,... "
+                         "(e.g. SNP=rsid,A1=ea,A2=oa,Z=z,N=n)")
 
     str_cols = [roles[r] for r in (SNP, A1, A2, REF, ALT) if r in roles]
     raw = read_table(path, sep, storage_options, str_columns=str_cols)

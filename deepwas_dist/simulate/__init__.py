@@ -5,6 +5,7 @@ from .genotypes import ChromPanel, panel_from_genotypes, simulate_panel, simulat
 from .traits import DEFAULT_TRAITS, DESIGNS, SimulatedTrait, TraitSpec, draw_z, draw_z_traits, simulate_traits
 from .truth import TRUTH_KINDS, Truth, make_truth
 
-__all__ = ["ChromPanel", "simulate_panel", "simulate_panel_and_cohort", "panel_from_genotypes", "simulate_annotations", "simulate_tracks",
+__all__ = ["ChromPanel", "simulate_panel", "simulate_panel_and_cohort", "panel_from_genotypes",
+           "simulate_annotations", "simulate_tracks",
            "Features", "simulate_features", "Truth", "TRUTH_KINDS", "make_truth", "TraitSpec",
            "DEFAULT_TRAITS", "DESIGNS", "SimulatedTrait", "draw_z", "draw_z_traits", "simulate_traits"]

@@ -31,7 +31,8 @@ def parse_sigma(text: str | float) -> float | None:
     try:
         v = float(t)
     except ValueError:
-        raise InputError(f"--sigma must be 'learn' or a value > 0 (e.g. an LDSC intercept, 1.05), got {text!r}") from None
+        raise InputError(f"--sigma must be 'learn' or a value > 0 (e.g. an LDSC intercept, 1.05), "
+                         f"got {text!r}") from None
     if not (v > 0 and math.isfinite(v)):
         raise InputError(f"--sigma must be 'learn' or a finite value > 0, got {text!r}")
     return v

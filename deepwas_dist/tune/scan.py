@@ -193,12 +193,14 @@ def run_scan(sc: ScanConfig, log: Callable[[str], None] = print, ray_init_kwargs
             kw.setdefault("num_cpus", max(os.cpu_count() or 2, sc.workers_per_trial + 1))
         ray.init(**kw)
     check_resources({"GPU": sc.gpus_per_trial, "CPU": float(sc.workers_per_trial)},
-                    {"GPU": f"--gpus-per-trial {sc.gpus_per_trial:g}", "CPU": f"--workers-per-trial {sc.workers_per_trial}"},
+                    {"GPU": f"--gpus-per-trial {sc.gpus_per_trial:g}",
+                     "CPU": f"--workers-per-trial {sc.workers_per_trial}"},
                     {"GPU": "drop --gpus-per-trial to run trials on CPUs, or run on a machine or Ray cluster with GPUs",
                      "CPU": "give each trial fewer cores, or start Ray with more CPUs (ray start --num-cpus N)"},
                     ray.cluster_resources, wait_s=wait_s_for(ray_init_kwargs), log=log)
     storage_path, storage_fs = storage_for_ray(sc.storage, sc.storage_options)
-    trainable = tune.with_resources(tune.with_parameters(trial, storage_secrets=secrets_of(sc.storage_options)), {"cpu": sc.workers_per_trial, "gpu": sc.gpus_per_trial})
+    trainable = tune.with_resources(tune.with_parameters(trial, storage_secrets=secrets_of(sc.storage_options)),
+                                    {"cpu": sc.workers_per_trial, "gpu": sc.gpus_per_trial})
     path = storage_path.rstrip("/") + "/" + sc.name
     if sc.resume:
         if not tune.Tuner.can_restore(path, storage_filesystem=storage_fs):

@@ -19,7 +19,8 @@ def test_likelihood_benchmark_cli(tmp_path):
     assert res.returncode == 0, res.stderr
     header = next(line for line in res.stdout.splitlines() if "brute_s" in line).split()
     for col in ("kind", "m", "n", "rank", "brute_s", "exact_s", "iterative_s", "auto_method", "speedup_auto",
-                "cg_iters_pc", "cg_iters_diag", "cg_iters_nopc", "iter_nll_rel_err", "iter_grad_cos", "exact_vs_brute_nll_rel"):
+                "cg_iters_pc", "cg_iters_diag", "cg_iters_nopc", "iter_nll_rel_err", "iter_grad_cos",
+                "exact_vs_brute_nll_rel"):
         assert col in header, (col, header)
     data = json.loads(out.read_text())
     assert data["benchmark"] == "likelihood" and "torch" in data["machine"]

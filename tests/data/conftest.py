@@ -37,7 +37,8 @@ class Toy:
 
 
 def _panel(rng: np.random.Generator, n_ref: int, M: int, rho: float = 0.95) -> np.ndarray:
-    """Standardised AR(1) genotypes (n_ref x M): LD decays with distance, rank <= n_ref (< core size: rank-deficient LD)."""
+    """Standardised AR(1) genotypes (n_ref x M): LD decays with distance,
+    rank <= n_ref (< core size: rank-deficient LD)."""
     X = np.empty((n_ref, M))
     X[:, 0] = rng.standard_normal(n_ref)
     for j in range(1, M):

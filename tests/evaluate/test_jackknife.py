@@ -123,7 +123,8 @@ def test_warm_refits_reach_the_cold_leave_one_out_optimum(small_fit, method):
             lf = np.concatenate([cold(X.double(), None).numpy() for X, _ in feats])
         dh2 = abs(np.exp(lf).sum() - np.exp(jk.log_f_blocks[b]).sum())
         denr = np.abs(ratios(np.exp(lf[:, 0]), A)[1] - ratios(np.exp(jk.log_f_blocks[b, :, 0]), A)[1])
-        print(f"{method} block {b}: |dh2| = {dh2 / se[0]:.1e} SE, max |dEnrichment| = {np.max(denr[ok] / enr_se[ok]):.1e} SE")
+        print(f"{method} block {b}: |dh2| = {dh2 / se[0]:.1e} SE, "
+              f"max |dEnrichment| = {np.max(denr[ok] / enr_se[ok]):.1e} SE")
         assert dh2 < 0.02 * se[0]
         assert np.all(denr < 0.1 * enr_se + 1e-4)
 
@@ -167,7 +168,8 @@ def test_report_falls_back_to_fixed_for_a_large_prior(small_fit, tmp_path):
 
     *_, url = small_fit
     ds = Dataset.open(url)
-    cfg = TrainConfig(data=url, model="mlp", size="small", method="exact", mismatch="off", storage=str(tmp_path), name="run",
+    cfg = TrainConfig(data=url, model="mlp", size="small", method="exact", mismatch="off", storage=str(tmp_path),
+                      name="run",
                       holdout_chroms="2").validate()
     plan, holdout = make_plan(cfg, ds, ["t"])
     m = evaluate_model(cfg, ds, plan, holdout, build_model(cfg, plan), [], log=lambda s: None)["traits"]["t"]

@@ -78,9 +78,11 @@ def test_random_annotations_have_calibrated_pvalues_on_chr22_height(shared_data,
     h2, h2_se = jk.h2()
     frac_refit = float((refit["Enrichment_p"] < 0.05).mean())
     frac_fixed = float((fixed["Enrichment_p"] < 0.05).mean())
-    msg = (f"h2 {h2[0]:.4f} (refit SE {h2_se[0]:.4f}, fixed SE {fixed_h2_se(f):.4f}); p < 0.05: refit {frac_refit:.2f}, fixed {frac_fixed:.2f}; "
+    msg = (f"h2 {h2[0]:.4f} (refit SE {h2_se[0]:.4f}, fixed SE {fixed_h2_se(f):.4f}); "
+           f"p < 0.05: refit {frac_refit:.2f}, fixed {frac_fixed:.2f}; "
            f"min p refit {refit['Enrichment_p'].min():.2g}, fixed {fixed['Enrichment_p'].min():.2g}; "
-           f"SE ratio refit/fixed median {np.median(refit['Enrichment_std_error'] / fixed['Enrichment_std_error']):.1f}")
+           f"SE ratio refit/fixed median "
+           f"{np.median(refit['Enrichment_std_error'] / fixed['Enrichment_std_error']):.1f}")
     print(msg)
     print(jk.summary())
     print(pd.DataFrame({"Enrichment": refit["Enrichment"], "SE_refit": refit["Enrichment_std_error"],

@@ -18,7 +18,8 @@ from .test_pipeline import _listing, base, ds_url  # noqa: F401 - fixtures
 
 def _chrpos_annot(path, snps: pd.DataFrame) -> str:
     """A full annot of the panel's SNPs named chr:pos instead of the panel's IDs."""
-    df = pd.DataFrame({"CHR": snps[S.CHR], "BP": snps[S.BP], "SNP": [f"{c}:{b}" for c, b in zip(snps[S.CHR], snps[S.BP])],
+    df = pd.DataFrame({"CHR": snps[S.CHR], "BP": snps[S.BP],
+                       "SNP": [f"{c}:{b}" for c, b in zip(snps[S.CHR], snps[S.BP])],
                        "CM": 0.0, "coding": np.arange(len(snps)) % 2})
     df.to_csv(path, sep="\t", index=False)
     return str(path)

@@ -166,7 +166,8 @@ def test_duplicate_snp_id(small):
 
 def test_unsorted_positions(small):
     _edit_bim(small, 2, 3, "150")
-    with pytest.raises(InputError, match=r"line 3 \(SNP rs2\): position 150 is before the previous SNP's 200.*Sort") as e:
+    with pytest.raises(InputError,
+                       match=r"line 3 \(SNP rs2\): position 150 is before the previous SNP's 200.*Sort") as e:
         read_panel(small)
     assert small + ".bim" in str(e.value)
 
