@@ -2,7 +2,7 @@
 
     python -m deepwas_dist.bench likelihood [--sizes ...] [--kinds lowrank fullrank] [--json FILE]
     python -m deepwas_dist.bench training [--workers 1 2] [--epochs 4] [--json FILE]
-    python -m deepwas_dist.bench mismatch-bias [--panels 500 1000 2000] [--json FILE]
+    python -m deepwas_dist.bench mismatch-bias [--panels 500 1000 2000] [--truth chromosome|band] [--json FILE]
 """
 from __future__ import annotations
 
@@ -38,11 +38,13 @@ def main(argv: list[str] | None = None) -> int:
     mb = sub.add_parser("mismatch-bias", help="h2 each LD-mismatch model reaches on the true out-of-sample "
                                               "covariance (no sampling noise)")
     mb.add_argument("--panels", type=int, nargs="+", default=[500, 1000, 2000], help="reference panel sizes")
+    mb.add_argument("--truth", choices=["chromosome", "band"], default="chromosome",
+                    help="the truth's LD over the whole chromosome (as the simulator draws z) or the slice only")
     mb.add_argument("--json", default=None, help="also write the rows to this JSON file")
     a = ap.parse_args(argv)
     if a.name == "mismatch-bias":
         from .mismatch_bias import run as run_bias
-        run_bias(tuple(a.panels), json_path=a.json)
+        run_bias(tuple(a.panels), json_path=a.json, truth=a.truth)
         return 0
     if a.name == "training":
         from .training import format_table as fmt

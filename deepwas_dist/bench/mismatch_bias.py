@@ -15,8 +15,12 @@ this LD: the bias of the model family, not of a finite sample. Families, in R_CC
     lambda      + lambda Lambda^{-1}              (z_C gains lambda I: SuSiE-RSS, --mismatch learn)
     sqrt        + lambda Lambda^{-1/2}            (z_C gains lambda R_CC^{1/2}; not offered in training)
     truncation  lambda, on the leading eigenpairs holding 99.5% of tr R_CC (--ld-keep-variance 0.995)
+    sigma1      truncation with sigma held at the true null variance 1 (--sigma 1)
 
-    python -m deepwas_dist.bench mismatch-bias [--panels 500 1000 2000] [--json out.json]
+``--truth band`` cuts the truth's LD at the slice (Sigma_true from R_c of the slice's SNPs only), to
+separate the LD beyond the flanks, which the cohort's z carry and no slice sees, from the panel's error.
+
+    python -m deepwas_dist.bench mismatch-bias [--panels 500 1000 2000] [--truth chromosome|band] [--json out.json]
 """
 from __future__ import annotations
 
@@ -29,7 +33,7 @@ import torch
 from ..data.slicing import plan_slices
 from ..simulate.genotypes import simulate_panel
 
-FAMILIES = ("off", "lambda", "sqrt", "truncation")
+FAMILIES = ("off", "lambda", "sqrt", "truncation", "sigma1")
 
 
 def _std(G: np.ndarray) -> np.ndarray:
@@ -39,8 +43,9 @@ def _std(G: np.ndarray) -> np.ndarray:
 
 
 def slices(n_panel: int, n_gwas: int, N: float, h2: float, chroms=(1, 2, 3), length_mb: float = 5.0,
-           seed: int = 0) -> tuple[list[dict], int]:
-    """Per slice (core 1 Mb, flanks 500 kb): K_true, Z^T Z and Lambda in R_CC's eigenbasis; and M."""
+           seed: int = 0, truth: str = "chromosome") -> tuple[list[dict], int]:
+    """Per slice (core 1 Mb, flanks 500 kb): K_true, Z^T Z and Lambda in R_CC's eigenbasis; and M.
+    ``truth``: the true covariance from the cohort's LD over the whole chromosome, or the slice ('band')."""
     panels = simulate_panel(n_panel + n_gwas, chroms, length_mb, seed=seed)
     kept = []
     for p in panels:
@@ -56,7 +61,8 @@ def slices(n_panel: int, n_gwas: int, N: float, h2: float, chroms=(1, 2, 3), len
         for sp in plan_slices(1, bp, core_kb=1000, bandwidth_kb=500):
             c = sp.core_mask()
             C = np.arange(sp.lo, sp.hi)[c]
-            Sig = s * Rc[C] @ Rc[C].T + Rc[np.ix_(C, C)]
+            Rrows = Rc[C] if truth == "chromosome" else Rc[C][:, sp.lo:sp.hi]
+            Sig = s * Rrows @ Rrows.T + Rc[np.ix_(C, C)]
             X = Xp[:, sp.lo:sp.hi]
             R = X.T @ X / n_panel
             lam, U = np.linalg.eigh(R[np.ix_(c, c)])
@@ -76,9 +82,10 @@ def _restrict(d: dict, q: float) -> dict:
 
 def fit(data: list[dict], family: str, M: int, N: float, s0: float) -> dict:
     """The family's KL-projection of the truth: h2, sigma, lambda."""
-    if family == "truncation":
+    if family in ("truncation", "sigma1"):
         data = [_restrict(d, 0.995) for d in data]
-    power = {"off": None, "lambda": -1.0, "sqrt": -0.5, "truncation": -1.0}[family]
+    power = {"off": None, "lambda": -1.0, "sqrt": -0.5, "truncation": -1.0, "sigma1": -1.0}[family]
+    fixed_sigma = family == "sigma1"
     p = torch.tensor([math.log(s0), 0.0, math.log(0.05)], dtype=torch.float64, requires_grad=True)
     opt = torch.optim.LBFGS([p], max_iter=200, line_search_fn="strong_wolfe")
 
@@ -86,7 +93,8 @@ def fit(data: list[dict], family: str, M: int, N: float, s0: float) -> dict:
         opt.zero_grad()
         tot = torch.zeros((), dtype=torch.float64)
         for d in data:
-            K = p[0].exp() * d["ZtZ"] + p[1].exp() * torch.eye(len(d["L"]), dtype=torch.float64)
+            sigma = torch.ones((), dtype=torch.float64) if fixed_sigma else p[1].exp()
+            K = p[0].exp() * d["ZtZ"] + sigma * torch.eye(len(d["L"]), dtype=torch.float64)
             if power is not None:
                 K = K + torch.diag(p[2].exp() * d["L"] ** power)
             L = torch.linalg.cholesky(K)
@@ -97,18 +105,19 @@ def fit(data: list[dict], family: str, M: int, N: float, s0: float) -> dict:
 
     opt.step(closure)
     v = p.detach()
-    return {"family": family, "h2": float(v[0].exp()) * M / N, "sigma": float(v[1].exp()),
+    return {"family": family, "h2": float(v[0].exp()) * M / N, "sigma": 1.0 if fixed_sigma else float(v[1].exp()),
             "lambda": float(v[2].exp()) if power is not None else None}
 
 
 def run(panels=(500, 1000, 2000), n_gwas: int = 10_000, N: float = 10_000, h2: float = 0.4,
-        json_path: str | None = None, log=print) -> list[dict]:
+        json_path: str | None = None, log=print, truth: str = "chromosome") -> list[dict]:
     torch.set_num_threads(2)
     rows = []
-    log(f"true h2 {h2}; GWAS cohort {n_gwas:,} (N {N:g}); 3 msprime chromosomes x 5 Mb; constant prior")
+    log(f"true h2 {h2}; GWAS cohort {n_gwas:,} (N {N:g}); 3 msprime chromosomes x 5 Mb; constant prior; "
+        f"truth's LD over the {truth}")
     log(f"{'panel':>6} {'family':>11} {'h2':>7} {'sigma':>7} {'lambda':>8}")
     for n_panel in panels:
-        data, M = slices(n_panel, n_gwas, N, h2)
+        data, M = slices(n_panel, n_gwas, N, h2, truth=truth)
         for fam in FAMILIES:
             r = {"panel": n_panel, **fit(data, fam, M, N, N * h2 / M)}
             rows.append(r)
@@ -116,5 +125,5 @@ def run(panels=(500, 1000, 2000), n_gwas: int = 10_000, N: float = 10_000, h2: f
             log(f"{n_panel:>6} {fam:>11} {r['h2']:>7.3f} {r['sigma']:>7.2f} {lam:>8}")
     if json_path:
         with open(json_path, "w") as fh:
-            json.dump({"true_h2": h2, "n_gwas": n_gwas, "N": N, "rows": rows}, fh, indent=1)
+            json.dump({"true_h2": h2, "n_gwas": n_gwas, "N": N, "truth": truth, "rows": rows}, fh, indent=1)
     return rows
