@@ -51,7 +51,13 @@ def test_real_reduced(shared_data, tmp_path):
     # chr22 h2 of height is small and positive, with a positive jackknife SE
     assert ((t["h2"] > 1e-3) & (t["h2"] < 0.05)).all()
     assert (t["h2_jackknife_se"] > 0).all()
-    assert isinstance(pd.read_csv(tmp_path / "results.csv"), pd.DataFrame)
+    # results.csv is the table returned, and folds.csv the per-block fits it summarises
+    saved = pd.read_csv(tmp_path / "results.csv").set_index(["objective", "model"])
+    np.testing.assert_allclose(saved.loc[t.index, "h2"], t["h2"], rtol=1e-9)
+    folds = pd.read_csv(tmp_path / "folds.csv")
+    assert len(folds) == 4 * spec.blocks
+    per = folds.groupby(["objective", "model"])["h2"].mean()
+    np.testing.assert_allclose(per.loc[t.index], t["h2"], rtol=1e-9)
 
 
 @pytest.mark.timeout(900)
