@@ -1,39 +1,10 @@
 #!/usr/bin/env python
 """Evaluate a training run on its held-out slices (the split recorded in config.json) and (re)write its outputs.
 
-    python launch/evaluate.py runs/my-run
-    python launch/evaluate.py s3://bucket/runs/my-run --storage-option endpoint_url=http://127.0.0.1:9000
-
-Uses the run's latest checkpoint and the configuration it was trained with. Writes metrics.json,
-snpvar/, enrichment/, plots/ and model.pt into the run directory and prints the summary table.
+A thin wrapper: the command line is deepwas_dist.commands.evaluate, the same as `deepwas evaluate`
+(`--help` lists its flags). Needs the package installed: `uv pip install -e .`.
 """
-from __future__ import annotations
-
-import argparse
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from deepwas_dist.cli import key_values, run_cli  # noqa: E402
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("run", help="run directory (local path or s3://...)")
-    ap.add_argument("--storage-option", action="append", default=[], metavar="KEY=VALUE",
-                    help="fsspec option for remote storage, e.g. endpoint_url=..., key=..., secret=...")
-    ap.add_argument("--jackknife", choices=["refit", "fixed"],
-                    help="standard errors: refit the prior without each block (default: the run's) or hold it fixed")
-    ap.add_argument("--jackknife-blocks", type=int, help="jackknife blocks of training slices (default: the run's)")
-    a = ap.parse_args(argv)
-
-    def go():
-        from deepwas_dist.evaluate.report import evaluate_run_dir
-        evaluate_run_dir(a.run, key_values(a.storage_option) or None, jackknife=a.jackknife,
-                         jackknife_blocks=a.jackknife_blocks)
-    return run_cli(go)
-
+from deepwas_dist.commands.evaluate import main, parser  # noqa: F401 (parser: for tests loading this file)
 
 if __name__ == "__main__":
     raise SystemExit(main())

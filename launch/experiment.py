@@ -1,53 +1,10 @@
 #!/usr/bin/env python
 """The project's experiments.
 
-    python launch/experiment.py scaling [--reduced] [--out results/scaling]
-        LDSC objective vs full likelihood x priors of growing size, on semi-synthetic data (3 seeds)
-    python launch/experiment.py realistic [--reduced] [--out results/realistic]
-        out-of-sample semi-synthetic data (small LD panel, separate GWAS cohort): h2 bias, enrichment,
-        r(log f), held-out NLL for both objectives x three priors, and the LD-mismatch treatments (3 seeds)
-    python launch/experiment.py real [--reduced] [--out results/real]
-        constant / linear / MLP priors on 1000G chr22 LD + UK Biobank height chr22, both objectives,
-        held-out contiguous blocks, h2 with block-jackknife SE, LD shrinkage swept
-
-``--reduced`` runs a small version (a few minutes) used in CI.
+A thin wrapper: the command line is deepwas_dist.commands.experiment, the same as `deepwas experiment`
+(`--help` lists its flags). Needs the package installed: `uv pip install -e .`.
 """
-from __future__ import annotations
-
-import argparse
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from deepwas_dist.cli import run_cli  # noqa: E402
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = ap.add_subparsers(dest="which", required=True)
-    for name in ("scaling", "realistic", "real"):
-        p = sub.add_parser(name)
-        p.add_argument("--reduced", action="store_true", help="small, fast version (CI)")
-        p.add_argument("--out", default=f"results/{name}", help=f"output directory (default results/{name})")
-        p.add_argument("--processes", type=int, default=None, help="parallel fits (default: one per core)")
-    a = ap.parse_args(argv)
-
-    def go():
-        if a.which == "scaling":
-            from deepwas_dist.experiments.scaling import ScalingSpec, run_scaling
-            spec = ScalingSpec()
-            run_scaling(spec.reduced() if a.reduced else spec, a.out, processes=a.processes)
-        elif a.which == "realistic":
-            from deepwas_dist.experiments.realistic import RealisticSpec, run_realistic
-            spec = RealisticSpec()
-            run_realistic(spec.reduced() if a.reduced else spec, a.out, processes=a.processes)
-        else:
-            from deepwas_dist.experiments.real import RealSpec, run_real
-            spec = RealSpec()
-            run_real(spec.reduced() if a.reduced else spec, a.out, processes=a.processes)
-    return run_cli(go)
-
+from deepwas_dist.commands.experiment import main, parser  # noqa: F401 (parser: for tests loading this file)
 
 if __name__ == "__main__":
     raise SystemExit(main())

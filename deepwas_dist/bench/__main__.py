@@ -12,11 +12,11 @@ import os
 import platform
 import sys
 
-import torch
+# torch loads after the arguments are parsed (--help answers at once; `deepwas bench` forwards here).
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m deepwas_dist.bench", description=__doc__,
+def main(argv: list[str] | None = None, prog: str = "python -m deepwas_dist.bench") -> int:
+    ap = argparse.ArgumentParser(prog=prog, description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="name", required=True)
     lk = sub.add_parser("likelihood", help="slice NLL + gradient: brute force vs exact vs iterative")
@@ -54,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         _write_json(a.json, "training", rows)
         return 0
     if a.threads:
+        import torch
         torch.set_num_threads(a.threads)
     from ..realdata import panel_prefix
     from .likelihood import format_table, run_benchmark
@@ -70,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
 def _write_json(path: str | None, name: str, rows: list[dict]) -> None:
     if not path:
         return
+    import torch
     info = {"torch": torch.__version__, "threads": torch.get_num_threads(), "machine": platform.machine(),
             "processor": platform.processor(), "python": platform.python_version(), "cpus": os.cpu_count()}
     with open(path, "w") as fh:

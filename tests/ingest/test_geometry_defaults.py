@@ -2,7 +2,6 @@
 launch/prepare.py's help texts state its numbers (the flags themselves default to None = "the geometry's")."""
 from __future__ import annotations
 
-import importlib.util
 import inspect
 from pathlib import Path
 
@@ -53,10 +52,8 @@ def test_functions_take_their_defaults_from_the_geometry():
 
 @pytest.fixture(scope="module")
 def prepare_cli():
-    spec = importlib.util.spec_from_file_location("prepare_cli", ROOT / "launch" / "prepare.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    from deepwas_dist.commands import prepare  # launch/prepare.py and `deepwas prepare` both run it
+    return prepare
 
 
 def _flags(parser, command: str) -> dict:

@@ -1,0 +1,52 @@
+"""The project's experiments.
+
+    python launch/experiment.py scaling [--reduced] [--out results/scaling]
+        LDSC objective vs full likelihood x priors of growing size, on semi-synthetic data (3 seeds)
+    python launch/experiment.py realistic [--reduced] [--out results/realistic]
+        out-of-sample semi-synthetic data (small LD panel, separate GWAS cohort): h2 bias, enrichment,
+        r(log f), held-out NLL for both objectives x three priors, and the LD-mismatch treatments (3 seeds)
+    python launch/experiment.py real [--reduced] [--out results/real]
+        constant / linear / MLP priors on 1000G chr22 LD + UK Biobank height chr22, both objectives,
+        held-out contiguous blocks, h2 with block-jackknife SE, LD shrinkage swept
+
+``--reduced`` runs a small version (a few minutes) used in CI.
+"""
+from __future__ import annotations
+
+import argparse
+
+from ..cli import run_cli
+
+
+def parser(prog: str | None = None) -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="which", required=True)
+    for name in ("scaling", "realistic", "real"):
+        p = sub.add_parser(name)
+        p.add_argument("--reduced", action="store_true", help="small, fast version (CI)")
+        p.add_argument("--out", default=f"results/{name}", help=f"output directory (default results/{name})")
+        p.add_argument("--processes", type=int, default=None, help="parallel fits (default: one per core)")
+    return ap
+
+
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    a = parser(prog).parse_args(argv)
+
+    def go():
+        if a.which == "scaling":
+            from deepwas_dist.experiments.scaling import ScalingSpec, run_scaling
+            spec = ScalingSpec()
+            run_scaling(spec.reduced() if a.reduced else spec, a.out, processes=a.processes)
+        elif a.which == "realistic":
+            from deepwas_dist.experiments.realistic import RealisticSpec, run_realistic
+            spec = RealisticSpec()
+            run_realistic(spec.reduced() if a.reduced else spec, a.out, processes=a.processes)
+        else:
+            from deepwas_dist.experiments.real import RealSpec, run_real
+            spec = RealSpec()
+            run_real(spec.reduced() if a.reduced else spec, a.out, processes=a.processes)
+    return run_cli(go)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
