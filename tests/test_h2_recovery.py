@@ -6,6 +6,7 @@ long-range correlations (r ~ 1/sqrt(n_ref)) reach every SNP but are cut off at t
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import scipy.optimize
 import torch
 
@@ -59,6 +60,7 @@ def fit_constant(sls, z: dict[int, np.ndarray], M: int, N: float) -> tuple[float
     return float(np.exp(res.x[0]) * M / N), float(np.exp(res.x[1]))
 
 
+@pytest.mark.slow
 def test_banded_slices_miss_the_panels_long_range_ld():
     """Same panel and draws, two slicings. Whole chromosomes: measured h2 0.294 (sd 0.022 per draw) and
     sigma 1.005 over 8 draws, truth 0.3 and 1. Cores of 1 Mb with 0.5 Mb flanks: the variance from beyond

@@ -98,6 +98,7 @@ def small_fit(tmp_path_factory):
     return build_model(cfg, plan), batches, torch.tensor(plan.log_N, dtype=torch.float64), feats, A, url
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["newton", "lbfgs"])
 def test_warm_refits_reach_the_cold_leave_one_out_optimum(small_fit, method):
     """Each warm refit matches a cold, long L-BFGS fit (from the untrained prior) of the same
@@ -135,6 +136,7 @@ def test_too_few_blocks_is_an_input_error(small_fit):
         refit_jackknife(net, batches[:1], log_N, feats, RefitSettings(n_blocks=20), log=lambda s: None)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("jackknife", ["refit", "fixed"])
 def test_report_writes_the_chosen_jackknife(small_fit, tmp_path, jackknife):
     """evaluate_model: metrics and summary.txt say which jackknife made the SEs; the table keeps S-LDSC's columns."""

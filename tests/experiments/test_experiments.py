@@ -10,6 +10,7 @@ from deepwas_dist.experiments.real import RealSpec, run_real
 from deepwas_dist.experiments.scaling import ScalingSpec, run_scaling
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_scaling_reduced(tmp_path):
     summary = run_scaling(ScalingSpec().reduced(), str(tmp_path), processes=2, log=lambda s: None)
@@ -28,6 +29,7 @@ def test_scaling_reduced(tmp_path):
     assert all(mean[("likelihood", m)] > mean[("ldsc", m)] + 0.004 for m in lik)
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 @pytest.mark.timeout(1200)
 def test_real_reduced(shared_data, tmp_path):
@@ -60,6 +62,7 @@ def test_real_reduced(shared_data, tmp_path):
     np.testing.assert_allclose(per.loc[t.index], t["h2"], rtol=1e-9)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_realistic_reduced(tmp_path):
     """Out-of-sample design (500-person panel, 5,000-person cohort, true h2 0.4), lambda learned vs off.

@@ -63,6 +63,7 @@ def raw(shared_data):
     return {"G": G, "bim": bim, "keep": keep}
 
 
+@pytest.mark.slow
 def test_real_chr22_plink_and_height(chr22, raw, shared_data, capsys):
     out, err = chr22["plink"].stdout, chr22["plink"].stderr
     assert "Traceback" not in err and "chr22 LD slices" in err                  # progress bars on stderr
@@ -130,6 +131,7 @@ def test_real_chr22_plink_and_height(chr22, raw, shared_data, capsys):
 
 
 # ------------------------------------------------------------------------------------------- S3
+@pytest.mark.slow
 def test_simulate_to_s3_and_read_back(s3_server):  # noqa: F811
     url = f"s3://{s3_server['bucket']}/sim-{uuid.uuid4().hex[:8]}"
     opts = s3_server["storage_options"]
@@ -146,6 +148,7 @@ def test_simulate_to_s3_and_read_back(s3_server):  # noqa: F811
 
 
 # ------------------------------------------------------------------------------------------ errors
+@pytest.mark.slow
 def test_errors_are_one_line_with_exit_code_2(tmp_path):
     (tmp_path / "ss.txt").write_text("SNP A1 A2 Z N\nrs1 A G 1.0 100\n")
     (tmp_path / "p.bim").write_text("1 rs1 0 100 A G\n")

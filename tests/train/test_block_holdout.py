@@ -44,6 +44,7 @@ def test_plan_excludes_buffers_from_training_and_scoring(one_chrom_dataset):
     assert plan.h2_moment is not None and math.isfinite(plan.h2_moment[0])
 
 
+@pytest.mark.slow
 @pytest.mark.ray
 @pytest.mark.timeout(600)
 def test_single_chromosome_run_has_finite_heldout_metrics(ray_session, one_chrom_dataset, run_storage, capfd):

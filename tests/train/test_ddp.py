@@ -12,6 +12,7 @@ def _trace(directory, kind: str = "step") -> dict[int, np.ndarray]:
     return {int(p.stem.split("_")[1]): np.load(p) for p in directory.glob(f"{kind}_*.npy")}
 
 
+@pytest.mark.slow
 @pytest.mark.ray
 @pytest.mark.timeout(600)
 def test_two_workers_match_one_worker_with_double_accumulation(ddp_two_workers, sim_dataset, run_storage,

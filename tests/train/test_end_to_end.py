@@ -28,6 +28,7 @@ def e2e(ray_session, sim_dataset, run_storage):
     return run(cfg)
 
 
+@pytest.mark.slow
 @pytest.mark.ray
 @pytest.mark.timeout(600)
 def test_trained_prior_beats_null_and_constant_and_recovers_truth(e2e):
@@ -58,6 +59,7 @@ def test_trained_prior_beats_null_and_constant_and_recovers_truth(e2e):
     assert 0.1 < m["h2"] < 1.0
 
 
+@pytest.mark.slow
 @pytest.mark.ray
 @pytest.mark.timeout(600)
 def test_outputs_exist_and_parse(e2e, sim_dataset):

@@ -14,6 +14,7 @@ from .conftest import TRAIT, base_config, run, wait_for_output
 FAIL_AT = 5      # global step 5 = epoch 2, step 2 of 3: resumes mid-epoch from the step-4 checkpoint
 
 
+@pytest.mark.slow
 @pytest.mark.ray
 @pytest.mark.timeout(600)
 def test_injected_failure_recovers_to_the_uninterrupted_result(ddp_two_workers, sim_dataset, run_storage, tmp_path,

@@ -11,6 +11,7 @@ from deepwas_dist.train.run import run_training
 from .conftest import base_config, run, wait_for_output
 
 
+@pytest.mark.slow
 @pytest.mark.ray
 @pytest.mark.timeout(600)
 def test_resume_continues_from_the_last_epoch(ray_session, sim_dataset, run_storage, capfd):

@@ -25,6 +25,7 @@ def test_storage_for_ray_maps_fsspec_options_to_pyarrow():
         storage_for_ray("s3://bucket/runs", {"key": "k"})
 
 
+@pytest.mark.slow
 @pytest.mark.ray
 @pytest.mark.timeout(600)
 def test_run_with_s3_storage(ray_session, s3_server, sim_dataset):

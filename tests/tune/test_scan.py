@@ -34,6 +34,7 @@ def test_split_is_disjoint(two_trait_data):
     assert (train, val, test) == ([1, 2], [3], [4])
 
 
+@pytest.mark.slow
 @pytest.mark.ray
 @pytest.mark.timeout(600)
 def test_scan_with_early_stopping_finishes_and_resumes(ray_session, two_trait_data, tmp_path):
