@@ -13,7 +13,7 @@ import pytest
 from deepwas_dist import commands
 
 ROOT = Path(__file__).resolve().parents[1]
-NAMES = ["prepare", "train", "evaluate", "tune", "experiment", "bench"]
+NAMES = ["prepare", "train", "evaluate", "predict", "tune", "experiment", "bench"]
 
 
 def deepwas(*args: str) -> subprocess.CompletedProcess:
@@ -96,7 +96,7 @@ def test_the_console_script_points_at_the_dispatcher():
     assert callable(commands.main)
 
 
-@pytest.mark.parametrize("name", ["prepare", "train", "evaluate", "tune", "experiment"])
+@pytest.mark.parametrize("name", ["prepare", "train", "evaluate", "predict", "tune", "experiment"])
 def test_launch_scripts_are_thin_wrappers(name):
     text = (ROOT / "launch" / f"{name}.py").read_text()
     assert "sys.path" not in text

@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "prepare": ("deepwas_dist.commands.prepare", "build a dataset: LD slices, annotations, summary statistics"),
     "train": ("deepwas_dist.commands.train", "train a prior on Ray Train, evaluate it on held-out slices"),
     "evaluate": ("deepwas_dist.commands.evaluate", "(re)evaluate a training run on its held-out slices"),
+    "predict": ("deepwas_dist.commands.predict", "apply a trained prior to another dataset's SNPs (SNPVAR files)"),
     "tune": ("deepwas_dist.commands.tune", "scan model size, bandwidth, learning rate with Ray Tune"),
     "experiment": ("deepwas_dist.commands.experiment", "the project's experiments: scaling, realistic, real"),
     "bench": ("deepwas_dist.bench.__main__", "benchmarks: likelihood, training, mismatch-bias"),

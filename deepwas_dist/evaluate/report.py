@@ -245,7 +245,9 @@ def write_outputs(cfg, ds, traits, preds, snps_all, log_f_all, is_ho, metrics, n
         put("plots/curves.png", curves_png(metrics["history"]))
     buf = io.BytesIO()
     torch.save(saved_prior(net, cfg.model, cfg.size, plan.n_features, plan.tracks_shape, traits=traits,
-                           log_N=plan.log_N, feature_names=list(ds.feature_names)), buf)
+                           log_N=plan.log_N, feature_names=list(ds.feature_names),
+                           feature_mean=list(ds.manifest.features.mean),
+                           feature_std=list(ds.manifest.features.std)), buf)
     put("model.pt", buf.getvalue())
     put("metrics.json", json.dumps(metrics, indent=1, default=float).encode())
     table = summary_table(metrics)
