@@ -47,7 +47,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     name, rest = argv[0], argv[1:]
     if name in ("-h", "--help"):
-        print(help_text())
+        try:
+            print(help_text())
+        except BrokenPipeError:           # `deepwas --help | head`: the reader stopped early, not an error
+            sys.stderr.close()
         return 0
     if name not in COMMANDS:
         print(f"error: {PROG}: unknown command {name!r} (choose from {', '.join(COMMANDS)}; see {PROG} --help)",
