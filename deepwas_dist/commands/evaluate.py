@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     a = parser(prog).parse_args(argv)
 
     def go():
-        from deepwas_dist.evaluate.report import evaluate_run_dir
+        from deepwas_dist.train.evaluation import evaluate_run_dir
         evaluate_run_dir(a.run, key_values(a.storage_option) or None, jackknife=a.jackknife,
                          jackknife_blocks=a.jackknife_blocks)
     return run_cli(go)

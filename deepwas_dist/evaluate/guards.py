@@ -6,7 +6,7 @@ saying the likely cause and what to try). They are printed under the summary tab
 
 - ``h2_collapsed``: predicted h2 (sum of f over the dataset's SNPs) below ``H2_COLLAPSE_FRACTION`` (1%) of
   the trait's LDSC-style moment estimate ``(mean chi2 - 1) M / (N mean LD score)`` (computed by
-  ``train.run.trait_scales``), or below the absolute floor ``H2_FLOOR``. A prior that explains under 1% of
+  ``train.plan.trait_scales``), or below the absolute floor ``H2_FLOOR``. A prior that explains under 1% of
   the heritability the z-scores' inflation implies has fitted the null: with a small reference panel the
   whitened likelihood amplifies LD mismatch in the panel's weakest eigen-directions, and the cheapest
   fit is f -> 0 with sigma absorbing everything (the README's chr22 height table without shrinkage). Its

@@ -153,7 +153,7 @@ def fit_run_null(batches: list[SliceBatch], n_traits: int, setting: MismatchSett
     evaluate.py and metrics.json.
 
     s = 0 for every SNP (no heritability), with the nuisance scalars fitted by maximum likelihood on
-    ``batches``, the run's baseline training slices (``train.run.initial_prior``'s seeded subsample):
+    ``batches``, the run's baseline training slices (``train.plan.initial_prior``'s seeded subsample):
     sigma; and lambda as ``--mismatch`` says: fitted jointly with sigma under ``learn``, held at VALUE
     under ``--mismatch VALUE`` (sigma fitted given it), none under ``off``. A prior scored without
     lambda (an LDSC-trained network of a ``learn`` run, whose lambda is fitted only at evaluation) is

@@ -18,23 +18,21 @@ import gzip
 import io
 import json
 import math
-import tempfile
 from typing import Callable
 
 import numpy as np
 import pandas as pd
 import torch
 
-from ..credentials import restore_secrets
 from ..data import schema as S
 from ..data.reader import Dataset
-from ..data.storage import filesystem, is_local, join
+from ..data.storage import filesystem, join
 from ..errors import InputError
 from ..mismatch import MismatchSetting
 from ..models import saved_prior
 from ..train.config import TrainConfig
 from ..train.holdout import HoldoutSplit
-from ..train.loop import META_FILE, RunPlan, build_model, load_state, null_prior
+from ..train.loop import RunPlan, null_prior
 from .effects import effects_table, posterior_arrays
 from .enrichment import enrichment_table, fixed_h2_se
 from .guards import TraitFit, check_trait, enrichment_masked_warning, format_warnings, mask_collapsed_enrichment
@@ -85,17 +83,6 @@ def heldout_snp_mask(ds: Dataset, keys: list[tuple[int, int]], chroms: list[int]
                 mask[int(lo):int(hi)] = True
         parts.append(mask)
     return np.concatenate(parts) if parts else np.zeros(0, dtype=bool)
-
-
-def evaluate_run(cfg: TrainConfig, ds: Dataset, plan: RunPlan, split: HoldoutSplit, checkpoint,
-                 log: Callable[[str], None] = print) -> dict:
-    """Load the final checkpoint, compute every metric, write every output; returns metrics."""
-    with checkpoint.as_directory() as d:
-        state, meta = load_state(d)
-    net = build_model(cfg, plan)
-    net.load_state_dict(state["model"])
-    net.eval()
-    return evaluate_model(cfg, ds, plan, split, net, meta.get("history", []), log=log)
 
 
 def evaluate_model(cfg: TrainConfig, ds: Dataset, plan: RunPlan, split: HoldoutSplit, net: torch.nn.Module,
@@ -288,58 +275,4 @@ def summary_table(metrics: dict) -> str:
     return "\n".join(lines) + "\n" + format_warnings(metrics["traits"])
 
 
-def latest_checkpoint_dir(run_dir: str, storage_options: dict | None = None) -> str:
-    """The run's most advanced checkpoint directory (by global step), downloaded locally if remote."""
-    fs, root = filesystem(run_dir, storage_options)
-    best, best_step = None, -1
-    for p in fs.ls(root, detail=False):
-        if p.rstrip("/").rsplit("/", 1)[-1].startswith("checkpoint_") and fs.exists(join(p, META_FILE)):
-            with fs.open(join(p, META_FILE)) as fh:
-                step = json.load(fh)["global_step"]
-            if step > best_step:
-                best, best_step = p, step
-    if best is None:
-        raise InputError(f"{run_dir}: no checkpoint found; was the run started with launch/train.py?")
-    if is_local(fs):
-        return best
-    local = tempfile.mkdtemp(prefix="deepwas-ckpt-")
-    fs.get(best.rstrip("/") + "/", local + "/", recursive=True)
-    return local
-
-
-__all__ = ["evaluate_run", "evaluate_model", "evaluate_run_dir", "summary_table", "latest_checkpoint_dir"]
-
-
-def evaluate_run_dir(run_url: str, storage_options: dict | None = None, log: Callable[[str], None] = print,
-                     jackknife: str | None = None, jackknife_blocks: int | None = None) -> dict:
-    """Re-evaluate a finished (or interrupted) run from its directory: latest checkpoint, same plan;
-    ``jackknife`` / ``jackknife_blocks`` override the run's choice of standard errors."""
-    from ..train.config import TrainConfig
-    from ..train.run import make_plan
-    fs, root = filesystem(run_url, storage_options)
-    cfg_path = join(root, "config.json")
-    if not fs.exists(cfg_path):
-        raise InputError(f"{run_url}: no config.json; pass the directory of a run made by launch/train.py")
-    with fs.open(cfg_path) as fh:
-        saved = json.load(fh)
-    cfg = TrainConfig(**saved["config"])
-    if jackknife is not None:
-        cfg.jackknife = jackknife
-    if jackknife_blocks is not None:
-        cfg.jackknife_blocks = jackknife_blocks
-    cfg.validate()
-    url = run_url.rstrip("/")
-    cfg.storage, cfg.name = url.rsplit("/", 1) if "/" in url else (".", url)
-    # config.json holds no credentials (redacted at training time): the flags given now, else the
-    # environment / profile of the storage backend
-    cfg.storage_options = {**restore_secrets(cfg.storage_options), **(storage_options or {})}
-    ds = Dataset.open(cfg.data, cfg.storage_options or None)
-    # the split recorded at training time (runs made before it was recorded: recomputed from the flags)
-    split = HoldoutSplit.from_dict(saved["holdout"]) if "holdout" in saved else None
-    plan, split = make_plan(cfg, ds, saved["traits"], split)
-    state, meta = load_state(latest_checkpoint_dir(run_url, storage_options))
-    net = build_model(cfg, plan)
-    net.load_state_dict(state["model"])
-    net.eval()
-    log(f"[deepwas] evaluating {run_url} at epoch {meta['epoch']} (global step {meta['global_step']})")
-    return evaluate_model(cfg, ds, plan, split, net, meta.get("history", []), log=log)
+__all__ = ["evaluate_model", "write_outputs", "summary_table"]

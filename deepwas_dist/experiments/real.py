@@ -30,7 +30,7 @@ from ..ingest.updates import prepare_annotations, prepare_sumstats
 from ..realdata import HEIGHT_SUMSTATS, panel_prefix, shared_data_dir
 from ..train.config import TrainConfig
 from ..train.holdout import leave_block_out
-from ..train.run import plan_for, slice_keys
+from ..train.plan import plan_for, slice_keys
 from .fit import fit_and_score
 from .realistic import LEARN, Treatment
 

@@ -32,7 +32,7 @@ from ..data.reader import Dataset
 from ..simulate.dataset import SimulationSpec, write_simulated_dataset
 from ..simulate.traits import TraitSpec
 from ..train.config import TrainConfig
-from ..train.run import make_plan
+from ..train.plan import make_plan
 from .fit import fit_and_score
 
 TRAIT = TraitSpec("enriched", h2=0.4, N=10_000, truth="threshold", truth_options={"factor": 10.0})

@@ -23,7 +23,7 @@ from ..data.reader import Dataset
 from ..simulate.dataset import SimulationSpec, write_simulated_dataset
 from ..simulate.traits import TraitSpec
 from ..train.config import TrainConfig
-from ..train.run import make_plan
+from ..train.plan import make_plan
 from .fit import fit_and_score
 
 #: The traits of the experiment: a paper-like thresholded enrichment and a random-network truth, both

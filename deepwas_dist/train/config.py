@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import InputError
 from ..mismatch import MismatchSetting
+from ..models.names import MODELS, SIZES
 
 
 def parse_sigma(text: str | float) -> float | None:
@@ -114,7 +115,6 @@ class TrainConfig:
 
     def validate(self) -> "TrainConfig":
         """Raise InputError naming the flag for any impossible setting; returns self."""
-        from ..models import MODELS, SIZES
         if self.objective not in ("likelihood", "ldsc"):
             raise InputError(f"--objective must be 'likelihood' or 'ldsc', got {self.objective!r}")
         MismatchSetting.parse(self.mismatch)

@@ -31,8 +31,9 @@ from ..demo import demo_dataset_url
 from ..errors import InputError
 from ..train.config import TrainConfig
 from ..train.loop import RunPlan, heldout_metrics, null_prior, quiet_ray_train_logs, run_worker
+from ..train.plan import make_plan, resolve_holdout, resolve_traits
 from ..train.resources import check_resources, wait_s_for
-from ..train.run import make_plan, public_config, public_plan, resolve_holdout, resolve_traits, storage_for_ray
+from ..train.run import public_config, public_plan, storage_for_ray
 from ..train.session import TuneSession
 
 METRIC = "heldout_improvement_per_snp"

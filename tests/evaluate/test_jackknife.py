@@ -80,7 +80,7 @@ def small_fit(tmp_path_factory):
     from deepwas_dist.train.config import TrainConfig
     from deepwas_dist.train.holdout import HoldoutSplit
     from deepwas_dist.train.loop import build_model
-    from deepwas_dist.train.run import plan_for, slice_keys
+    from deepwas_dist.train.plan import plan_for, slice_keys
 
     url = str(tmp_path_factory.mktemp("jk") / "sim")
     # In-sample design and no mismatch term: this checks the refit numerics on a well-posed fit (on the
@@ -143,7 +143,7 @@ def test_report_writes_the_chosen_jackknife(small_fit, tmp_path, jackknife):
     from deepwas_dist.data.reader import Dataset
     from deepwas_dist.evaluate.report import evaluate_model
     from deepwas_dist.train.config import TrainConfig
-    from deepwas_dist.train.run import make_plan
+    from deepwas_dist.train.plan import make_plan
 
     net, *_, url = small_fit
     ds = Dataset.open(url)
@@ -166,7 +166,7 @@ def test_report_falls_back_to_fixed_for_a_large_prior(small_fit, tmp_path):
     from deepwas_dist.evaluate.report import evaluate_model
     from deepwas_dist.train.config import TrainConfig
     from deepwas_dist.train.loop import build_model
-    from deepwas_dist.train.run import make_plan
+    from deepwas_dist.train.plan import make_plan
 
     *_, url = small_fit
     ds = Dataset.open(url)

@@ -36,7 +36,7 @@ from deepwas_dist.realdata import HEIGHT_SUMSTATS, PANEL_PREFIX
 from deepwas_dist.train.config import TrainConfig
 from deepwas_dist.train.holdout import HoldoutSplit
 from deepwas_dist.train.loop import build_model
-from deepwas_dist.train.run import plan_for, slice_keys
+from deepwas_dist.train.plan import plan_for, slice_keys
 
 N_RANDOM, RUN, FRACTION, BLOCKS = 25, 20, 0.10, 20
 

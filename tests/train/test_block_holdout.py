@@ -10,7 +10,7 @@ import pytest
 
 from deepwas_dist.data.reader import Dataset
 from deepwas_dist.train.holdout import block_split
-from deepwas_dist.train.run import make_plan, slice_keys
+from deepwas_dist.train.plan import make_plan, slice_keys
 
 from .conftest import base_config, run
 
@@ -48,7 +48,7 @@ def test_plan_excludes_buffers_from_training_and_scoring(one_chrom_dataset):
 @pytest.mark.ray
 @pytest.mark.timeout(600)
 def test_single_chromosome_run_has_finite_heldout_metrics(ray_session, one_chrom_dataset, run_storage, capfd):
-    from deepwas_dist.evaluate.report import evaluate_run_dir
+    from deepwas_dist.train.evaluation import evaluate_run_dir
 
     cfg = base_config(one_chrom_dataset, str(run_storage), "one-chrom", holdout_chroms="auto", workers=1,
                       model="linear", epochs=4, accumulation=2, method="exact")

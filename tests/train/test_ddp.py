@@ -37,7 +37,7 @@ def test_two_workers_match_one_worker_with_double_accumulation(ddp_two_workers, 
     two = ddp_two_workers
     from deepwas_dist.data.reader import Dataset
     from deepwas_dist.train.assignment import plan_epoch
-    from deepwas_dist.train.run import make_plan
+    from deepwas_dist.train.plan import make_plan
     plan, _ = make_plan(two.cfg, Dataset.open(sim_dataset), ["thr"])
     steps = [st for e in range(2) for st in plan_epoch(plan.train_keys, plan.train_costs, plan.train_ncore, 2, 2,
                                                        seed=0, epoch=e).steps]

@@ -17,7 +17,7 @@ def test_history_and_evaluate_share_the_null(sim_dataset, tmp_path, mismatch):
     from deepwas_dist.data.reader import Dataset
     from deepwas_dist.evaluate.report import evaluate_model
     from deepwas_dist.train.loop import run_worker
-    from deepwas_dist.train.run import make_plan
+    from deepwas_dist.train.plan import make_plan
     from deepwas_dist.train.session import LocalSession
 
     torch.set_num_threads(1)

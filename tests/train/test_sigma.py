@@ -53,7 +53,7 @@ def test_fixed_sigma_run_never_moves_sigma(sim_dataset, tmp_path):
     from deepwas_dist.data.reader import Dataset
     from deepwas_dist.evaluate.report import evaluate_model
     from deepwas_dist.train.loop import run_worker
-    from deepwas_dist.train.run import make_plan
+    from deepwas_dist.train.plan import make_plan
     from deepwas_dist.train.session import LocalSession
 
     torch.set_num_threads(1)

@@ -11,7 +11,7 @@ from .conftest import base_config
 
 
 def test_no_traits_is_refused_naming_the_fix():
-    from deepwas_dist.train.run import resolve_traits
+    from deepwas_dist.train.plan import resolve_traits
 
     ds = SimpleNamespace(url="/data/chr22", traits=[])
     for spec in ("all", "height"):

@@ -1,0 +1,87 @@
+"""Evaluating a run from its checkpoints: the end of ``deepwas train`` and all of ``deepwas evaluate``.
+
+    metrics = evaluate_run(cfg, ds, plan, split, checkpoint)      # the driver, after Ray Train's fit
+    metrics = evaluate_run_dir("runs/my-run")                     # later, from the run directory alone
+
+Both load a checkpoint (tensors and plain values only, ``weights_only=True``), rebuild the network as the
+run's config and plan say, and hand it to :func:`deepwas_dist.evaluate.report.evaluate_model`, which
+computes every metric and writes every output.
+"""
+from __future__ import annotations
+
+import json
+import tempfile
+from typing import Callable
+
+from ..credentials import restore_secrets
+from ..data.reader import Dataset
+from ..data.storage import filesystem, is_local, join
+from ..errors import InputError
+from ..evaluate.report import evaluate_model
+from .config import TrainConfig
+from .holdout import HoldoutSplit
+from .loop import META_FILE, RunPlan, build_model, load_state
+from .plan import make_plan
+
+
+def evaluate_run(cfg: TrainConfig, ds: Dataset, plan: RunPlan, split: HoldoutSplit, checkpoint,
+                 log: Callable[[str], None] = print) -> dict:
+    """Load the final checkpoint, compute every metric, write every output; returns metrics."""
+    with checkpoint.as_directory() as d:
+        state, meta = load_state(d)
+    net = build_model(cfg, plan)
+    net.load_state_dict(state["model"])
+    net.eval()
+    return evaluate_model(cfg, ds, plan, split, net, meta.get("history", []), log=log)
+
+
+def latest_checkpoint_dir(run_dir: str, storage_options: dict | None = None) -> str:
+    """The run's most advanced checkpoint directory (by global step), downloaded locally if remote."""
+    fs, root = filesystem(run_dir, storage_options)
+    best, best_step = None, -1
+    for p in fs.ls(root, detail=False):
+        if p.rstrip("/").rsplit("/", 1)[-1].startswith("checkpoint_") and fs.exists(join(p, META_FILE)):
+            with fs.open(join(p, META_FILE)) as fh:
+                step = json.load(fh)["global_step"]
+            if step > best_step:
+                best, best_step = p, step
+    if best is None:
+        raise InputError(f"{run_dir}: no checkpoint found; was the run started with launch/train.py?")
+    if is_local(fs):
+        return best
+    local = tempfile.mkdtemp(prefix="deepwas-ckpt-")
+    fs.get(best.rstrip("/") + "/", local + "/", recursive=True)
+    return local
+
+
+def evaluate_run_dir(run_url: str, storage_options: dict | None = None, log: Callable[[str], None] = print,
+                     jackknife: str | None = None, jackknife_blocks: int | None = None) -> dict:
+    """Re-evaluate a finished (or interrupted) run from its directory: latest checkpoint, same plan;
+    ``jackknife`` / ``jackknife_blocks`` override the run's choice of standard errors."""
+    fs, root = filesystem(run_url, storage_options)
+    cfg_path = join(root, "config.json")
+    if not fs.exists(cfg_path):
+        raise InputError(f"{run_url}: no config.json; pass the directory of a run made by launch/train.py")
+    with fs.open(cfg_path) as fh:
+        saved = json.load(fh)
+    cfg = TrainConfig(**saved["config"])
+    if jackknife is not None:
+        cfg.jackknife = jackknife
+    if jackknife_blocks is not None:
+        cfg.jackknife_blocks = jackknife_blocks
+    cfg.validate()
+    url = run_url.rstrip("/")
+    cfg.storage, cfg.name = url.rsplit("/", 1) if "/" in url else (".", url)
+    # config.json holds no credentials (redacted at training time): the flags given now, else the
+    # environment / profile of the storage backend
+    cfg.storage_options = {**restore_secrets(cfg.storage_options), **(storage_options or {})}
+    ds = Dataset.open(cfg.data, cfg.storage_options or None)
+    # the split recorded at training time (runs made before it was recorded: recomputed from the flags)
+    split = HoldoutSplit.from_dict(saved["holdout"]) if "holdout" in saved else None
+    plan, split = make_plan(cfg, ds, saved["traits"], split)
+    state, meta = load_state(latest_checkpoint_dir(run_url, storage_options))
+    net = build_model(cfg, plan)
+    net.load_state_dict(state["model"])
+    net.eval()
+    log(f"[deepwas] evaluating {run_url} at epoch {meta['epoch']} (global step {meta['global_step']})")
+    return evaluate_model(cfg, ds, plan, split, net, meta.get("history", []), log=log)
