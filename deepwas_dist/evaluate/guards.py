@@ -75,8 +75,8 @@ def mismatch_fix(fit: TraitFit) -> str:
     """What to try against LD mismatch, given whether the fit already learned lambda."""
     if fit.lam is None:
         return "try --mismatch learn"
-    return (f"lambda is already learned ({fit.lam:.3g}); try --ld-keep-variance 0.99 (fewer, better-estimated "
-            "eigenpairs)")
+    return (f"lambda is already learned ({fit.lam:.3g}); if S-LDSC gives an intercept for these z-scores, hold "
+            "sigma there (--sigma VALUE: on chr22 height it brought h2 to S-LDSC's)")
 
 
 def collapse_threshold(h2_moment: float | None) -> float:

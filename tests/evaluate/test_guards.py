@@ -50,7 +50,7 @@ def test_mismatch_advice_follows_the_fit():
     on = G.TraitFit("t", h2=0.1, sigma=2.5, heldout_slices=3, lam=0.08)
     assert "--mismatch learn" in G.check_sigma(off)[0].message
     msg = G.check_sigma(on)[0].message
-    assert "--mismatch learn" not in msg and "--ld-keep-variance" in msg and "0.08" in msg
+    assert "--mismatch learn" not in msg and "--sigma VALUE" in msg and "0.08" in msg
 
 
 def test_sigma_bounds_are_plausible():
