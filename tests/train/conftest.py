@@ -79,6 +79,30 @@ def run(cfg, trace_dir: Path | None = None) -> Run:
     return Run(cfg, metrics, Path(cfg.storage) / cfg.name, trace_dir)
 
 
+def train_in_process(cfg, evaluate: bool = True) -> tuple:
+    """One in-process worker (no Ray): plan, train, and (``evaluate``) evaluate and write the outputs.
+    Returns (dataset, plan, split, net, history, metrics or None)."""
+    import torch
+
+    from deepwas_dist.data.reader import Dataset
+    from deepwas_dist.evaluate.report import evaluate_model
+    from deepwas_dist.train.loop import run_worker
+    from deepwas_dist.train.plan import make_plan
+    from deepwas_dist.train.session import LocalSession
+
+    torch.set_num_threads(1)
+    ds = Dataset.open(cfg.data)
+    plan, split = make_plan(cfg, ds, [TRAIT])
+    session = LocalSession()
+    try:
+        net, history = run_worker(cfg, plan, session)
+    finally:
+        session.close()
+    net.eval()
+    metrics = evaluate_model(cfg, ds, plan, split, net, history, log=lambda s: None) if evaluate else None
+    return ds, plan, split, net, history, metrics
+
+
 @pytest.fixture(scope="session")
 def ddp_two_workers(ray_session, sim_dataset, run_storage, tmp_path_factory) -> Run:
     """2 workers x accumulation 2, exact linear algebra, 2 epochs, parameters traced every step.

@@ -5,33 +5,18 @@ from __future__ import annotations
 import math
 
 import pytest
-import torch
 
 from deepwas_dist.mismatch import MismatchSetting
 
-from .conftest import TRAIT, base_config
+from .conftest import TRAIT, base_config, train_in_process
 
 
 @pytest.mark.parametrize("mismatch", ["0.05", "learn", "off"])
 def test_history_and_evaluate_share_the_null(sim_dataset, tmp_path, mismatch):
-    from deepwas_dist.data.reader import Dataset
-    from deepwas_dist.evaluate.report import evaluate_model
-    from deepwas_dist.train.loop import run_worker
-    from deepwas_dist.train.plan import make_plan
-    from deepwas_dist.train.session import LocalSession
-
-    torch.set_num_threads(1)
     cfg = base_config(sim_dataset, str(tmp_path), f"null-{mismatch}", epochs=1, workers=1, mismatch=mismatch,
                       jackknife="fixed", method="exact", accumulation=3)
-    ds = Dataset.open(sim_dataset)
-    plan, split = make_plan(cfg, ds, [TRAIT])
-    session = LocalSession()
-    try:
-        net, history = run_worker(cfg, plan, session)
-    finally:
-        session.close()
-    net.eval()
-    m = evaluate_model(cfg, ds, plan, split, net, history, log=lambda s: None)["traits"][TRAIT]
+    _, plan, _, _, history, metrics = train_in_process(cfg)
+    m = metrics["traits"][TRAIT]
     row = history[-1]
     assert m["null_sigma"] == pytest.approx(math.exp(plan.null_log_sigma[0]), rel=1e-12)
     assert row[f"heldout_nll_per_snp/{TRAIT}"] == pytest.approx(m["heldout_nll_per_snp"], rel=1e-6)

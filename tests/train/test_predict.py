@@ -7,35 +7,19 @@ import gzip
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from deepwas_dist.errors import InputError
 from deepwas_dist.evaluate.predict import feature_columns, predict_dataset, read_saved_prior
 
-from .conftest import TRAIT, base_config
+from .conftest import TRAIT, base_config, train_in_process
 
 
 @pytest.fixture(scope="module")
 def finished_run(sim_dataset, tmp_path_factory):
-    from deepwas_dist.data.reader import Dataset
-    from deepwas_dist.evaluate.report import evaluate_model
-    from deepwas_dist.train.loop import run_worker
-    from deepwas_dist.train.plan import make_plan
-    from deepwas_dist.train.session import LocalSession
-
-    torch.set_num_threads(1)
     storage = tmp_path_factory.mktemp("runs")
     cfg = base_config(sim_dataset, str(storage), "pred", epochs=1, workers=1, model="linear",
                       jackknife="fixed", method="exact", accumulation=3)
-    ds = Dataset.open(sim_dataset)
-    plan, split = make_plan(cfg, ds, [TRAIT])
-    session = LocalSession()
-    try:
-        net, history = run_worker(cfg, plan, session)
-    finally:
-        session.close()
-    net.eval()
-    evaluate_model(cfg, ds, plan, split, net, history, log=lambda s: None)
+    ds, *_ = train_in_process(cfg)
     return storage / "pred", ds
 
 

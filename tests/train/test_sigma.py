@@ -10,7 +10,7 @@ import torch
 from deepwas_dist.errors import InputError
 from deepwas_dist.train.config import TrainConfig, parse_sigma
 
-from .conftest import TRAIT, base_config
+from .conftest import TRAIT, base_config, train_in_process
 
 
 def test_parse_sigma():
@@ -50,28 +50,13 @@ def test_baseline_fits_hold_sigma(sim_dataset):
 
 
 def test_fixed_sigma_run_never_moves_sigma(sim_dataset, tmp_path):
-    from deepwas_dist.data.reader import Dataset
-    from deepwas_dist.evaluate.report import evaluate_model
-    from deepwas_dist.train.loop import run_worker
-    from deepwas_dist.train.plan import make_plan
-    from deepwas_dist.train.session import LocalSession
-
-    torch.set_num_threads(1)
     cfg = base_config(sim_dataset, str(tmp_path), "sigma-fixed", epochs=1, workers=1, sigma="1.3",
                       jackknife="fixed", method="exact", accumulation=3)
-    ds = Dataset.open(sim_dataset)
-    plan, split = make_plan(cfg, ds, [TRAIT])
+    _, plan, _, net, _, m = train_in_process(cfg)
     assert plan.init_log_sigma == pytest.approx([math.log(1.3)])
     assert plan.null_log_sigma == pytest.approx([math.log(1.3)])
-    session = LocalSession()
-    try:
-        net, history = run_worker(cfg, plan, session)
-    finally:
-        session.close()
     assert not net.log_sigma.requires_grad
     assert float(net.log_sigma[0]) == pytest.approx(math.log(1.3), rel=1e-6)
-    net.eval()
-    m = evaluate_model(cfg, ds, plan, split, net, history, log=lambda s: None)
     assert m["sigma_setting"] == "1.3"
     t = m["traits"][TRAIT]
     assert t["sigma"] == pytest.approx(1.3, rel=1e-6) and t["null_sigma"] == pytest.approx(1.3, rel=1e-9)
