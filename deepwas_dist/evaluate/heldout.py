@@ -106,7 +106,7 @@ def fit_null(batches: list[SliceBatch], n_traits: int, mismatch: bool = False, i
         raw = torch.full((n_traits,), math.log(LAMBDA_INIT), dtype=torch.float64, requires_grad=True)
         params, log_lambda = [log_sigma, raw], lambda: floored_log_lambda(raw)
     else:
-        fixed = torch.as_tensor(fixed_log_lambda, dtype=torch.float64).expand(n_traits).clone()
+        fixed = _per_trait(fixed_log_lambda, n_traits)
         params, log_lambda = [log_sigma], lambda: fixed
     params = [p for p in params if p.requires_grad]
     if not params:

@@ -26,7 +26,7 @@ from ..data.reader import Dataset
 from ..data.storage import filesystem, join
 from ..errors import InputError
 from ..models import load_saved_prior
-from .report import _gzip_tsv
+from .report import gzip_tsv
 
 SNPVAR_COLUMNS = ("CHR", "SNP", "BP", "A1", "A2", "SNPVAR")
 
@@ -93,7 +93,7 @@ def predict_dataset(run_url: str, data_url: str, out: str, *, storage_options: d
             path = join(root, f"snpvar/{name}.{c}.snpvar.gz")
             fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
             with fs.open(path, "wb") as fh:
-                fh.write(_gzip_tsv(df))
+                fh.write(gzip_tsv(df))
         n += len(snps)
         log(f"[predict] chr{c}: {len(snps):,} SNPs")
     summary = {"run": run_url, "data": data_url, "out": out, "snps": n, "chromosomes": list(ds.chromosomes),

@@ -205,11 +205,11 @@ def write_outputs(cfg, ds, traits, preds, snps_all, log_f_all, is_ho, metrics, n
                                "SNPVAR": np.exp(lf[:, t])})
             df["Z"] = ss[S.Z].reindex(df["SNP"]).to_numpy()
             df["N"] = ss[S.N].reindex(df["SNP"]).to_numpy()
-            put(f"snpvar/{name}.{c}.snpvar.gz", _gzip_tsv(df))
+            put(f"snpvar/{name}.{c}.snpvar.gz", gzip_tsv(df))
             if effects is not None:
                 mean, var = effects[c]
                 tab = effects_table(snps, mean[:, t], var[:, t], float(np.exp(plan.log_N[t])))
-                put(f"effects/{name}.{c}.effects.gz", _gzip_tsv(tab))
+                put(f"effects/{name}.{c}.effects.gz", gzip_tsv(tab))
         binary = list(ds.binary_features)
         if binary:
             A = np.concatenate([ds.snps(c, [S.SNP] + binary)[binary].to_numpy(np.float64) for c in preds])
@@ -244,7 +244,7 @@ def write_outputs(cfg, ds, traits, preds, snps_all, log_f_all, is_ho, metrics, n
         "enrichment/, plots/, model.pt)")
 
 
-def _gzip_tsv(df: pd.DataFrame) -> bytes:
+def gzip_tsv(df: pd.DataFrame) -> bytes:
     """A table as gzipped tab-separated text (NA for missing, 6 significant digits, reproducible bytes)."""
     buf = io.BytesIO()
     with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz:
@@ -275,4 +275,4 @@ def summary_table(metrics: dict) -> str:
     return "\n".join(lines) + "\n" + format_warnings(metrics["traits"])
 
 
-__all__ = ["evaluate_model", "write_outputs", "summary_table"]
+__all__ = ["evaluate_model", "write_outputs", "summary_table", "gzip_tsv"]
