@@ -1,8 +1,9 @@
 """The embedded demo dataset: simulated on first use into a cache directory, then reused.
 
-Location: $DEEPWAS_CACHE/demo-v2 (default ~/.cache/deepwas_dist/demo-v2). v2: out-of-sample design (LD from
-a 1,000-person reference panel, z from a separate 10,000-person GWAS cohort of the same population); v1
-drew z with the panel's own LD.
+Location: $DEEPWAS_CACHE/demo-v3 (default ~/.cache/deepwas_dist/demo-v3). v3: the European population
+history (:mod:`deepwas_dist.simulate.demography`), so LD decays like real European LD; v2 had a constant
+Ne. Both use the out-of-sample design (LD from a 1,000-person reference panel, z from a separate
+10,000-person GWAS cohort of the same population); v1 drew z with the panel's own LD.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Callable
 
 from .errors import InputError
 
-DEMO_NAME = "demo-v2"
+DEMO_NAME = "demo-v3"
 
 
 def cache_dir() -> Path:

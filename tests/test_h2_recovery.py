@@ -1,8 +1,9 @@
 """The simulator and the likelihood agree: fitting a constant prior by maximum likelihood on simulated
 z-scores recovers the simulated h2 and sigma when the slices see all of the LD the z-scores were drawn
-with (one chromosome as one slice). With banded slices it does not, and the second test pins down why
-(README, "Scaling"): the simulator draws z with the panel's whole-chromosome in-sample LD, whose spurious
-long-range correlations (r ~ 1/sqrt(n_ref)) reach every SNP but are cut off at the slice's flanks."""
+with (one chromosome as one slice). With banded slices h2 is still recovered, and the second test pins
+down where the LD beyond the flanks goes: z is drawn here with the panel's whole-chromosome in-sample LD,
+whose spurious long-range correlations (r ~ 1/sqrt(n_ref)) reach every SNP but are cut off at the
+slice's flanks; that variance goes to sigma."""
 from __future__ import annotations
 
 import numpy as np
@@ -62,9 +63,13 @@ def fit_constant(sls, z: dict[int, np.ndarray], M: int, N: float) -> tuple[float
 
 @pytest.mark.slow
 def test_banded_slices_miss_the_panels_long_range_ld():
-    """Same panel and draws, two slicings. Whole chromosomes: measured h2 0.294 (sd 0.022 per draw) and
-    sigma 1.005 over 8 draws, truth 0.3 and 1. Cores of 1 Mb with 0.5 Mb flanks: the variance from beyond
-    the flanks, about M_out / n_ref * s = 1.1 per SNP here, goes to sigma (2.40) and to h2 (0.393)."""
+    """Same panel and draws, two slicings; truth h2 0.3, sigma 1. Whole chromosomes: measured h2 0.298 and
+    sigma 0.994 (mean of 4 draws). Cores of 1 Mb with 0.5 Mb flanks: the spurious variance from beyond
+    the flanks, about M_out / n_ref * s = 1.1 per SNP here, goes to sigma (2.28), and h2 is 0.314.
+
+    With the constant-Ne history (``demography="constant"``, this module's panel before the European
+    history became the default) banded h2 was 0.393: that history's real LD beyond 500 kb (37% of the LD
+    score, against 7% in 1000 Genomes EUR; ``bench ld-decay``) went to h2 as well."""
     panels = simulate_panel(n_individuals=1000, chroms=(1, 2, 3), length_mb=5.0, seed=7)
     M, N, h2 = sum(p.n_snps for p in panels), 20_000, 0.3
     draws = [{p.chrom: draw_z(p, np.full(p.n_snps, h2 / M), N, 1.0, seed=100 * d + p.chrom) for p in panels}
@@ -79,4 +84,4 @@ def test_banded_slices_miss_the_panels_long_range_ld():
                 sls.append((p.chrom, pl.core_lo, pl.core_hi, LDSlice.from_ld(R, pl.core_mask())))
         est[name] = np.array([fit_constant(sls, z, M, N) for z in draws]).mean(0)
     assert abs(est["whole"][0] - h2) < 0.04 and abs(est["whole"][1] - 1.0) < 0.05, est
-    assert est["banded"][1] > 1.8 and est["banded"][0] > h2 + 0.04, est
+    assert est["banded"][1] > 1.8 and abs(est["banded"][0] - h2) < 0.03, est

@@ -3,6 +3,7 @@
     python -m deepwas_dist.bench likelihood [--sizes ...] [--kinds lowrank fullrank] [--json FILE]
     python -m deepwas_dist.bench training [--workers 1 2] [--epochs 4] [--json FILE]
     python -m deepwas_dist.bench mismatch-bias [--panels 500 1000 2000] [--truth chromosome|band] [--json FILE]
+    python -m deepwas_dist.bench ld-decay [--seeds 3] [--length-mb 12] [--json FILE]
 """
 from __future__ import annotations
 
@@ -41,7 +42,19 @@ def main(argv: list[str] | None = None, prog: str = "python -m deepwas_dist.benc
     mb.add_argument("--truth", choices=["chromosome", "band"], default="chromosome",
                     help="the truth's LD over the whole chromosome (as the simulator draws z) or the slice only")
     mb.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    ld = sub.add_parser("ld-decay", help="LD score by distance: the real 1000G panel against each simulated "
+                                         "population history")
+    ld.add_argument("--seeds", type=int, default=3, help="simulated chromosomes per history")
+    ld.add_argument("--length-mb", type=float, default=12.0, help="length of each simulated chromosome")
+    ld.add_argument("--json", default=None, help="also write the rows to this JSON file")
     a = ap.parse_args(argv)
+    if a.name == "ld-decay":
+        from .ld_decay import format_table as fmt_ld
+        from .ld_decay import run as run_ld
+        rows = run_ld(a.seeds, a.length_mb)
+        print(fmt_ld(rows))
+        _write_json(a.json, "ld-decay", rows)
+        return 0
     if a.name == "mismatch-bias":
         from .mismatch_bias import run as run_bias
         run_bias(tuple(a.panels), json_path=a.json, truth=a.truth)

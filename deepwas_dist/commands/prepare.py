@@ -122,6 +122,9 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
                         "has no cohort)")
     p.add_argument("--chroms", help="chromosomes (default 1-8; with --from-plink: the panel's)")
     p.add_argument("--length-mb", type=float, default=5.0, help="length of each chromosome in Mb (default 5)")
+    p.add_argument("--demography", metavar="NAME",
+                   help="msprime population history: european (default; bottleneck and recent growth, so LD decays "
+                        "like 1000 Genomes EUR) or constant (Ne 10,000: weaker short-range, longer-range LD)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--core-kb", type=float, help="core width of a slice in kb (default 1000)")
     p.add_argument("--bandwidth-kb", type=float, help="flank width in kb (default 500)")
@@ -170,7 +173,7 @@ def run(args: argparse.Namespace):
         return prepare_simulate(args.out, individuals=args.individuals, gwas_individuals=args.gwas_individuals,
                                 design=args.design, chroms=args.chroms,
                                 length_mb=args.length_mb, seed=args.seed, from_plink=args.from_plink, maf=args.maf,
-                                overwrite=args.overwrite, **geometry, **common)
+                                demography=args.demography, overwrite=args.overwrite, **geometry, **common)
     if args.command == "info":
         return dataset_info(args.url, so)
     raise AssertionError(args.command)

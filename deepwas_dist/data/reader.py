@@ -153,10 +153,10 @@ class Dataset:
 
     @property
     def simulation(self) -> dict | None:
-        """A simulated dataset's design, panel and GWAS-cohort sizes (schema.SIMULATION_KEYS); None for real
-        data and for datasets written before the section existed."""
+        """A simulated dataset's design, panel and GWAS-cohort sizes and population history
+        (schema.SIMULATION_KEYS); None for real data and for datasets written before the section existed."""
         sim = self.manifest.simulation
-        return None if sim is None else dict(sim)
+        return None if sim is None else {"demography": "constant", **sim}
 
     @property
     def ld_info(self) -> dict:

@@ -60,8 +60,10 @@ MANIFEST_KEYS = ("format", "schema_version", "write_id", "build", "chromosomes",
 #:   n_panel: reference-panel individuals (the LD source; also the "ld" section's n_ref)
 #:   n_gwas:  GWAS-cohort individuals whose genotypes gave z its LD (None in-sample); the traits' N
 #:            column is their nominal GWAS size, not n_gwas
+#:   demography: msprime population history (simulate.demography; None for a real panel's genotypes);
+#:            absent in datasets written before it existed (their history was "constant")
 MANIFEST_SIMULATION = "simulation"
-SIMULATION_KEYS = ("design", "n_panel", "n_gwas")
+SIMULATION_KEYS = ("design", "n_panel", "n_gwas", "demography")
 
 # ---- SNP table on disk -----------------------------------------------------------------------------
 #: Input SNP tables must have these; CHR (checked against the chromosome), CM and MAF are optional.

@@ -58,7 +58,8 @@ def _simulation_lines(sim: dict | None) -> list[str]:
     if not sim:
         return []
     cohort = f", GWAS cohort {sim['n_gwas']:,} people (z)" if sim.get("n_gwas") else " (LD and z)"
-    return [f"  simulation    {sim['design']} design: reference panel {sim['n_panel']:,} people{cohort}"]
+    history = f", {sim['demography']} population history" if sim.get("demography") else ""
+    return [f"  simulation    {sim['design']} design: reference panel {sim['n_panel']:,} people{cohort}{history}"]
 
 
 def _ranges(xs: list[int]) -> str:

@@ -27,6 +27,7 @@ from ..data.slicing import SIMULATED_GEOMETRY
 from ..data.writer import DatasetWriter
 from ..errors import InputError
 from ..ingest.plink import ld_matrix
+from .demography import DEFAULT_HISTORY, history
 from .features import simulate_features
 from .genotypes import (
     ChromPanel,
@@ -66,6 +67,8 @@ class SimulationSpec:
     panels: list[ChromPanel] | None = field(default=None, repr=False)   # a real panel instead of msprime
     n_gwas: int | None = None
     design: str = "out-of-sample"
+    demography: str = DEFAULT_HISTORY                       # simulate.demography.HISTORIES
+
 
     @property
     def gwas_individuals(self) -> int | None:
@@ -76,6 +79,7 @@ class SimulationSpec:
 
     def check(self) -> SimulationSpec:
         """Raise InputError (naming the field and its prepare.py flag) on an impossible spec; returns self."""
+        history(self.demography)
         if self.design not in DESIGNS:
             raise InputError(f"design (--design) must be one of {list(DESIGNS)}, got {self.design!r}")
         if self.design == "in-sample":
@@ -108,10 +112,11 @@ def write_simulated_dataset(url: str, spec: SimulationSpec | None = None, *, sto
     if spec.panels is not None:
         panels = spec.panels
     elif n_gwas is None:
-        panels = simulate_panel(spec.n_individuals, spec.chroms, spec.length_mb, seed=spec.seed, workers=workers)
+        panels = simulate_panel(spec.n_individuals, spec.chroms, spec.length_mb, seed=spec.seed, workers=workers,
+                                demography=spec.demography)
     else:
         pairs = simulate_panel_and_cohort(spec.n_individuals, n_gwas, spec.chroms, spec.length_mb, seed=spec.seed,
-                                          workers=workers)
+                                          workers=workers, demography=spec.demography)
         panels, cohorts = [p for p, _ in pairs], [c for _, c in pairs]
     feats = simulate_features(panels, seed=spec.seed, n_binary=spec.n_binary, n_continuous=spec.n_continuous,
                               n_tracks=spec.n_tracks, window=spec.window)
@@ -125,7 +130,8 @@ def write_simulated_dataset(url: str, spec: SimulationSpec | None = None, *, sto
     bounds = np.cumsum([0] + [p.n_snps for p in panels])
     with DatasetWriter(url, storage_options, build="simulated", overwrite=overwrite,
                        description=f"deepwas_dist semi-synthetic dataset: {spec!r}"[:2000],
-                       simulation={"design": spec.design, "n_panel": n_panel, "n_gwas": n_gwas}) as w:
+                       simulation={"design": spec.design, "n_panel": n_panel, "n_gwas": n_gwas,
+                                   "demography": None if spec.panels is not None else spec.demography}) as w:
         for i, p in enumerate(panels):
             part = feats.take(slice(bounds[i], bounds[i + 1]))
             ann = pd.DataFrame(part.annotations, columns=list(part.names))

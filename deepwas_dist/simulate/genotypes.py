@@ -23,15 +23,12 @@ import pandas as pd
 
 from ..data.schema import A1, A2, BP, CHR, CM, MAF, SNP, SNP_COLUMNS
 from ..errors import InputError
+from .demography import DEFAULT_HISTORY, DEFAULT_NE, history
 from .seeds import derive_seed
 
 #: Ordered allele pairs (A1, A2) allowed in simulation: distinct and not strand-ambiguous (A/T, C/G).
 ALLELE_PAIRS = (("A", "C"), ("A", "G"), ("C", "A"), ("C", "T"),
                 ("G", "A"), ("G", "T"), ("T", "C"), ("T", "G"))
-#: Mutation rate (per bp per generation) giving about 1,800 SNPs with MAF >= 1% per 5 Mb at Ne = 10,000
-#: and 1,000 diploids; lower than the human rate on purpose, to keep slices small.
-DEFAULT_MUTATION_RATE = 2e-9
-
 _ANCESTRY, _MUTATIONS, _ALLELES = 1, 2, 3   # seed stream ids
 T = TypeVar("T")
 
@@ -104,23 +101,20 @@ def simulate_panel(
     chroms: Sequence[int] = (1, 2, 3),
     length_mb: float = 5.0,
     seed: int = 0,
-    maf_min: float = 0.01,
-    recombination_rate: float = 1e-8,
-    mutation_rate: float = DEFAULT_MUTATION_RATE,
-    Ne: float = 10_000,
     workers: int = 1,
+    **options,
 ) -> list[ChromPanel]:
     """Simulate one independent chromosome per entry of ``chroms`` with msprime (Hudson coalescent,
     uniform recombination map, binary mutation model).
 
-    ``length_mb`` is each chromosome's length in megabases, rates are per bp per generation, ``Ne`` the
-    diploid effective size. Each chromosome's seeds derive from (seed, chromosome), so chromosome c is the
-    same whichever other chromosomes are simulated. SNPs with MAF < ``maf_min`` are dropped. ``workers``
-    processes simulate chromosomes in parallel; the result does not depend on it.
+    ``length_mb`` is each chromosome's length in megabases. ``options``: ``demography`` (a name in
+    :data:`~deepwas_dist.simulate.demography.HISTORIES`, default european), ``maf_min`` (0.01: SNPs
+    with a lower panel MAF are dropped), ``recombination_rate`` (1e-8 per bp per generation),
+    ``mutation_rate`` (default: the history's), ``Ne`` (the constant history's size). Each chromosome's
+    seeds derive from (seed, chromosome), so chromosome c is the same whichever other chromosomes are
+    simulated. ``workers`` processes simulate chromosomes in parallel; the result does not depend on it.
     """
-    pairs = _simulate(n_individuals, 0, chroms, length_mb, seed, workers, maf_min=maf_min,
-                      rec_rate=recombination_rate, mu=mutation_rate, Ne=Ne)
-    return [panel for panel, _ in pairs]
+    return [panel for panel, _ in _simulate(n_individuals, 0, chroms, length_mb, seed, workers, options)]
 
 
 def simulate_panel_and_cohort(n_individuals: int = 1000, n_cohort: int = 10_000, chroms: Sequence[int] = (1, 2, 3),
@@ -132,24 +126,30 @@ def simulate_panel_and_cohort(n_individuals: int = 1000, n_cohort: int = 10_000,
     ``n_individuals`` are the reference panel (the LD source), the other ``n_cohort`` the GWAS cohort (whose
     genotypes give the z-scores their LD and are never used for stored LD). Both share one SNP table: SNPs
     with panel MAF >= ``maf_min`` that are also polymorphic in the cohort; each :class:`ChromPanel`'s MAF
-    column is its own sample's. ``options`` (maf_min, recombination_rate, mutation_rate, Ne) and the other
-    arguments as :func:`simulate_panel`; seeds derive from (seed, chromosome), so changing ``n_cohort``
-    changes the panel too (it is another genealogy).
+    column is its own sample's. ``options`` and the other arguments as :func:`simulate_panel`; seeds derive
+    from (seed, chromosome), so changing ``n_cohort`` changes the panel too (it is another genealogy).
     """
     if int(n_cohort) != n_cohort or n_cohort < 2:
         raise InputError(f"n_cohort must be an integer >= 2, got {n_cohort!r}")
-    unknown = set(options) - {"maf_min", "recombination_rate", "mutation_rate", "Ne"}
-    if unknown:
-        raise InputError(f"unknown options {sorted(unknown)}; use maf_min, recombination_rate, mutation_rate, Ne")
-    return _simulate(n_individuals, int(n_cohort), chroms, length_mb, seed, workers,
-                     maf_min=options.get("maf_min", 0.01), rec_rate=options.get("recombination_rate", 1e-8),
-                     mu=options.get("mutation_rate", DEFAULT_MUTATION_RATE), Ne=options.get("Ne", 10_000))
+    return _simulate(n_individuals, int(n_cohort), chroms, length_mb, seed, workers, options)
+
+
+_OPTIONS = ("demography", "maf_min", "recombination_rate", "mutation_rate", "Ne")
 
 
 def _simulate(n: int, n_cohort: int, chroms: Sequence[int], length_mb: float, seed: int, workers: int,
-              **rates) -> list[tuple[ChromPanel, ChromPanel | None]]:
-    _check_args(n, length_mb, rates["maf_min"])
-    job = partial(_simulate_chrom, n=n, n_cohort=n_cohort, length_bp=length_mb * 1e6, seed=seed, **rates)
+              options: dict) -> list[tuple[ChromPanel, ChromPanel | None]]:
+    unknown = set(options) - set(_OPTIONS)
+    if unknown:
+        raise InputError(f"unknown options {sorted(unknown)}; use {', '.join(_OPTIONS)}")
+    h = history(options.get("demography") or DEFAULT_HISTORY)
+    maf_min = float(options.get("maf_min", 0.01))
+    mu = options.get("mutation_rate")
+    _check_args(n, length_mb, maf_min)
+    job = partial(_simulate_chrom, n=n, n_cohort=n_cohort, length_bp=length_mb * 1e6, seed=seed, maf_min=maf_min,
+                  rec_rate=float(options.get("recombination_rate", 1e-8)),
+                  mu=h.mutation_rate if mu is None else float(mu),
+                  demography=h.build(float(options.get("Ne", DEFAULT_NE))))
     return map_chroms(job, _check_chroms(chroms), workers)
 
 
@@ -186,29 +186,40 @@ def _check_chroms(chroms: Sequence[int]) -> list[int]:
 
 
 def _simulate_chrom(chrom: int, *, n: int, n_cohort: int, length_bp: float, seed: int, maf_min: float,
-                    rec_rate: float, mu: float, Ne: float) -> tuple[ChromPanel, ChromPanel | None]:
-    """(panel, cohort) of one chromosome; the cohort is None when ``n_cohort`` is 0 (then the panel is
-    exactly the one this function gave before cohorts existed: same seeds, same genealogy)."""
+                    rec_rate: float, mu: float, demography: msprime.Demography
+                    ) -> tuple[ChromPanel, ChromPanel | None]:
+    """(panel, cohort) of one chromosome; the cohort is None when ``n_cohort`` is 0. Sites are filtered
+    as they are read, so only kept SNPs' genotypes are ever held (a growing population has many rare
+    variants)."""
     n_all = n + n_cohort
-    ts = msprime.sim_ancestry(samples=n_all, ploidy=2, sequence_length=int(round(length_bp)), population_size=Ne,
+    ts = msprime.sim_ancestry(samples=n_all, ploidy=2, sequence_length=int(round(length_bp)), demography=demography,
                               recombination_rate=rec_rate, random_seed=derive_seed(seed, chrom, _ANCESTRY))
     ts = msprime.sim_mutations(ts, rate=mu, model=msprime.BinaryMutationModel(),
                                random_seed=derive_seed(seed, chrom, _MUTATIONS))
     owners = ts.tables.nodes.individual[ts.samples()]
     assert np.array_equal(owners, np.repeat(np.arange(n_all), 2)), "msprime sample order changed"
-    G = np.empty((ts.num_sites, n_all), dtype=np.int8)         # (sites, individuals) copies of the derived allele
+    rows, positions, last_bp = [], [], 0
     for v in ts.variants(copy=False):
-        G[v.site.id] = v.genotypes[0::2] + v.genotypes[1::2]
-    bp = ts.tables.sites.position.astype(np.int64) + 1        # 1-based positions
-    bp, first = np.unique(bp, return_index=True)
-    G = G[first]
+        bp = int(v.site.position) + 1                            # 1-based; keep the first site at a bp
+        if bp == last_bp:
+            continue
+        last_bp = bp
+        g = v.genotypes[0::2] + v.genotypes[1::2]                # copies of the derived allele
+        c = int(g[:n].sum(dtype=np.int64))
+        maf = min(c, 2 * n - c) / (2.0 * n)
+        if maf == 0 or maf < maf_min:                            # the SNP filter is on the panel
+            continue
+        if n_cohort:
+            # the cohort's z-scores standardise its genotypes by its own allele frequencies: a SNP
+            # monomorphic in the cohort has no standardised genotype (and no GWAS z), so it is dropped too
+            cc = int(g[n:].sum(dtype=np.int64))
+            if cc == 0 or cc == 2 * n_cohort:
+                continue
+        rows.append(g.astype(np.int8))
+        positions.append(bp)
+    G = np.stack(rows) if rows else np.zeros((0, n_all), dtype=np.int8)
+    bp = np.asarray(positions, dtype=np.int64)
     maf = _maf(G[:, :n])
-    keep = (maf >= maf_min) & (maf > 0)                       # the SNP filter is on the panel
-    if n_cohort:
-        # the cohort's z-scores standardise its genotypes by its own allele frequencies: a SNP monomorphic
-        # in the cohort has no standardised genotype (and no GWAS z), so it is dropped as well
-        keep &= _maf(G[:, n:]) > 0
-    G, bp, maf = G[keep], bp[keep], maf[keep]
     pairs = np.asarray(ALLELE_PAIRS)[np.random.default_rng(derive_seed(seed, chrom, _ALLELES))
                                      .integers(len(ALLELE_PAIRS), size=bp.size)]
     snps = pd.DataFrame({

@@ -21,6 +21,7 @@ from ..ingest.plink import Panel, read_panel
 from ..ingest.steps import chrom_blocks, progress_bar, refuse_existing
 from ..ingest.summary import PrepareSummary, finish_summary
 from .dataset import SimulationSpec, write_simulated_dataset
+from .demography import DEFAULT_HISTORY
 from .genotypes import panel_from_genotypes
 
 
@@ -48,14 +49,15 @@ def prepare_simulate(out: str, *, individuals: int = 1000, gwas_individuals: int
                      design: str | None = None, chroms=None, length_mb: float = 5.0, seed: int = 0,
                      core_kb: float = SIMULATED_GEOMETRY.core_kb,
                      bandwidth_kb: float = SIMULATED_GEOMETRY.bandwidth_kb, from_plink: str | None = None,
-                     maf: float = 0.01, overwrite: bool = False, storage_options: dict | None = None,
+                     maf: float = 0.01, demography: str | None = None, overwrite: bool = False, storage_options: dict | None = None,
                      progress: bool | None = True) -> PrepareSummary:
     """A semi-synthetic dataset (:func:`deepwas_dist.simulate.dataset.write_simulated_dataset`): msprime
     genotypes (a reference panel of ``individuals`` and, out-of-sample, a GWAS cohort of ``gwas_individuals``
     (default 10x) from the same population, x ``chroms`` (default 1-8) x ``length_mb``), or with
     ``from_plink`` the genotypes of a real PLINK panel (its chromosomes, or ``chroms`` of them; MAF >=
     ``maf``). ``design``: "out-of-sample" (default) or "in-sample" (the default and only design with
-    ``from_plink``)."""
+    ``from_plink``). ``demography``: the msprime population history (:mod:`~deepwas_dist.simulate.demography`,
+    default european)."""
     t0 = time.perf_counter()
     design = design or ("in-sample" if from_plink else "out-of-sample")
     if individuals < 2:
@@ -70,6 +72,9 @@ def prepare_simulate(out: str, *, individuals: int = 1000, gwas_individuals: int
     if from_plink and design == "out-of-sample":
         raise InputError("--from-plink gives a reference panel but no GWAS cohort to draw z from; fix: use "
                          "--design in-sample (its default), or drop --from-plink to simulate both with msprime")
+    if from_plink and demography:
+        raise InputError("--demography is msprime's population history; --from-plink takes real genotypes; fix: "
+                         "drop one of them")
     refuse_existing(out, storage_options, overwrite)
     chrom_list = parse_chroms(chroms)
     details: dict[str, Any] = {}
@@ -89,10 +94,11 @@ def prepare_simulate(out: str, *, individuals: int = 1000, gwas_individuals: int
     else:
         spec = SimulationSpec(n_individuals=int(individuals), chroms=tuple(chrom_list or range(1, 9)),
                               length_mb=float(length_mb), seed=int(seed), core_kb=core_kb, bandwidth_kb=bandwidth_kb,
-                              design=design, n_gwas=None if gwas_individuals is None else int(gwas_individuals))
+                              design=design, n_gwas=None if gwas_individuals is None else int(gwas_individuals),
+                              demography=demography or DEFAULT_HISTORY)
         read = None
-        details["genotypes"] = (f"msprime, {spec.n_individuals:,} individuals x {len(spec.chroms)} chromosomes x "
-                                f"{spec.length_mb:g} Mb, seed {spec.seed}")
+        details["genotypes"] = (f"msprime ({spec.demography} history), {spec.n_individuals:,} individuals x "
+                                f"{len(spec.chroms)} chromosomes x {spec.length_mb:g} Mb, seed {spec.seed}")
     n_gwas = spec.check().gwas_individuals
     details["design"] = (f"{design}: z from a {n_gwas:,}-person GWAS cohort, LD from the {spec.n_individuals:,}-"
                          "person panel" if n_gwas else f"{design}: z and LD from the same panel")

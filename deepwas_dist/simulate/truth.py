@@ -93,19 +93,21 @@ def threshold_truth(features: Features, h2: float, seed: int, factor: float = 20
     g = rng(seed, 2)
     for pool in pools:
         g.shuffle(pool)
-    chosen: list[int] = []
-    while len(chosen) < n_conditions and (pools[0] or pools[1]):
-        pool = pools[len(chosen) % 2] or pools[(len(chosen) + 1) % 2]
-        chosen.append(int(pool.pop()))
-    if len(chosen) < n_conditions:
-        raise InputError(f"threshold truth needs {n_conditions} usable annotations, found {len(chosen)}")
-    conditions = [{"annotation": features.names[j],
-                   "threshold": 0.5 if binary[j] else float(np.quantile(A[:, j], quantile))} for j in chosen]
-    truth = Truth(name, "threshold", float(h2), {"seed": int(seed), "factor": float(factor),
-                                                  "conditions": conditions})
-    if not threshold_mask(truth, features).any():
-        raise InputError(f"threshold truth {name}: no SNP meets all of {conditions}; use fewer conditions")
-    return truth
+    conditions: list[dict] = []
+    joint = np.ones(len(A), dtype=bool)
+    while len(conditions) < n_conditions and (pools[0] or pools[1]):
+        pool = pools[len(conditions) % 2] or pools[(len(conditions) + 1) % 2]
+        j = int(pool.pop())
+        threshold = 0.5 if binary[j] else float(np.quantile(A[:, j], quantile))
+        meets = A[:, j] > threshold
+        if (joint & meets).any():                 # skip a condition that contradicts the ones chosen
+            conditions.append({"annotation": features.names[j], "threshold": threshold})
+            joint &= meets                        # (e.g. two MAF annotations of disjoint ranges)
+    if len(conditions) < n_conditions:
+        raise InputError(f"threshold truth needs {n_conditions} usable annotations that some SNP meets together, "
+                         f"found {len(conditions)}; use fewer conditions")
+    return Truth(name, "threshold", float(h2), {"seed": int(seed), "factor": float(factor),
+                                                 "conditions": conditions})
 
 
 def threshold_mask(truth: Truth, features: Features) -> np.ndarray:

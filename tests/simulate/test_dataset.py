@@ -14,6 +14,7 @@ from deepwas_dist.simulate.dataset import (
     SimulationSpec,
     write_simulated_dataset,
 )
+from deepwas_dist.simulate.demography import DEFAULT_HISTORY
 from deepwas_dist.simulate.genotypes import simulate_panel, simulate_panel_and_cohort
 from deepwas_dist.simulate.traits import TraitSpec
 
@@ -40,8 +41,9 @@ def datasets(tmp_path_factory):
 
 def test_manifest_records_the_design(datasets):
     oos, ins = datasets["out-of-sample"], datasets["in-sample"]
-    assert oos.simulation == {"design": "out-of-sample", "n_panel": 120, "n_gwas": GWAS_PER_PANEL * 120}
-    assert ins.simulation == {"design": "in-sample", "n_panel": 120, "n_gwas": None}
+    assert oos.simulation == {"design": "out-of-sample", "n_panel": 120, "n_gwas": GWAS_PER_PANEL * 120,
+                              "demography": DEFAULT_HISTORY}
+    assert ins.simulation == {"design": "in-sample", "n_panel": 120, "n_gwas": None, "demography": DEFAULT_HISTORY}
     assert oos.ld_info["n_ref"] == ins.ld_info["n_ref"] == 120               # LD from the panel
     assert "design='out-of-sample'" in oos.manifest.description
 
