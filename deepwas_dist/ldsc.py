@@ -9,6 +9,9 @@ gradient). A constant network gives LD score regression with a free intercept; t
 network on annotations gives S-LDSC. With the mismatch model (``log_lambda``, see
 :mod:`deepwas_dist.mismatch`) E[z_i^2] gains + lambda: a second intercept, not identifiable apart from
 sigma under this objective, so training keeps lambda fixed when the objective is LDSC.
+
+:func:`ldsc_intercept` solves the constant prior's case in closed form (iteratively re-weighted least
+squares): the LDSC intercept that ``--sigma ldsc`` holds sigma at.
 """
 from __future__ import annotations
 
@@ -68,3 +71,35 @@ def ldsc_loss(
     loss = (weights * (expected - chi2).square()).mean(0)
     pick = (lambda x: x) if batched else (lambda x: x[..., 0])
     return LDSCResult(loss=loss if batched else loss[0], expected_chi2=pick(expected), weights=pick(weights))
+
+
+def ldsc_intercept(ld_score: np.ndarray, chi2: np.ndarray, iters: int = 20,
+                   tol: float = 1e-10) -> tuple[np.ndarray, np.ndarray]:
+    """(intercept (T,), slope (T,)): the constant prior's optimum of :func:`ldsc_loss`, in closed form.
+
+    With a constant s_k = s the expectation is E[z_i^2] = s l_i + sigma (l_i = sum_k R_ik^2, the slice LD
+    score), and the weights are w_i = 1 / (l'_i (sigma + s l'_i)^2) with l'_i = max(l_i, 1) and s_bar = s,
+    held fixed (no gradient). The stationary point is therefore a fixed point of weighted least squares of
+    chi2 on [1, l] re-weighted at the current (sigma, s): LDSC's iteratively re-weighted regression, whose
+    intercept is what S-LDSC reports. ``ld_score``: (n,) over the core SNPs of all slices used; ``chi2``:
+    (n,) or (n, T). Starts at (1, 0) like LDSC's first step; a slope or intercept <= 0 is kept (the
+    caller decides what a non-positive intercept means)."""
+    l = np.asarray(ld_score, dtype=np.float64)
+    y = np.asarray(chi2, dtype=np.float64)
+    one = y.ndim == 1
+    y = y[:, None] if one else y
+    if l.ndim != 1 or y.shape[0] != l.shape[0] or l.size < 3:
+        raise ValueError(f"ld_score (n,) and chi2 (n, T) with n >= 3, got {l.shape} and {np.shape(chi2)}")
+    lc = np.maximum(l, 1.0)
+    A = np.stack([np.ones_like(l), l], 1)
+    a, b = np.ones(y.shape[1]), np.zeros(y.shape[1])
+    for t in range(y.shape[1]):
+        for _ in range(iters):
+            w = 1.0 / (lc * np.maximum(a[t] + b[t] * lc, 1e-6) ** 2)
+            sw = np.sqrt(w)
+            coef = np.linalg.lstsq(A * sw[:, None], y[:, t] * sw, rcond=None)[0]
+            done = np.abs(coef - (a[t], b[t])).max() < tol * max(1.0, abs(coef[0]))
+            a[t], b[t] = coef
+            if done:
+                break
+    return (a[0:1], b[0:1]) if one else (a, b)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from deepwas_dist import InputError, LDSlice
-from deepwas_dist.ldsc import ldsc_loss, ldsc_weight_scale
+from deepwas_dist.ldsc import ldsc_intercept, ldsc_loss, ldsc_weight_scale
 
 from .ld_fixtures import middle_third_core
 from .test_slice import genotype_ld
@@ -126,3 +126,22 @@ def test_bad_inputs_shared_with_marginal_nll(setup):
     bad[4] = float("nan")
     with pytest.raises(InputError, match=r"z\[4\] is nan"):
         ldsc_loss(sl, bad, s1, sg)
+
+
+def test_ldsc_intercept_is_the_constant_priors_stationary_point(setup):
+    """The closed-form IRLS intercept and slope zero the gradient of ldsc_loss for a constant prior (weights
+    from the current prior, as in training), trait by trait."""
+    _, _, sl, z, _, _ = setup
+    ell = sl.ld2_core.sum(1).numpy()
+    g = np.random.default_rng(3)
+    chi2 = np.abs(np.stack([1.2 + 0.05 * ell + g.normal(0, 0.3, sl.n), 0.9 + 0.2 * ell + g.normal(0, 0.3, sl.n)], 1))
+    a, b = ldsc_intercept(ell, chi2)
+    zz = torch.tensor(np.sqrt(chi2))
+    log_s = torch.tensor(np.log(b), requires_grad=True)
+    log_sigma = torch.tensor(np.log(a), requires_grad=True)
+    loss = ldsc_loss(sl, zz, log_s[None, :].expand(sl.m, -1), log_sigma).loss.sum()
+    loss.backward()
+    assert float(log_s.grad.abs().max()) < 1e-9 and float(log_sigma.grad.abs().max()) < 1e-9
+    # exact data: the regression line itself
+    a1, b1 = ldsc_intercept(ell, 1.3 + 0.2 * ell)
+    np.testing.assert_allclose([a1[0], b1[0]], [1.3, 0.2], rtol=1e-10)

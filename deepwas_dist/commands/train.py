@@ -30,8 +30,9 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
     a("--method", choices=["auto", "exact", "iterative"], help="slice linear algebra (default auto)")
     a("--mismatch", help="LD reference-panel mismatch lambda per trait: learn (default), off, or a fixed value "
                          "(z ~ N(0, R S R + sigma R + lambda I))")
-    a("--sigma", help="null variance of z (LDSC intercept): learn (default), or a value to hold it at, e.g. the "
-                      "intercept S-LDSC reports for these z-scores")
+    a("--sigma", help="null variance of z (the LDSC intercept): ldsc (default: held at the LD score regression "
+                      "intercept of the training slices), learn (trained with the prior), or a value to hold it at, "
+                      "e.g. a genome-wide S-LDSC intercept for these z-scores")
     a("--num-probes", type=int, help="probe vectors of the iterative path (default 16)")
     a("--ld-keep-variance", type=float, help="keep only R_CC's leading eigenpairs explaining this share of its "
                                                "variance (SBayesRC-style truncation; default 0.995, 1: all)")

@@ -20,6 +20,11 @@ saying the likely cause and what to try). They are printed under the summary tab
   ``SIGMA_HIGH`` (2) is beyond any plausible confounding and usually means sigma is absorbing LD mismatch
   or the flanks cut off real LD (a too-small ``--bandwidth``; in simulations, the small panel's long-range
   spurious LD).
+- ``sigma_imprecise``: with ``--sigma ldsc`` (the default) sigma is held at the LD score regression
+  intercept of the training slices; an intercept SE above ``SIGMA_SE_HIGH`` (0.1, half the width of the
+  usual 1-1.2 range) means too few SNPs to pin it down (one chromosome: SE 0.22 on chr22 height), and h2
+  moves with it (there, +-1 SE of sigma moved h2 from 0.0047 to 0.0090). The refit jackknife's SEs
+  include this uncertainty; a genome-wide intercept (S-LDSC, SE ~0.01) passed as ``--sigma VALUE`` removes it.
 - ``lambda_high``: the per-trait LD-mismatch variance lambda (z_C ~ N(0, ... + lambda I), SuSiE-RSS's
   residual; None when the model has none) above ``LAMBDA_HIGH`` (1, in z^2 units): the mismatch noise
   is larger than the null variance of a z-score itself, so the panel hardly describes the cohort's LD.
@@ -40,6 +45,8 @@ H2_COLLAPSE_FRACTION = 0.01
 H2_FLOOR = 1e-4
 #: Plausible range of sigma (the LDSC-intercept-like null variance of z).
 SIGMA_LOW, SIGMA_HIGH = 0.7, 2.0
+#: A --sigma ldsc intercept with a larger jackknife SE is too imprecise to hold sigma at without a warning.
+SIGMA_SE_HIGH = 0.1
 #: Largest plausible LD-mismatch variance lambda, in z^2 units.
 LAMBDA_HIGH = 1.0
 #: Enrichment columns that are estimates of uncertainty (set to NaN for a collapsed fit).
@@ -69,14 +76,20 @@ class TraitFit:
     heldout_slices: int
     h2_moment: float | None = None      # LDSC-style moment estimate (None: unknown)
     lam: float | None = None            # LD-mismatch variance (None: the model has none)
+    sigma_mode: str = "learn"           # --sigma: learn | ldsc | fixed
+    sigma_se: float | None = None       # --sigma ldsc: the intercept's jackknife SE
 
 
 def mismatch_fix(fit: TraitFit) -> str:
-    """What to try against LD mismatch, given whether the fit already learned lambda."""
+    """What to try against LD mismatch, given whether the fit already learned lambda and how sigma was set."""
     if fit.lam is None:
         return "try --mismatch learn"
-    return (f"lambda is already learned ({fit.lam:.3g}); if S-LDSC gives an intercept for these z-scores, hold "
-            "sigma there (--sigma VALUE: on chr22 height it brought h2 to S-LDSC's)")
+    if fit.sigma_mode == "learn":
+        return (f"lambda is already learned ({fit.lam:.3g}); hold sigma at the LD score regression intercept "
+                "(--sigma ldsc, the default; on chr22 height it brought h2 to S-LDSC's) or at an S-LDSC "
+                "intercept (--sigma VALUE)")
+    return (f"lambda is already learned ({fit.lam:.3g}) and sigma held ({fit.sigma_mode}); if S-LDSC gives a "
+            "genome-wide intercept for these z-scores, pass it as --sigma VALUE")
 
 
 def collapse_threshold(h2_moment: float | None) -> float:
@@ -118,6 +131,16 @@ def check_sigma(fit: TraitFit) -> list[GuardWarning]:
     return []
 
 
+def check_sigma_precision(fit: TraitFit) -> list[GuardWarning]:
+    se = fit.sigma_se
+    if fit.sigma_mode != "ldsc" or se is None or not se > SIGMA_SE_HIGH:
+        return []
+    return [GuardWarning("sigma_imprecise", f"sigma is held at the LD score regression intercept {fit.sigma:.3g} "
+                         f"(jackknife SE {se:.2g} > {SIGMA_SE_HIGH}): too few SNPs to pin the intercept down, "
+                         "and h2 moves with it (the refit jackknife SEs include this). Fix: pass a genome-wide "
+                         "S-LDSC intercept for these z-scores as --sigma VALUE, or train on more chromosomes")]
+
+
 def check_lambda(fit: TraitFit) -> list[GuardWarning]:
     lam = fit.lam
     if lam is None:
@@ -142,7 +165,7 @@ def check_holdout(fit: TraitFit) -> list[GuardWarning]:
 
 def check_trait(fit: TraitFit) -> list[GuardWarning]:
     """Every guard for one trait, in a fixed order."""
-    return check_holdout(fit) + check_h2(fit) + check_sigma(fit) + check_lambda(fit)
+    return check_holdout(fit) + check_h2(fit) + check_sigma(fit) + check_sigma_precision(fit) + check_lambda(fit)
 
 
 def mask_collapsed_enrichment(table: pd.DataFrame) -> pd.DataFrame:

@@ -220,11 +220,15 @@ def _predict(net: torch.nn.Module, features: Sequence[tuple[torch.Tensor, torch.
 
 def refit_jackknife(net: torch.nn.Module, batches: Sequence[SliceBatch], log_N: torch.Tensor,
                     features: Sequence[tuple[torch.Tensor, torch.Tensor | None]], settings: RefitSettings,
-                    log: Callable[[str], None] = print) -> RefitJackknife:
+                    log: Callable[[str], None] = print,
+                    block_log_sigma: Callable[[dict, int], np.ndarray] | None = None) -> RefitJackknife:
     """Polish ``net`` on ``batches`` (the training slices) and refit it without each of B blocks of them.
 
     ``features``: per chromosome, (standardised annotations (M_c, A), tracks or None) of every SNP, in
     the order of the enrichment table. ``net`` is not modified (the fits run on a float64 copy).
+    ``block_log_sigma(which, B)`` (``--sigma ldsc``: sigma is an estimate, held fixed in the fit): the
+    (B, T) log sigma that refit b holds, estimated without block b (``which``: slice key -> block), so
+    the SEs include the intercept's uncertainty.
     """
     keys = [(b.chrom, b.slice_id) for b in batches]
     B = min(settings.n_blocks, len(keys))
@@ -257,15 +261,22 @@ def refit_jackknife(net: torch.nn.Module, batches: Sequence[SliceBatch], log_N: 
         f"{trace.evaluations} passes, max |grad| {trace.max_grad:.1e} ({trace.seconds:.0f} s); "
         f"{B} leave-one-block-out refits")
     start = copy.deepcopy(full.state_dict())
+    sigma_b = None if block_log_sigma is None else torch.as_tensor(block_log_sigma(which, B), dtype=torch.float64)
     out = RefitJackknife(log_f_full=_predict(full, features), log_f_blocks=np.empty(0), blocks=blocks, full=trace)
     preds = []
     for b in range(B):
         full.load_state_dict(start)
         keep = [x for x, k in zip(batches, keys) if which[k] != b]
+        if sigma_b is not None:
+            with torch.no_grad():
+                full.log_sigma.copy_(sigma_b[b])
         if newton:
             out_b = member != b
-            r = newton_refit(full, keep, log_N, settings.objective, H[out_b].sum(0), grads[out_b].sum(0),
-                             float(losses[out_b].sum()), settings.refit_iters, settings.tolerance_grad)
+            l_b, g_b = losses[out_b], grads[out_b]
+            if sigma_b is not None:                # the start's loss and gradient under block b's sigma
+                l_b, g_b = slice_gradients(full, keep, log_N, settings.objective)
+            r = newton_refit(full, keep, log_N, settings.objective, H[out_b].sum(0), g_b.sum(0),
+                             float(l_b.sum()), settings.refit_iters, settings.tolerance_grad)
         else:
             r = fit_lbfgs(full, keep, log_N, settings.objective, settings.refit_iters, settings.tolerance_grad)
         out.refits.append(r)

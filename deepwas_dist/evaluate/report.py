@@ -45,6 +45,7 @@ from .heldout import (
     score_slices,
     with_nuisance,
 )
+from .intercept import block_intercepts, intercept_stats
 from .jackknife import NEWTON_MAX_PARAMS, RefitJackknife, RefitSettings, refit_enrichment_table, refit_jackknife
 from .plots import curves_png, enrichment_png, truth_png
 
@@ -85,6 +86,14 @@ def heldout_snp_mask(ds: Dataset, keys: list[tuple[int, int]], chroms: list[int]
     return np.concatenate(parts) if parts else np.zeros(0, dtype=bool)
 
 
+def _block_sigma(cfg: TrainConfig, ds: Dataset, plan: RunPlan) -> Callable[[dict, int], np.ndarray] | None:
+    """--sigma ldsc: the refit jackknife's per-block log sigma (the intercept without each block)."""
+    if cfg.sigma_setting.mode != "ldsc":
+        return None
+    stats = intercept_stats(ds, plan.traits, plan.train_keys, cfg.bandwidth_kb, cfg.seed)
+    return lambda which, B: np.log(block_intercepts(stats, which, B))
+
+
 def evaluate_model(cfg: TrainConfig, ds: Dataset, plan: RunPlan, split: HoldoutSplit, net: torch.nn.Module,
                    history: list[dict], log: Callable[[str], None] = print) -> dict:
     traits = plan.traits
@@ -94,7 +103,7 @@ def evaluate_model(cfg: TrainConfig, ds: Dataset, plan: RunPlan, split: HoldoutS
     base_keys = _subsample(plan.train_keys, BASELINE_SLICES, cfg.seed)
     base = list(read(base_keys))
     mismatch = MismatchSetting.parse(cfg.mismatch).enabled
-    fixed_ls = cfg.fixed_log_sigma
+    fixed_ls = None if plan.fixed_log_sigma is None else torch.tensor(plan.fixed_log_sigma, dtype=torch.float64)
     c_logf, c_ls, c_ll = fit_constant_prior(base, log_N, torch.tensor(plan.init_log_f, dtype=torch.float64),
                                             mismatch=mismatch, fixed_log_sigma=fixed_ls)
     prior = prior_from_model(net)
@@ -127,13 +136,14 @@ def evaluate_model(cfg: TrainConfig, ds: Dataset, plan: RunPlan, split: HoldoutS
     elif cfg.jackknife == "refit":
         try:
             jk = refit_jackknife(net, list(read(plan.train_keys)), log_N, [ds.features(c)[1:] for c in chroms],
-                                 RefitSettings(n_blocks=cfg.jackknife_blocks, objective=cfg.objective), log=log)
+                                 RefitSettings(n_blocks=cfg.jackknife_blocks, objective=cfg.objective), log=log,
+                                 block_log_sigma=_block_sigma(cfg, ds, plan))
             h2_full, h2_se = jk.h2()
         except InputError as e:              # a refit left the valid region (K not positive definite)
             fallback = f"refit jackknife failed ({e}); fixed-prior SEs used, which ignore the uncertainty of the fit"
             log(f"[jackknife] warning: {fallback}")
     metrics: dict = {"run": cfg.name, "model": cfg.model, "size": cfg.size, "objective": cfg.objective,
-                     "sigma_setting": cfg.sigma,
+                     "sigma_setting": cfg.sigma, "sigma_ldsc": plan.sigma_ldsc,
                      "parameters": int(sum(p.numel() for p in net.parameters())),
                      "heldout_chroms": split.heldout_chroms, "mismatch": cfg.mismatch,
                      "holdout": {"mode": split.mode, "description": split.describe(), "blocks": split.blocks,
@@ -153,7 +163,8 @@ def evaluate_model(cfg: TrainConfig, ds: Dataset, plan: RunPlan, split: HoldoutS
              "lambda": None if lam is None else float(math.exp(float(lam[t]))),
              "null_lambda": None if null_ll is None else float(math.exp(float(null_ll[t])))}
         fit = TraitFit(name, h2=m["h2"], sigma=m["sigma"], heldout_slices=ho_model.n_slices, lam=m["lambda"],
-                       h2_moment=plan.h2_moment[t] if plan.h2_moment else None)
+                       h2_moment=plan.h2_moment[t] if plan.h2_moment else None, sigma_mode=cfg.sigma_setting.mode,
+                       sigma_se=plan.sigma_ldsc["se"][t] if plan.sigma_ldsc else None)
         m["h2_moment"] = fit.h2_moment
         m["warnings"] = [w.to_dict() for w in check_trait(fit)]
         m["h2_collapsed"] = any(w["code"] == "h2_collapsed" for w in m["warnings"])

@@ -84,7 +84,7 @@ def fit_and_score(cfg: TrainConfig, plan: RunPlan, true_sigma: list[float] | Non
     sigma, lam = net.log_sigma.detach().double(), net.log_lambda()
     if mismatch and lam is None:          # trained without lambda (LDSC): sigma and lambda fitted, f fixed
         sigma, lam = fit_nuisance(base_b, [prior(b.features, b.tracks)[0] for b in base_b], log_N, sigma,
-                                  learn_sigma=cfg.fixed_sigma is None)
+                                  learn_sigma=plan.fixed_log_sigma is None)
         prior = with_nuisance(prior, sigma, lam)
     lam = None if lam is None else lam.detach().double()
     null_ls, null_ll = null_prior(plan, lam is not None)      # the run's one null (heldout.fit_run_null)

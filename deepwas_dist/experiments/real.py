@@ -37,16 +37,18 @@ from .realistic import LEARN, Treatment
 TRAIT = "height"
 #: S-LDSC 2.0.1's intercept for these z-scores and this panel (../shared/data/README.md: 1.24, SE 0.15).
 SLDSC_INTERCEPT = 1.24
-#: The default treatment with sigma held at that intercept (``--sigma 1.24``) instead of learned.
+#: The default treatment with sigma held at that intercept (``--sigma 1.24``) instead of the tool's own.
 SIGMA_SLDSC = Treatment(f"default, sigma held at S-LDSC's intercept {SLDSC_INTERCEPT}", keep_variance=0.995,
                         sigma=str(SLDSC_INTERCEPT))
+#: The default treatment with sigma trained with the prior (``--sigma learn``).
+SIGMA_LEARN = Treatment("default, sigma learned", keep_variance=0.995, sigma="learn")
 
 
 @dataclass
 class RealSpec:
     """Sizes of the real-data experiment; ``reduced()`` is the CI version."""
 
-    treatments: tuple[Treatment, ...] = (LEARN, SIGMA_SLDSC, Treatment("lambda, all eigenpairs"),
+    treatments: tuple[Treatment, ...] = (LEARN, SIGMA_LEARN, SIGMA_SLDSC, Treatment("lambda, all eigenpairs"),
                                          Treatment("no mismatch term", mismatch="off"))
     models: tuple[tuple[str, str], ...] = (("constant", "small"), ("linear", "small"), ("mlp", "small"))
     objectives: tuple[str, ...] = ("ldsc", "likelihood")

@@ -18,25 +18,40 @@ from ..mismatch import MismatchSetting
 from ..models.names import MODELS, SIZES
 
 
-def parse_sigma(text: str | float) -> float | None:
-    """--sigma: 'learn' (None: sigma is trained with the prior) or a value > 0 to hold sigma at.
+@dataclass(frozen=True)
+class SigmaSetting:
+    """--sigma: how the null variance of a z-score (LD score regression's intercept) is set.
 
-    sigma is the null variance of a z-score, LD score regression's intercept. With a small reference
-    panel the full likelihood trades heritability for sigma (the panel's LD misdescribes the cohort's,
-    and excess variance is cheapest to explain as noise): on chr22 height with 1000G LD, learned sigma
-    came out 2.0 and h2 0.002, against S-LDSC's intercept 1.24 and h2 0.0053; held at 1.24, h2 was 0.006
-    (README, "Does it work?"). An intercept from S-LDSC (or LDSC) on the same z-scores is what to pass."""
-    t = str(text).strip().lower()
-    if t == "learn":
-        return None
-    try:
-        v = float(t)
-    except ValueError:
-        raise InputError(f"--sigma must be 'learn' or a value > 0 (e.g. an LDSC intercept, 1.05), "
-                         f"got {text!r}") from None
-    if not (v > 0 and math.isfinite(v)):
-        raise InputError(f"--sigma must be 'learn' or a finite value > 0, got {text!r}")
-    return v
+    ``learn``: trained with the prior. ``ldsc``: held at the LD score regression intercept of each trait,
+    fitted on the run's training slices before training (:mod:`deepwas_dist.evaluate.intercept`).
+    ``fixed``: held at ``value`` (e.g. an S-LDSC intercept).
+
+    With a small reference panel the full likelihood trades heritability for sigma: the panel's LD
+    misdescribes the cohort's, and excess variance is cheapest to explain as noise. On chr22 height with
+    1000G LD, learned sigma came out 2.0 and h2 0.0026, against S-LDSC's intercept 1.24 and h2 0.0053
+    (README, "Does it work?")."""
+
+    mode: str
+    value: float | None = None
+
+    @classmethod
+    def parse(cls, text: str | float) -> "SigmaSetting":
+        t = str(text).strip().lower()
+        if t in ("learn", "ldsc"):
+            return cls(t)
+        try:
+            v = float(t)
+        except ValueError:
+            raise InputError(f"--sigma must be 'learn', 'ldsc' or a value > 0 (e.g. an S-LDSC intercept, 1.05), "
+                             f"got {text!r}") from None
+        if not (v > 0 and math.isfinite(v)):
+            raise InputError(f"--sigma must be 'learn', 'ldsc' or a finite value > 0, got {text!r}")
+        return cls("fixed", v)
+
+    @property
+    def held(self) -> bool:
+        """Whether sigma is held fixed in training (ldsc or a value), not trained."""
+        return self.mode != "learn"
 
 
 @dataclass
@@ -52,7 +67,7 @@ class TrainConfig:
     objective: str = "likelihood"           # likelihood | ldsc
     method: str = "auto"                    # auto | exact | iterative
     mismatch: str = "learn"                 # LD mismatch lambda: learn | off | VALUE (deepwas_dist/mismatch.py)
-    sigma: str = "learn"                    # null variance of z (LDSC intercept): learn | VALUE (fixed)
+    sigma: str = "ldsc"                     # null variance of z: ldsc (held at LDSC's intercept) | learn | VALUE
     ld_keep_variance: float | None = 0.995  # keep R_CC's leading eigenpairs explaining this share (1 or None: all)
     num_probes: int = 16
     bandwidth_kb: float | None = None       # None: the stored maximum
@@ -100,15 +115,10 @@ class TrainConfig:
         return setting if self.objective == "likelihood" or setting.mode == "fixed" else MismatchSetting("off")
 
     @property
-    def fixed_sigma(self) -> float | None:
-        """The parsed --sigma: None to learn sigma, else the value it is held at (see :func:`parse_sigma`)."""
-        return parse_sigma(self.sigma)
-
-    @property
-    def fixed_log_sigma(self) -> float | None:
-        """log of :attr:`fixed_sigma` (None when sigma is learned)."""
-        v = self.fixed_sigma
-        return None if v is None else math.log(v)
+    def sigma_setting(self) -> SigmaSetting:
+        """The parsed --sigma (:class:`SigmaSetting`); the values it holds sigma at are the run plan's
+        ``fixed_log_sigma``."""
+        return SigmaSetting.parse(self.sigma)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -118,7 +128,7 @@ class TrainConfig:
         if self.objective not in ("likelihood", "ldsc"):
             raise InputError(f"--objective must be 'likelihood' or 'ldsc', got {self.objective!r}")
         MismatchSetting.parse(self.mismatch)
-        parse_sigma(self.sigma)
+        SigmaSetting.parse(self.sigma)
         if self.method not in ("auto", "exact", "iterative"):
             raise InputError(f"--method must be auto, exact or iterative, got {self.method!r}")
         if self.model not in MODELS:

@@ -66,6 +66,9 @@ class RunPlan:
     run_url: str | None = None            # where rank 0 writes TensorBoard events (None: nowhere)
     buffer_keys: list[tuple[int, int]] = field(default_factory=list)   # neither trained on nor scored
     h2_moment: list[float] | None = None  # LDSC-style moment estimate of h2 per trait (guard rails)
+    # --sigma ldsc or VALUE: log sigma per trait, held fixed in training and every refit (None: learned)
+    fixed_log_sigma: list[float] | None = None
+    sigma_ldsc: dict | None = None        # --sigma ldsc: the intercept fit (evaluate.intercept.Intercept)
     history: list[dict] = field(default_factory=list)
 
 
@@ -92,9 +95,9 @@ def build_model(cfg: TrainConfig, plan: RunPlan) -> nn.Module:
         net.bias.copy_(torch.tensor(plan.init_log_f, dtype=net.bias.dtype))
         if plan.init_log_sigma is not None:
             net.log_sigma.copy_(torch.tensor(plan.init_log_sigma, dtype=net.log_sigma.dtype))
-    if cfg.fixed_sigma is not None:                   # --sigma VALUE: held there, never trained
+    if plan.fixed_log_sigma is not None:              # --sigma ldsc | VALUE: held there, never trained
         with torch.no_grad():
-            net.log_sigma.fill_(math.log(cfg.fixed_sigma))
+            net.log_sigma.copy_(torch.tensor(plan.fixed_log_sigma, dtype=net.log_sigma.dtype))
         net.log_sigma.requires_grad_(False)
     setting = cfg.mismatch_setting
     if setting.mode == "fixed":

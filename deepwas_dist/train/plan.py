@@ -17,6 +17,7 @@ from ..data import schema as S
 from ..data.reader import Dataset
 from ..errors import InputError
 from ..evaluate.heldout import RunNull, fit_constant_prior, fit_run_null
+from ..evaluate.intercept import Intercept, fit_intercept, intercept_stats
 from ..mismatch import LAMBDA_INIT, MismatchSetting
 from .assignment import slice_cost
 from .config import TrainConfig
@@ -100,7 +101,8 @@ def plan_for(cfg: TrainConfig, ds: Dataset, traits: list[str], split: HoldoutSpl
                          "fix: re-run training (the dataset changed since the run was planned)")
     log_N, guess, moment = trait_scales(ds, traits, mean_ld_score(ds, keys, seed=cfg.seed))
     train_keys = list(split.train_keys)
-    init = initial_prior(cfg, ds, traits, train_keys, log_N, guess)
+    fixed_ls, intercept = held_sigma(cfg, ds, traits, train_keys)
+    init = initial_prior(cfg, ds, traits, train_keys, log_N, guess, fixed_ls)
     return RunPlan(data_url=ds.url, storage_options=dict(ds.storage_options), traits=traits,
                    train_keys=train_keys, train_costs=[geometry[k][0] for k in train_keys],
                    train_ncore=[geometry[k][1] for k in train_keys], heldout_keys=list(split.heldout_keys),
@@ -110,7 +112,22 @@ def plan_for(cfg: TrainConfig, ds: Dataset, traits: list[str], split: HoldoutSpl
                    null_log_lambda=None if init.null is None else init.null.log_lambda,
                    null_log_sigma_no_lambda=None if init.null is None else init.null.log_sigma_no_lambda,
                    n_features=len(ds.feature_names), tracks_shape=ds.tracks_shape,
-                   buffer_keys=list(split.buffer_keys), h2_moment=moment)
+                   buffer_keys=list(split.buffer_keys), h2_moment=moment, fixed_log_sigma=fixed_ls,
+                   sigma_ldsc=None if intercept is None else intercept.to_json())
+
+
+def held_sigma(cfg: TrainConfig, ds: Dataset, traits: list[str], keys: list
+               ) -> tuple[list[float] | None, Intercept | None]:
+    """(log sigma per trait or None, the intercept fit or None) of ``--sigma``: None when learned; the
+    value when given; with ``ldsc`` the LD score regression intercept on the training slices
+    (:mod:`deepwas_dist.evaluate.intercept`)."""
+    setting = cfg.sigma_setting
+    if setting.mode == "learn":
+        return None, None
+    if setting.mode == "fixed":
+        return [math.log(setting.value)] * len(traits), None
+    fit = fit_intercept(intercept_stats(ds, traits, keys, cfg.bandwidth_kb, cfg.seed), traits)
+    return [math.log(v) for v in fit.sigma], fit
 
 
 #: Training slices used to fit the starting constant prior.
@@ -129,20 +146,21 @@ class InitialPrior:
 
 
 def initial_prior(cfg: TrainConfig, ds: Dataset, traits: list[str], keys: list, log_N: list[float],
-                  guess: list[float]) -> InitialPrior:
+                  guess: list[float], fixed_log_sigma: list[float] | None = None) -> InitialPrior:
     """The constant prior that minimises the run's own objective on a seeded subsample of training
     slices, so every network starts at the best constant prior instead of a flat region (its head starts
-    at zero), with lambda when the run models mismatch; and the null prior fitted on the same slices."""
+    at zero), with lambda when the run models mismatch; and the null prior fitted on the same slices.
+    ``fixed_log_sigma`` (per trait, :func:`held_sigma`): sigma held there in both."""
     T = len(traits)
     mismatch = cfg.mismatch_setting.mode == "learn"
-    sigma0 = [0.0] * T if cfg.fixed_sigma is None else [math.log(cfg.fixed_sigma)] * T
+    sigma0 = [0.0] * T if fixed_log_sigma is None else list(fixed_log_sigma)
     if not keys:
         return InitialPrior(guess, sigma0, [math.log(LAMBDA_INIT)] * T if mismatch else None, None)
     rng = np.random.default_rng(cfg.seed)
     pick = [keys[i] for i in sorted(rng.choice(len(keys), size=min(INIT_SLICES, len(keys)), replace=False))]
     batches = [ds.read_slice(c, s, traits, bandwidth_kb=cfg.bandwidth_kb, tracks=False,
                                keep_variance=cfg.ld_keep_variance) for c, s in pick]
-    fixed_ls = cfg.fixed_log_sigma
+    fixed_ls = None if fixed_log_sigma is None else torch.tensor(fixed_log_sigma, dtype=torch.float64)
     lf, ls, ll = fit_constant_prior(batches, torch.tensor(log_N, dtype=torch.float64),
                                     torch.tensor(guess, dtype=torch.float64), iters=25, objective=cfg.objective,
                                     mismatch=mismatch, fixed_log_sigma=fixed_ls)

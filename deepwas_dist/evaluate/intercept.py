@@ -1,0 +1,112 @@
+"""sigma from LD score regression: the intercept that ``--sigma ldsc`` holds the likelihood's sigma at.
+
+Why. sigma is the null variance of a z-score (1 without confounding; LDSC's intercept). With a small
+reference panel the full likelihood does not identify it: the panel's LD misdescribes the cohort's, and
+the cheapest explanation of that excess variance is a larger sigma, so learned sigma rises and h2 falls
+(chr22 height, 1000G LD: sigma 2.0, h2 0.0026, against S-LDSC's intercept 1.24 and h2 0.0053; the
+noise-free limit, ``bench mismatch-bias``, shows the same on simulations). LD score regression estimates
+the intercept from how chi^2 grows with the LD score, which the panel estimates well (bias-corrected
+r^2, summed over hundreds of SNPs): S-LDSC's intercept barely moves with panel size.
+
+What. Over the core SNPs of the given slices, with l_i = sum_k r^2_ik (the slice LD score, bias-corrected
+for the panel size) and chi2_i = z_i^2, :func:`deepwas_dist.ldsc.ldsc_intercept` fits
+E[chi2_i] = sigma + s l_i with LDSC's weights, per trait. Its SE is the delete-one-block jackknife over
+contiguous blocks of slices (:func:`deepwas_dist.data.slicing.contiguous_blocks`), as in S-LDSC.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from ..data.reader import Dataset, SliceBatch
+from ..data.slicing import contiguous_blocks
+from ..errors import InputError
+from ..ldsc import ldsc_intercept
+from .enrichment import jackknife_se
+
+#: Jackknife blocks of the intercept's SE (S-LDSC uses 200 over the genome; a chromosome has fewer slices).
+INTERCEPT_BLOCKS = 20
+#: Training slices (at most; a seeded subsample beyond) whose core SNPs the regression uses.
+INTERCEPT_SLICES = 400
+
+
+@dataclass(frozen=True)
+class LDScoreStats:
+    """Per core SNP of the slices used: slice LD score (n,), chi^2 (n, T), and its slice's key."""
+
+    ld_score: np.ndarray
+    chi2: np.ndarray
+    keys: list[tuple[int, int]]
+
+    @classmethod
+    def from_batches(cls, batches: Sequence[SliceBatch]) -> "LDScoreStats":
+        ls, c2, keys = [], [], []
+        for b in batches:
+            ls.append(b.ld.ld2_core.sum(1).double().numpy())
+            c2.append(b.z.double().square().numpy())
+            keys += [(b.chrom, b.slice_id)] * b.n
+        if not ls:
+            raise InputError("--sigma ldsc needs training slices to regress on; none were given")
+        return cls(np.concatenate(ls), np.concatenate(c2), keys)
+
+    def without(self, drop: set) -> "LDScoreStats":
+        keep = np.array([k not in drop for k in self.keys])
+        return LDScoreStats(self.ld_score[keep], self.chi2[keep], [k for k, m in zip(self.keys, keep) if m])
+
+
+@dataclass(frozen=True)
+class Intercept:
+    """Per trait: LDSC's intercept (the sigma it implies), its jackknife SE, and the slope s (per-SNP
+    prior variance in z units, N h2 / M)."""
+
+    sigma: list[float]
+    se: list[float]
+    slope: list[float]
+    blocks: int
+
+    def to_json(self) -> dict:
+        return {"sigma": self.sigma, "se": self.se, "slope": self.slope, "blocks": self.blocks}
+
+
+def intercept_stats(ds: Dataset, traits: Sequence[str], keys: Sequence[tuple[int, int]],
+                    bandwidth_kb: float | None = None, seed: int = 0) -> LDScoreStats:
+    """The regression's data from up to ``INTERCEPT_SLICES`` of the slices ``keys`` (seeded subsample),
+    read with their full stored LD (not truncated: an LD score sums r^2 over the whole slice)."""
+    keys = list(keys)
+    if len(keys) > INTERCEPT_SLICES:
+        pick = np.random.default_rng(seed).choice(len(keys), size=INTERCEPT_SLICES, replace=False)
+        keys = [keys[i] for i in sorted(pick)]
+    return LDScoreStats.from_batches([ds.read_slice(c, s, list(traits), bandwidth_kb=bandwidth_kb, tracks=False)
+                                      for c, s in keys])
+
+
+def fit_intercept(stats: LDScoreStats, traits: Sequence[str], blocks: int = INTERCEPT_BLOCKS) -> Intercept:
+    """The intercept per trait with its block-jackknife SE; InputError (naming ``--sigma``) when an
+    intercept is not positive, which no null variance can be."""
+    a, b = ldsc_intercept(stats.ld_score, stats.chi2)
+    bad = [f"{t} ({v:.3g})" for t, v in zip(traits, a) if not v > 0]
+    if bad:
+        raise InputError(f"--sigma ldsc: the LD score regression intercept is not positive for {', '.join(bad)}; "
+                         "fix: pass --sigma VALUE (e.g. an S-LDSC intercept) or --sigma learn")
+    order = sorted(set(stats.keys))
+    B = min(int(blocks), len(order))
+    se = np.full(len(a), np.nan)
+    if B >= 2:
+        which = contiguous_blocks(order, B)
+        reps = [ldsc_intercept(*_arrays(stats.without({k for k in order if which[k] == j})))[0] for j in range(B)]
+        se = jackknife_se(np.stack(reps))
+    return Intercept(sigma=a.tolist(), se=se.tolist(), slope=b.tolist(), blocks=B)
+
+
+def block_intercepts(stats: LDScoreStats, which: dict[tuple[int, int], int], n_blocks: int) -> np.ndarray:
+    """(B, T) intercepts with each block of ``which`` (slice key -> block) left out in turn: the
+    jackknife refits of a ``--sigma ldsc`` run hold sigma at these, so its SEs include the intercept's."""
+    out = [ldsc_intercept(*_arrays(stats.without({k for k, j in which.items() if j == b})))[0]
+           for b in range(n_blocks)]
+    return np.maximum(np.stack(out), 1e-6)
+
+
+def _arrays(s: LDScoreStats) -> tuple[np.ndarray, np.ndarray]:
+    return s.ld_score, s.chi2
