@@ -84,14 +84,14 @@ def ldsc_intercept(ld_score: np.ndarray, chi2: np.ndarray, iters: int = 20,
     intercept is what S-LDSC reports. ``ld_score``: (n,) over the core SNPs of all slices used; ``chi2``:
     (n,) or (n, T). Starts at (1, 0) like LDSC's first step; a slope or intercept <= 0 is kept (the
     caller decides what a non-positive intercept means)."""
-    l = np.asarray(ld_score, dtype=np.float64)
+    ell = np.asarray(ld_score, dtype=np.float64)
     y = np.asarray(chi2, dtype=np.float64)
     one = y.ndim == 1
     y = y[:, None] if one else y
-    if l.ndim != 1 or y.shape[0] != l.shape[0] or l.size < 3:
-        raise ValueError(f"ld_score (n,) and chi2 (n, T) with n >= 3, got {l.shape} and {np.shape(chi2)}")
-    lc = np.maximum(l, 1.0)
-    A = np.stack([np.ones_like(l), l], 1)
+    if ell.ndim != 1 or y.shape[0] != ell.shape[0] or ell.size < 3:
+        raise ValueError(f"ld_score (n,) and chi2 (n, T) with n >= 3, got {ell.shape} and {np.shape(chi2)}")
+    lc = np.maximum(ell, 1.0)
+    A = np.stack([np.ones_like(ell), ell], 1)
     a, b = np.ones(y.shape[1]), np.zeros(y.shape[1])
     for t in range(y.shape[1]):
         for _ in range(iters):

@@ -15,6 +15,10 @@ import argparse
 from ..cli import key_values, run_cli
 from ..models.names import MODELS, SIZES
 
+#: --sigma's help, shared by train and tune.
+SIGMA_HELP = ("null variance of z (the LDSC intercept): ldsc (default: held at the LD score regression intercept of "
+              "the training slices), learn (trained with the prior), or a value to hold it at, e.g. a genome-wide "
+              "S-LDSC intercept for these z-scores")
 
 def parser(prog: str | None = None) -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -30,9 +34,7 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
     a("--method", choices=["auto", "exact", "iterative"], help="slice linear algebra (default auto)")
     a("--mismatch", help="LD reference-panel mismatch lambda per trait: learn (default), off, or a fixed value "
                          "(z ~ N(0, R S R + sigma R + lambda I))")
-    a("--sigma", help="null variance of z (the LDSC intercept): ldsc (default: held at the LD score regression "
-                      "intercept of the training slices), learn (trained with the prior), or a value to hold it at, "
-                      "e.g. a genome-wide S-LDSC intercept for these z-scores")
+    a("--sigma", help=SIGMA_HELP)
     a("--num-probes", type=int, help="probe vectors of the iterative path (default 16)")
     a("--ld-keep-variance", type=float, help="keep only R_CC's leading eigenpairs explaining this share of its "
                                                "variance (SBayesRC-style truncation; default 0.995, 1: all)")

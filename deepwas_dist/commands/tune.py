@@ -16,6 +16,7 @@ import argparse
 from pathlib import Path
 
 from ..cli import key_values, run_cli
+from .train import SIGMA_HELP
 
 
 def parser(prog: str | None = None) -> argparse.ArgumentParser:
@@ -34,6 +35,7 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
     a("--val-chroms", default="auto", help="validation chromosomes (default: before the test ones)")
     a("--test-chroms", default="auto", help="test chromosomes (default: the last quarter)")
     a("--objective", default="likelihood", choices=["likelihood", "ldsc"])
+    a("--sigma", default="ldsc", help=SIGMA_HELP)
     a("--storage", default="runs", help="local path or s3:// URL for the scan directory")
     a("--storage-option", action="append", default=[], metavar="KEY=VALUE", help="fsspec/S3 option")
     a("--name", default="tune", help="scan name (default 'tune')")
@@ -56,7 +58,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
                         reduction_factor=args.reduction_factor, gpus_per_trial=args.gpus_per_trial,
                         workers_per_trial=args.workers_per_trial, val_chroms=args.val_chroms,
                         test_chroms=args.test_chroms, space=space, seed=args.seed, resume=args.resume,
-                        objective=args.objective, storage_options=key_values(args.storage_option),
+                        objective=args.objective, sigma=args.sigma, storage_options=key_values(args.storage_option),
                         max_concurrent=args.max_concurrent)
         run_scan(sc)
     return run_cli(go)

@@ -49,7 +49,8 @@ def prepare_simulate(out: str, *, individuals: int = 1000, gwas_individuals: int
                      design: str | None = None, chroms=None, length_mb: float = 5.0, seed: int = 0,
                      core_kb: float = SIMULATED_GEOMETRY.core_kb,
                      bandwidth_kb: float = SIMULATED_GEOMETRY.bandwidth_kb, from_plink: str | None = None,
-                     maf: float = 0.01, demography: str | None = None, overwrite: bool = False, storage_options: dict | None = None,
+                     maf: float = 0.01, demography: str | None = None, overwrite: bool = False,
+                     storage_options: dict | None = None,
                      progress: bool | None = True) -> PrepareSummary:
     """A semi-synthetic dataset (:func:`deepwas_dist.simulate.dataset.write_simulated_dataset`): msprime
     genotypes (a reference panel of ``individuals`` and, out-of-sample, a GWAS cohort of ``gwas_individuals``

@@ -60,6 +60,7 @@ class ScanConfig:
     seed: int = 0
     resume: bool = False
     objective: str = "likelihood"
+    sigma: str = TrainConfig.sigma         # --sigma of every trial (train.config.SigmaSetting)
     storage_options: dict = field(default_factory=dict)
     max_concurrent: int | None = None
 
@@ -174,8 +175,8 @@ def run_scan(sc: ScanConfig, log: Callable[[str], None] = print, ray_init_kwargs
     traits = resolve_traits(ds, sc.traits)
     train_c, val_c, test_c = split_chromosomes(ds, sc.val_chroms, sc.test_chroms)
     base = TrainConfig(data=data, traits=",".join(traits), epochs=sc.epochs, seed=sc.seed, objective=sc.objective,
-                       holdout_chroms=",".join(map(str, val_c + test_c)), storage=sc.storage, name=sc.name,
-                       storage_options=dict(sc.storage_options), eval_every=1, log_every_epoch=False)
+                       sigma=sc.sigma, holdout_chroms=",".join(map(str, val_c + test_c)), storage=sc.storage,
+                       name=sc.name, storage_options=dict(sc.storage_options), eval_every=1, log_every_epoch=False)
     plan, _ = make_plan(base, ds, traits)
     idx = ds.slice_index()
     keys = [(int(c), int(s)) for c, s in zip(idx["CHR"], idx["SLICE_ID"])]

@@ -66,7 +66,7 @@ def test_tune_param_space_holds_no_credential(monkeypatch, sim_dataset, tmp_path
     monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 8.0})
     monkeypatch.setattr(tune, "Tuner", FakeTuner)
     monkeypatch.setattr(tune, "with_parameters", lambda fn, **kw: seen.update(kw) or fn)
-    sc = ScanConfig(data=sim_dataset, storage=str(tmp_path), name="scan", storage_options=dict(OPTS))
+    sc = ScanConfig(data=sim_dataset, storage=str(tmp_path), name="scan", storage_options=dict(OPTS), sigma="learn")
     with pytest.raises(TrainerCalled):
         run_scan(sc, log=lambda s: None)
     params = json.dumps({k: v for k, v in seen["params"].items() if k in ("base", "plan")})

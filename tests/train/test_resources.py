@@ -77,7 +77,7 @@ def test_tune_gpus_per_trial_on_a_cluster_without_gpus_is_refused(monkeypatch, s
 
     monkeypatch.setattr(ray, "is_initialized", lambda: True)
     monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 8.0})
-    sc = ScanConfig(data=sim_dataset, storage=str(tmp_path), name="scan", gpus_per_trial=0.5)
+    sc = ScanConfig(data=sim_dataset, storage=str(tmp_path), name="scan", gpus_per_trial=0.5, sigma="learn")
     with pytest.raises(InputError, match=r"--gpus-per-trial 0.5: 0.5 GPU requested but the Ray cluster has 0"):
         run_scan(sc, log=lambda s: None)
 

@@ -42,7 +42,7 @@ def test_scan_with_early_stopping_finishes_and_resumes(ray_session, two_trait_da
     # reduction 2, trials run one after another: deterministic) must stop at least one of them.
     space = {"size": {"grid": ["tiny", "small"]}, "lr": {"grid": [1e-5, 1e-2]}}
     sc = ScanConfig(data=two_trait_data, storage=str(tmp_path), name="scan", num_samples=1, epochs=4,
-                    grace_period=1, reduction_factor=2, space=space, max_concurrent=1)
+                    grace_period=1, reduction_factor=2, space=space, max_concurrent=1, sigma="learn")
     best = run_scan(sc, log=lambda s: None)
     res = pd.read_csv(tmp_path / "scan" / "results.csv")
     assert len(res) == 4
