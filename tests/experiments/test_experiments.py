@@ -65,19 +65,20 @@ def test_real_reduced(shared_data, tmp_path):
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_realistic_reduced(tmp_path):
-    """Out-of-sample design (500-person panel, 5,000-person cohort, true h2 0.4), lambda learned vs off.
+    """Out-of-sample design (500-person panel, 5,000-person cohort, 3 x 3 Mb, true h2 0.4): the default
+    treatment (truncation + lambda, sigma at the LDSC intercept) against no mismatch term.
 
-    Measured (one seed, 6 epochs): h2 0.14 with lambda learned, 0.000 without the mismatch term (the fit
-    collapses to the null); held-out gain over the null +0.0024 vs -0.0008 nats/SNP (likelihood,
-    constant prior). The learned lambda is what keeps the fit off the null; h2 stays far below the truth
-    (the bias the README reports), so no h2 accuracy is asserted here.
+    Measured (one seed, 6 epochs): one intercept, 3.17, held by every default cell (9 Mb is far too little
+    data for it: the full benchmark has 80 Mb); h2 0.24 (likelihood) and 0.35 (LDSC objective). Without
+    the mismatch term, sigma held, the panel's LD error goes into h2: 0.70. No h2 accuracy is asserted at
+    this size.
     """
-    from deepwas_dist.experiments.realistic import RealisticSpec, run_realistic
+    from deepwas_dist.experiments.realistic import LEARN, RealisticSpec, run_realistic
     table = run_realistic(RealisticSpec().reduced(), str(tmp_path), processes=2, log=lambda s: None)
     assert (tmp_path / "table.md").stat().st_size > 0 and (tmp_path / "cells.csv").exists()
     t = table.set_index(["treatment", "objective", "model"])
-    learn = t.loc[("truncation 99.5% + lambda (default)", "likelihood", "constant")]
+    default = t.loc[LEARN.name]
+    assert default["sigma"].nunique() == 1 and default["sigma"].iloc[0] > 0      # one intercept, held
+    assert (default["lambda"] > 0).all() and (default["h2"] > 0).all()
     off = t.loc[("no mismatch term", "likelihood", "constant")]
-    assert off["h2"] < 0.02 and learn["h2"] > off["h2"] + 0.05
-    assert learn["nll_vs_null_per_snp"] > off["nll_vs_null_per_snp"]
-    assert learn["lambda"] > 0 and np.isfinite(learn["sigma"])
+    assert np.isnan(off["lambda"]) and off["h2"] > default.loc[("likelihood", "constant"), "h2"]
