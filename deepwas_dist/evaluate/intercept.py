@@ -108,5 +108,13 @@ def block_intercepts(stats: LDScoreStats, which: dict[tuple[int, int], int], n_b
     return np.maximum(np.stack(out), 1e-6)
 
 
+def block_log_sigma(ds: Dataset, traits: Sequence[str], keys: Sequence[tuple[int, int]],
+                    bandwidth_kb: float | None = None, seed: int = 0):
+    """The refit jackknife's ``block_log_sigma`` for a ``--sigma ldsc`` run on the training slices ``keys``:
+    (which, B) -> (B, T) log intercepts, each without one block (the same slices as the run's intercept)."""
+    stats = intercept_stats(ds, traits, keys, bandwidth_kb, seed)
+    return lambda which, B: np.log(block_intercepts(stats, which, B))
+
+
 def _arrays(s: LDScoreStats) -> tuple[np.ndarray, np.ndarray]:
     return s.ld_score, s.chi2

@@ -45,7 +45,7 @@ from .heldout import (
     score_slices,
     with_nuisance,
 )
-from .intercept import block_intercepts, intercept_stats
+from .intercept import block_log_sigma
 from .jackknife import NEWTON_MAX_PARAMS, RefitJackknife, RefitSettings, refit_enrichment_table, refit_jackknife
 from .plots import curves_png, enrichment_png, truth_png
 
@@ -84,14 +84,6 @@ def heldout_snp_mask(ds: Dataset, keys: list[tuple[int, int]], chroms: list[int]
                 mask[int(lo):int(hi)] = True
         parts.append(mask)
     return np.concatenate(parts) if parts else np.zeros(0, dtype=bool)
-
-
-def _block_sigma(cfg: TrainConfig, ds: Dataset, plan: RunPlan) -> Callable[[dict, int], np.ndarray] | None:
-    """--sigma ldsc: the refit jackknife's per-block log sigma (the intercept without each block)."""
-    if cfg.sigma_setting.mode != "ldsc":
-        return None
-    stats = intercept_stats(ds, plan.traits, plan.train_keys, cfg.bandwidth_kb, cfg.seed)
-    return lambda which, B: np.log(block_intercepts(stats, which, B))
 
 
 def evaluate_model(cfg: TrainConfig, ds: Dataset, plan: RunPlan, split: HoldoutSplit, net: torch.nn.Module,
@@ -134,10 +126,13 @@ def evaluate_model(cfg: TrainConfig, ds: Dataset, plan: RunPlan, split: HoldoutS
                     f"{n_params}); fixed-prior SEs used, which ignore the uncertainty of the fit")
         log(f"[jackknife] warning: {fallback}")
     elif cfg.jackknife == "refit":
+        # --sigma ldsc: each refit holds the intercept estimated without its block
+        per_block = (block_log_sigma(ds, traits, plan.train_keys, cfg.bandwidth_kb, cfg.seed)
+                     if cfg.sigma_setting.mode == "ldsc" else None)
         try:
             jk = refit_jackknife(net, list(read(plan.train_keys)), log_N, [ds.features(c)[1:] for c in chroms],
                                  RefitSettings(n_blocks=cfg.jackknife_blocks, objective=cfg.objective), log=log,
-                                 block_log_sigma=_block_sigma(cfg, ds, plan))
+                                 block_log_sigma=per_block)
             h2_full, h2_se = jk.h2()
         except InputError as e:              # a refit left the valid region (K not positive definite)
             fallback = f"refit jackknife failed ({e}); fixed-prior SEs used, which ignore the uncertainty of the fit"

@@ -20,7 +20,7 @@ from ..errors import InputError
 from ..evaluate.report import evaluate_model
 from .config import TrainConfig
 from .holdout import HoldoutSplit
-from .loop import META_FILE, RunPlan, build_model, load_state
+from .loop import META_FILE, PLAN_FILE, RunPlan, build_model, load_state
 from .plan import make_plan
 
 
@@ -54,6 +54,23 @@ def latest_checkpoint_dir(run_dir: str, storage_options: dict | None = None) -> 
     return local
 
 
+def saved_plan(fs, run_root: str, cfg: TrainConfig, ds: Dataset) -> tuple[RunPlan, HoldoutSplit]:
+    """The run plan and hold-out split recorded in a run directory (``plan.json`` and config.json's
+    ``holdout``), so evaluation and resume use exactly what training used (the --sigma ldsc intercept
+    included) without recomputing it. Runs written before plan.json existed: the plan is recomputed from
+    the recorded split (or, older still, from the flags)."""
+    with fs.open(join(run_root, "config.json")) as fh:
+        saved = json.load(fh)
+    split = HoldoutSplit.from_dict(saved["holdout"]) if "holdout" in saved else None
+    path = join(run_root, PLAN_FILE)
+    if split is not None and fs.exists(path):
+        with fs.open(path) as fh:
+            plan = RunPlan.from_json(json.load(fh))
+        plan.storage_options = dict(ds.storage_options)       # plan.json holds none (redacted)
+        return plan, split
+    return make_plan(cfg, ds, saved["traits"], split)
+
+
 def evaluate_run_dir(run_url: str, storage_options: dict | None = None, log: Callable[[str], None] = print,
                      jackknife: str | None = None, jackknife_blocks: int | None = None) -> dict:
     """Re-evaluate a finished (or interrupted) run from its directory: latest checkpoint, same plan;
@@ -76,9 +93,7 @@ def evaluate_run_dir(run_url: str, storage_options: dict | None = None, log: Cal
     # environment / profile of the storage backend
     cfg.storage_options = {**restore_secrets(cfg.storage_options), **(storage_options or {})}
     ds = Dataset.open(cfg.data, cfg.storage_options or None)
-    # the split recorded at training time (runs made before it was recorded: recomputed from the flags)
-    split = HoldoutSplit.from_dict(saved["holdout"]) if "holdout" in saved else None
-    plan, split = make_plan(cfg, ds, saved["traits"], split)
+    plan, split = saved_plan(fs, root, cfg, ds)
     state, meta = load_state(latest_checkpoint_dir(run_url, storage_options))
     net = build_model(cfg, plan)
     net.load_state_dict(state["model"])

@@ -16,14 +16,14 @@ import pickle
 import random
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..credentials import restore_secrets
+from ..credentials import redact, restore_secrets
 from ..data.reader import Dataset
 from ..errors import InputError
 from ..evaluate.heldout import RunNull, prior_from_model, score_slices
@@ -70,6 +70,24 @@ class RunPlan:
     fixed_log_sigma: list[float] | None = None
     sigma_ldsc: dict | None = None        # --sigma ldsc: the intercept fit (evaluate.intercept.Intercept)
     history: list[dict] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        """Plain JSON (slice keys as [chrom, slice] lists), credentials redacted: what the run directory's
+        ``plan.json``, Ray's worker config and Tune's persisted params hold."""
+        return {**asdict(self), "storage_options": redact(self.storage_options)}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "RunPlan":
+        """The plan of :meth:`to_json` (keys back to tuples); storage credentials as the caller restores them."""
+        keys = ("train_keys", "heldout_keys", "buffer_keys")
+        out = {k: [tuple(int(x) for x in key) for key in d[k]] if k in keys else v for k, v in d.items()}
+        if out.get("tracks_shape") is not None:
+            out["tracks_shape"] = tuple(out["tracks_shape"])
+        return cls(**out)
+
+
+#: The run plan in a run directory (written once by the driver; evaluate and resume read it back).
+PLAN_FILE = "plan.json"
 
 
 class _Module(nn.Module):
@@ -193,7 +211,7 @@ def train_loop_per_worker(config: dict) -> None:
     quiet_ray_train_logs()
     cfg = TrainConfig(**config["train"])
     torch.set_num_threads(max(1, int(os.environ.get("DEEPWAS_THREADS_PER_WORKER", "1"))))
-    run_worker(cfg, RunPlan(**config["plan"]), RayTrainSession(cfg.use_gpu))
+    run_worker(cfg, RunPlan.from_json(config["plan"]), RayTrainSession(cfg.use_gpu))
 
 
 def run_worker(cfg: TrainConfig, plan: RunPlan, session: Session, heldout_keys: list | None = None,

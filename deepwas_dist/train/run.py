@@ -15,7 +15,6 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import asdict
 
 from ..credentials import redact, secrets_env
 from ..data.reader import Dataset
@@ -23,8 +22,8 @@ from ..data.storage import absolute_url, filesystem, is_local, is_local_url, joi
 from ..demo import demo_dataset_url
 from ..errors import InputError
 from .config import TrainConfig
-from .evaluation import evaluate_run
-from .loop import RunPlan, load_state, train_loop_per_worker
+from .evaluation import evaluate_run, saved_plan
+from .loop import PLAN_FILE, load_state, train_loop_per_worker
 from .plan import make_plan, resolve_traits
 from .resources import check_resources, train_requests, wait_s_for
 
@@ -61,11 +60,6 @@ def public_config(cfg: TrainConfig) -> dict:
     """The config as written to config.json and shipped to workers: credentials redacted (see
     :func:`deepwas_dist.credentials.redact`; workers get them through their environment)."""
     return {**cfg.to_dict(), "storage_options": redact(cfg.storage_options)}
-
-
-def public_plan(plan: RunPlan) -> dict:
-    """The run plan as shipped to workers (and Tune's persisted params): credentials redacted."""
-    return {**asdict(plan), "storage_options": redact(plan.storage_options)}
 
 
 def fit_interruptibly(trainer):
@@ -123,7 +117,8 @@ def run_training(cfg: TrainConfig, *, log=print, ray_init_kwargs: dict | None = 
     # before anything is written: a request the cluster cannot meet would otherwise wait for ever
     check_resources(*train_requests(cfg.gpus, cfg.workers), ray.cluster_resources,
                     wait_s=wait_s_for(ray_init_kwargs), log=log)
-    plan, split = make_plan(cfg, ds, traits)
+    # a resumed run continues with the plan it started with (plan.json), not a recomputed one
+    plan, split = saved_plan(fs, run_root, cfg, ds) if cfg.resume else make_plan(cfg, ds, traits)
     if is_local(fs):
         plan.run_dir_local = run_root
     plan.run_url = cfg.storage.rstrip("/") + "/" + cfg.name
@@ -131,6 +126,8 @@ def run_training(cfg: TrainConfig, *, log=print, ray_init_kwargs: dict | None = 
     with fs.open(join(run_root, "config.json"), "w") as fh:
         json.dump({"config": public_config(cfg), "traits": traits, "holdout_chroms": split.heldout_chroms,
                    "holdout": split.to_dict()}, fh, indent=1)
+    with fs.open(join(run_root, PLAN_FILE), "w") as fh:
+        json.dump(plan.to_json(), fh)
     log(f"[deepwas] run {cfg.name}: {len(traits)} trait(s) {traits}, {cfg.model}/{cfg.size} "
         f"({cfg.objective}), {len(plan.train_keys)} training slices, {len(plan.heldout_keys)} held-out slices "
         f"(held out: {split.describe()}), {cfg.num_workers} {'GPU' if cfg.use_gpu else 'CPU'} worker(s)")
@@ -138,7 +135,7 @@ def run_training(cfg: TrainConfig, *, log=print, ray_init_kwargs: dict | None = 
     storage_path, storage_fs = storage_for_ray(cfg.storage, cfg.storage_options)
     trainer = TorchTrainer(
         train_loop_per_worker,
-        train_loop_config={"train": public_config(cfg), "plan": public_plan(plan)},
+        train_loop_config={"train": public_config(cfg), "plan": plan.to_json()},
         scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
                                      resources_per_worker=None if cfg.use_gpu else {"CPU": 1},
                                      placement_strategy=cfg.placement_strategy),

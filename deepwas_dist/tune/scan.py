@@ -33,7 +33,7 @@ from ..train.config import TrainConfig
 from ..train.loop import RunPlan, heldout_metrics, null_prior, quiet_ray_train_logs, run_worker
 from ..train.plan import make_plan, resolve_holdout, resolve_traits
 from ..train.resources import check_resources, wait_s_for
-from ..train.run import public_config, public_plan, storage_for_ray
+from ..train.run import public_config, storage_for_ray
 from ..train.session import TuneSession
 
 METRIC = "heldout_improvement_per_snp"
@@ -126,7 +126,7 @@ def trial(config: dict, storage_secrets: dict | None = None) -> None:
         if k in config and config[k] is not None:
             setattr(base, k, config[k])
     base.validate()
-    plan = RunPlan(**config["plan"])
+    plan = RunPlan.from_json(config["plan"])
     plan.storage_options = restore_secrets(plan.storage_options, storage_secrets)
     val_keys = [tuple(k) for k in config["val_keys"]]
     test_keys = [tuple(k) for k in config["test_keys"]]
@@ -182,7 +182,7 @@ def run_scan(sc: ScanConfig, log: Callable[[str], None] = print, ray_init_kwargs
     keys = [(int(c), int(s)) for c, s in zip(idx["CHR"], idx["SLICE_ID"])]
     max_bw = ds.manifest.ld.bandwidth_kb
     space = space_from_file(sc.space, max_bw) if sc.space else default_space(max_bw)
-    param_space = {**space, "base": public_config(base), "plan": public_plan(plan), "threads": sc.workers_per_trial,
+    param_space = {**space, "base": public_config(base), "plan": plan.to_json(), "threads": sc.workers_per_trial,
                    "gpu": sc.gpus_per_trial > 0,
                    "val_keys": [k for k in keys if k[0] in val_c], "test_keys": [k for k in keys if k[0] in test_c]}
     log(f"[deepwas-tune] {len(traits)} trait(s) {traits}; train chromosomes {train_c}, validation {val_c}, "

@@ -1,18 +1,13 @@
-"""Calibration of the enrichment p-values on real data (issue #10 item 3, "honest uncertainty").
+"""Calibration of the enrichment p-values on real data (issue #10 item 3, "honest uncertainty"), under the
+defaults: UK Biobank height on 1000G chr22 (LD as ingested, no shrinkage; R_CC truncated to 99.5% of its
+variance, lambda learned, sigma held at the LD score regression intercept), a linear prior on 25 random
+binary annotations (10% of SNPs each, in runs of 20 SNPs), so that the truth has no enrichment in any of
+them: their Enrichment_p must be roughly uniform. The refit jackknife (20 blocks of training slices, each
+refit holding the intercept estimated without its block) must put fewer than 20% of them below 0.05; the
+fixed-prior jackknife is computed on the same fit for comparison (measured numbers in the assertion
+messages and in the README's Outputs section).
 
-UK Biobank height on 1000G chr22 (LD shrinkage 0.1), a linear prior on 25 random binary annotations
-(10% of SNPs each, in runs of 20 SNPs), so that the truth has no enrichment in any of them: their
-Enrichment_p must be roughly uniform. The refit jackknife (20 blocks of training slices) must put fewer
-than 20% of them below 0.05; the fixed-prior jackknife is computed on the same fit for comparison
-(measured numbers in the assertion messages and in the README's Outputs section).
-
-Measured (2 shared cores, 256 s in all, 165 s of it the jackknife): h2 0.0363, refit SE 0.0151 against
-fixed-prior SE 0.0003; Enrichment_p < 0.05 for 2/25 annotations (refit; smallest p 0.0046) against 19/25
-(fixed; smallest p 5e-142); refit enrichment SEs 5.5x the fixed ones (median); every refit converged
-(<= 9 passes, max |gradient| 8e-8 per SNP).
-
-Shrinkage 0.1: without it the chr22 fit collapses towards h2 ~ 0 (the panel-mismatch problem handled
-elsewhere), which would make this a test of a degenerate fit.
+Measured: see MEASURED below (2 shared cores).
 """
 from __future__ import annotations
 
@@ -25,6 +20,7 @@ import torch
 
 from deepwas_dist.data.reader import Dataset
 from deepwas_dist.evaluate.enrichment import enrichment_table, fixed_h2_se
+from deepwas_dist.evaluate.intercept import block_log_sigma
 from deepwas_dist.evaluate.jackknife import (
     RefitSettings,
     refit_enrichment_table,
@@ -53,8 +49,7 @@ def random_runs(M: int, k: int, seed: int) -> np.ndarray:
 @pytest.mark.timeout(3600)
 def test_random_annotations_have_calibrated_pvalues_on_chr22_height(shared_data, tmp_path):
     url = str(tmp_path / "chr22")
-    prepare_plink(url, str(shared_data / PANEL_PREFIX), shrinkage=0.1, core_kb=1000.0, bandwidth_kb=500.0,
-                  progress=False)
+    prepare_plink(url, str(shared_data / PANEL_PREFIX), core_kb=1000.0, bandwidth_kb=500.0, progress=False)
     prepare_sumstats(url, "height", str(shared_data / HEIGHT_SUMSTATS), progress=False)
     snps = Dataset.open(url).snps(22)
     A = random_runs(len(snps), N_RANDOM, seed=1)
@@ -65,20 +60,22 @@ def test_random_annotations_have_calibrated_pvalues_on_chr22_height(shared_data,
     ds = Dataset.open(url)
     assert list(ds.binary_features) == names
 
-    cfg = TrainConfig(data=url, model="linear", method="exact", mismatch="off",   # as measured: shrinkage 0.1,
-                      ld_keep_variance=1.0)                                       # every eigenpair
+    cfg = TrainConfig(data=url, model="linear", method="exact")                  # the defaults otherwise
+    assert cfg.sigma_setting.mode == "ldsc" and cfg.mismatch == "learn" and cfg.ld_keep_variance == 0.995
     plan = plan_for(cfg, ds, ["height"], HoldoutSplit("none", slice_keys(ds), []))     # every slice trains
-    batches = [ds.read_slice(c, s, ["height"]) for c, s in plan.train_keys]
+    batches = [ds.read_slice(c, s, ["height"], keep_variance=cfg.ld_keep_variance) for c, s in plan.train_keys]
     log_N = torch.tensor(plan.log_N, dtype=torch.float64)
+    per_block = block_log_sigma(ds, ["height"], plan.train_keys, seed=cfg.seed)
     jk = refit_jackknife(build_model(cfg, plan), batches, log_N, [ds.features(22)[1:]],
-                         RefitSettings(n_blocks=BLOCKS), log=print)
+                         RefitSettings(n_blocks=BLOCKS), log=print, block_log_sigma=per_block)
     f = np.exp(jk.log_f_full[:, 0])
     refit = refit_enrichment_table(jk, 0, f, A, names)
     fixed = enrichment_table(f, A, names)
     h2, h2_se = jk.h2()
     frac_refit = float((refit["Enrichment_p"] < 0.05).mean())
     frac_fixed = float((fixed["Enrichment_p"] < 0.05).mean())
-    msg = (f"h2 {h2[0]:.4f} (refit SE {h2_se[0]:.4f}, fixed SE {fixed_h2_se(f):.4f}); "
+    msg = (f"sigma {plan.sigma_ldsc['sigma'][0]:.3f} ± {plan.sigma_ldsc['se'][0]:.3f}; "
+           f"h2 {h2[0]:.4f} (refit SE {h2_se[0]:.4f}, fixed SE {fixed_h2_se(f):.4f}); "
            f"p < 0.05: refit {frac_refit:.2f}, fixed {frac_fixed:.2f}; "
            f"min p refit {refit['Enrichment_p'].min():.2g}, fixed {fixed['Enrichment_p'].min():.2g}; "
            f"SE ratio refit/fixed median "
