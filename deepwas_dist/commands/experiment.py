@@ -26,6 +26,9 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
         p.add_argument("--reduced", action="store_true", help="small, fast version (CI)")
         p.add_argument("--out", default=f"results/{name}", help=f"output directory (default results/{name})")
         p.add_argument("--processes", type=int, default=None, help="parallel fits (default: one per core)")
+        if name == "real":
+            p.add_argument("--seed", type=int, default=0,
+                           help="training seed: network initialisation and baseline subsample (default 0)")
     return ap
 
 
@@ -43,7 +46,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
             run_realistic(spec.reduced() if a.reduced else spec, a.out, processes=a.processes)
         else:
             from deepwas_dist.experiments.real import RealSpec, run_real
-            spec = RealSpec()
+            spec = RealSpec(seed=a.seed)
             run_real(spec.reduced() if a.reduced else spec, a.out, processes=a.processes)
     return run_cli(go)
 

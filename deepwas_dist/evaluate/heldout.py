@@ -239,6 +239,22 @@ def fit_nuisance(batches: list[SliceBatch], log_fs: list[torch.Tensor], log_N: t
         return log_sigma.detach(), floored_log_lambda(raw).detach()
 
 
+def scoring_prior(net: torch.nn.Module, base: list[SliceBatch], log_N: torch.Tensor, mismatch: bool,
+                  sigma_held: bool) -> tuple[PriorFn, torch.Tensor, torch.Tensor | None]:
+    """(prior, log sigma (T,), log lambda (T,) or None) as a trained network is scored: its own sigma and
+    lambda, except that a prior trained without lambda (the LDSC objective) under a mismatch model gets
+    (sigma, lambda) fitted by likelihood on the baseline slices ``base`` with its f fixed (sigma only
+    when not ``sigma_held``), so both objectives are scored alike. One definition for the report and the
+    experiments."""
+    prior = prior_from_model(net)
+    sigma, lam = net.log_sigma.detach().double(), net.log_lambda()
+    if mismatch and lam is None:
+        sigma, lam = fit_nuisance(base, [prior(b.features, b.tracks)[0] for b in base], log_N, sigma,
+                                  learn_sigma=not sigma_held)
+        prior = with_nuisance(prior, sigma, lam)
+    return prior, sigma, None if lam is None else lam.detach().double()
+
+
 def recovery(log_f_pred: np.ndarray, f_true: np.ndarray) -> dict:
     """Pearson r and RMSE of predicted log f against the true log f (SNPs with f_true > 0)."""
     ok = np.isfinite(f_true) & (f_true > 0) & np.isfinite(log_f_pred)

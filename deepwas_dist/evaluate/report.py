@@ -36,15 +36,7 @@ from ..train.loop import RunPlan, null_prior
 from .effects import effects_table, posterior_arrays
 from .enrichment import enrichment_table, fixed_h2_se
 from .guards import TraitFit, check_trait, enrichment_masked_warning, format_warnings, mask_collapsed_enrichment
-from .heldout import (
-    constant_prior,
-    fit_constant_prior,
-    fit_nuisance,
-    prior_from_model,
-    recovery,
-    score_slices,
-    with_nuisance,
-)
+from .heldout import constant_prior, fit_constant_prior, recovery, score_slices, scoring_prior
 from .intercept import block_log_sigma
 from .jackknife import NEWTON_MAX_PARAMS, RefitJackknife, RefitSettings, refit_enrichment_table, refit_jackknife
 from .plots import curves_png, enrichment_png, truth_png
@@ -98,13 +90,7 @@ def evaluate_model(cfg: TrainConfig, ds: Dataset, plan: RunPlan, split: HoldoutS
     fixed_ls = None if plan.fixed_log_sigma is None else torch.tensor(plan.fixed_log_sigma, dtype=torch.float64)
     c_logf, c_ls, c_ll = fit_constant_prior(base, log_N, torch.tensor(plan.init_log_f, dtype=torch.float64),
                                             mismatch=mismatch, fixed_log_sigma=fixed_ls)
-    prior = prior_from_model(net)
-    sigma, lam = net.log_sigma.detach().double(), net.log_lambda()
-    if mismatch and lam is None:             # trained without lambda (LDSC): fit sigma, lambda with f fixed
-        sigma, lam = fit_nuisance(base, [prior(b.features, b.tracks)[0] for b in base], log_N, sigma,
-                                  learn_sigma=fixed_ls is None)
-        prior = with_nuisance(prior, sigma, lam)
-    lam = None if lam is None else lam.detach().double()
+    prior, sigma, lam = scoring_prior(net, base, log_N, mismatch, sigma_held=fixed_ls is not None)
     null_ls, null_ll = null_prior(plan, lam is not None)       # the run's one null (heldout.fit_run_null)
     ho_model = score_slices(read(plan.heldout_keys), prior, log_N, null_ls, null_log_lambda=null_ll)
     ho_const = score_slices(read(plan.heldout_keys), constant_prior(c_logf, c_ls, c_ll), log_N, null_ls,

@@ -15,7 +15,8 @@ import torch
 
 from ..data import schema as S
 from ..data.reader import Dataset
-from ..evaluate.heldout import fit_nuisance, prior_from_model, recovery, score_slices, with_nuisance
+from ..evaluate.heldout import fit_nuisance, recovery, score_slices, scoring_prior
+from ..evaluate.report import predict_all
 from ..mismatch import MismatchSetting
 from ..train.cache import SliceCache
 from ..train.config import TrainConfig
@@ -80,13 +81,7 @@ def fit_and_score(cfg: TrainConfig, plan: RunPlan, true_sigma: list[float] | Non
     mismatch = MismatchSetting.parse(cfg.mismatch).enabled
     base_b = read(base)
     held = read(plan.heldout_keys)
-    prior = prior_from_model(net)
-    sigma, lam = net.log_sigma.detach().double(), net.log_lambda()
-    if mismatch and lam is None:          # trained without lambda (LDSC): sigma and lambda fitted, f fixed
-        sigma, lam = fit_nuisance(base_b, [prior(b.features, b.tracks)[0] for b in base_b], log_N, sigma,
-                                  learn_sigma=plan.fixed_log_sigma is None)
-        prior = with_nuisance(prior, sigma, lam)
-    lam = None if lam is None else lam.detach().double()
+    prior, sigma, lam = scoring_prior(net, base_b, log_N, mismatch, sigma_held=plan.fixed_log_sigma is not None)
     null_ls, null_ll = null_prior(plan, lam is not None)      # the run's one null (heldout.fit_run_null)
     sc = score_slices(held, prior, log_N, null_ls, null_log_lambda=null_ll)
     true = None
@@ -100,19 +95,16 @@ def fit_and_score(cfg: TrainConfig, plan: RunPlan, true_sigma: list[float] | Non
             lf = torch.log(b.f_true.clamp_min(1e-300))
             t_ls, t_ll = null_prior(plan, true_ll is not None)
             true += score_slices([b], lambda f, t, lf=lf: (lf, ts, true_ll), log_N, t_ls, null_log_lambda=t_ll).nll
-    preds = []
+    preds = predict_all(ds, net)                      # {chrom: (SNP table, (M_c, T) log f)}
     truths = []
-    for c in ds.chromosomes:
-        snps, X, tracks = ds.features(c)
-        with torch.no_grad():
-            preds.append(net(X, tracks).double().numpy())
-        if all(ds.manifest.traits[t].has_f_true for t in plan.traits):
+    if all(ds.manifest.traits[t].has_f_true for t in plan.traits):
+        for c, (snps, _) in preds.items():
             cols = []
             for t in plan.traits:
                 ss = ds.sumstats(t, [c]).set_index(S.SNP)
                 cols.append(ss[S.F_TRUE].reindex(snps[S.SNP]).to_numpy(np.float64))
             truths.append(np.stack(cols, 1))
-    log_f = np.concatenate(preds)
+    log_f = np.concatenate([lf for _, lf in preds.values()])
     rec_r = rec_rmse = None
     if truths:
         f_true = np.concatenate(truths)
