@@ -69,7 +69,9 @@ class RefitSettings:
 
     n_blocks: int = 20
     full_iters: int = 100           # L-BFGS iterations polishing the full-data fit
-    refit_iters: int = 20           # iterations of each warm-started leave-one-block-out refit
+    # iterations of each warm-started leave-one-block-out refit (at most; the stopping rule is the gradient).
+    # With --sigma ldsc each refit also moves sigma to its block's intercept: chr22 height needed up to 49
+    refit_iters: int = 60
     tolerance_grad: float = 1e-7    # stop when max |gradient of the per-SNP objective| falls below
     objective: str = "likelihood"
     method: str = "auto"            # newton | lbfgs | auto: newton for at most NEWTON_MAX_PARAMS parameters
@@ -195,14 +197,23 @@ def newton_refit(net: torch.nn.Module, batches: Sequence[SliceBatch], log_N: tor
         if float(g.abs().max()) / n < tolerance_grad:
             break
         d = -torch.linalg.pinv(H, rtol=1e-7, hermitian=True) @ g     # redundant offsets: H is singular
+        valid = False
         for _half in range(8):
             _set_flat(net, theta + d)
-            losses, grads = slice_gradients(net, batches, log_N, objective)
             evals += 1
-            g_new = grads.sum(0)
+            try:
+                losses, grads = slice_gradients(net, batches, log_N, objective)
+            except InputError:            # the step left the valid region (f overflowed): a shorter one
+                valid, d = False, d / 2
+                continue
+            valid, g_new = True, grads.sum(0)
             if losses.sum() <= loss + 1e-10 * abs(loss) or float(g_new.abs().max()) < float(g.abs().max()):
                 break
             d = d / 2
+        if not valid:
+            _set_flat(net, theta)
+            raise InputError("a jackknife refit step left the valid region even after 8 halvings; use "
+                             "--jackknife fixed, or fewer --jackknife-blocks")
         y = g_new - g
         if float(y @ d) > 1e-12 * float(y.norm() * d.norm()):                     # BFGS update of H
             Hd = H @ d
