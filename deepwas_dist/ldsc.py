@@ -73,17 +73,26 @@ def ldsc_loss(
     return LDSCResult(loss=loss if batched else loss[0], expected_chi2=pick(expected), weights=pick(weights))
 
 
-def ldsc_intercept(ld_score: np.ndarray, chi2: np.ndarray, iters: int = 20,
+def ldsc_intercept(ld_score: np.ndarray, chi2: np.ndarray, strata: np.ndarray | None = None, iters: int = 20,
                    tol: float = 1e-10) -> tuple[np.ndarray, np.ndarray]:
-    """(intercept (T,), slope (T,)): the constant prior's optimum of :func:`ldsc_loss`, in closed form.
+    """(intercept (T,), slope (T,)): LD score regression in closed form, LDSC's or, with ``strata``, S-LDSC's.
 
     With a constant s_k = s the expectation is E[z_i^2] = s l_i + sigma (l_i = sum_k R_ik^2, the slice LD
     score), and the weights are w_i = 1 / (l'_i (sigma + s l'_i)^2) with l'_i = max(l_i, 1) and s_bar = s,
-    held fixed (no gradient). The stationary point is therefore a fixed point of weighted least squares of
-    chi2 on [1, l] re-weighted at the current (sigma, s): LDSC's iteratively re-weighted regression, whose
-    intercept is what S-LDSC reports. ``ld_score``: (n,) over the core SNPs of all slices used; ``chi2``:
-    (n,) or (n, T). Starts at (1, 0) like LDSC's first step; a slope or intercept <= 0 is kept (the
-    caller decides what a non-positive intercept means)."""
+    held fixed (no gradient). The stationary point of :func:`ldsc_loss` for a constant prior is therefore
+    a fixed point of weighted least squares of chi2 on [1, l] re-weighted at the current (sigma, s):
+    LDSC's iteratively re-weighted regression, whose intercept is what LDSC reports.
+
+    ``strata`` (n, C): stratified LD scores l_ic = sum_k R_ik^2 a_kc of C annotations (S-LDSC, Finucane
+    et al. 2015): chi2 is regressed on [1, l, l_1..l_C], so s_k = s + sum_c tau_c a_kc may vary with the
+    annotations. When the per-SNP
+    heritability varies with annotations that correlate with LD score (MAF, LD-related ones), the
+    unstratified intercept is biased and this one is not. As in S-LDSC the weights are LDSC's (from the
+    unstratified fit: they depend on the total LD score only). ``slope`` is then the coefficient of l.
+
+    ``ld_score``: (n,) over the core SNPs of all slices used; ``chi2``: (n,) or (n, T). Starts at (1, 0)
+    like LDSC's first step; rank-deficient strata are solved by least norm (the intercept stays
+    identified); a slope or intercept <= 0 is kept (the caller decides what it means)."""
     ell = np.asarray(ld_score, dtype=np.float64)
     y = np.asarray(chi2, dtype=np.float64)
     one = y.ndim == 1
@@ -91,15 +100,23 @@ def ldsc_intercept(ld_score: np.ndarray, chi2: np.ndarray, iters: int = 20,
     if ell.ndim != 1 or y.shape[0] != ell.shape[0] or ell.size < 3:
         raise ValueError(f"ld_score (n,) and chi2 (n, T) with n >= 3, got {ell.shape} and {np.shape(chi2)}")
     lc = np.maximum(ell, 1.0)
-    A = np.stack([np.ones_like(ell), ell], 1)
+    cols = [np.ones_like(ell), ell]
+    if strata is not None:
+        S = np.asarray(strata, dtype=np.float64).reshape(ell.size, -1)
+        cols += [S[:, c] for c in range(S.shape[1])]
+    A = np.stack(cols, 1)
     a, b = np.ones(y.shape[1]), np.zeros(y.shape[1])
     for t in range(y.shape[1]):
-        for _ in range(iters):
+        for _ in range(iters):                     # LDSC: re-weighted at the current (sigma, s)
             w = 1.0 / (lc * np.maximum(a[t] + b[t] * lc, 1e-6) ** 2)
             sw = np.sqrt(w)
-            coef = np.linalg.lstsq(A * sw[:, None], y[:, t] * sw, rcond=None)[0]
+            coef = np.linalg.lstsq(A[:, :2] * sw[:, None], y[:, t] * sw, rcond=None)[0]
             done = np.abs(coef - (a[t], b[t])).max() < tol * max(1.0, abs(coef[0]))
             a[t], b[t] = coef
             if done:
                 break
+        if A.shape[1] > 2:                         # S-LDSC: the same weights, all regressors
+            w = 1.0 / (lc * np.maximum(a[t] + b[t] * lc, 1e-6) ** 2)
+            sw = np.sqrt(w)
+            a[t], b[t] = np.linalg.lstsq(A * sw[:, None], y[:, t] * sw, rcond=None)[0][:2]
     return (a[0:1], b[0:1]) if one else (a, b)

@@ -133,7 +133,7 @@ def check_sigma(fit: TraitFit) -> list[GuardWarning]:
 
 def check_sigma_precision(fit: TraitFit) -> list[GuardWarning]:
     se = fit.sigma_se
-    if fit.sigma_mode != "ldsc" or se is None or not se > SIGMA_SE_HIGH:
+    if fit.sigma_mode not in ("ldsc", "sldsc") or se is None or not se > SIGMA_SE_HIGH:
         return []
     return [GuardWarning("sigma_imprecise", f"sigma is held at the LD score regression intercept {fit.sigma:.3g} "
                          f"(jackknife SE {se:.2g} > {SIGMA_SE_HIGH}): too few SNPs to pin the intercept down, "

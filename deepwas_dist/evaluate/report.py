@@ -113,8 +113,9 @@ def evaluate_model(cfg: TrainConfig, ds: Dataset, plan: RunPlan, split: HoldoutS
         log(f"[jackknife] warning: {fallback}")
     elif cfg.jackknife == "refit":
         # --sigma ldsc: each refit holds the intercept estimated without its block
-        per_block = (block_log_sigma(ds, traits, plan.train_keys, cfg.bandwidth_kb, cfg.seed)
-                     if cfg.sigma_setting.mode == "ldsc" else None)
+        setting = cfg.sigma_setting
+        per_block = (block_log_sigma(ds, traits, plan.train_keys, cfg.bandwidth_kb, cfg.seed,
+                                     stratify=setting.mode == "sldsc") if setting.intercept else None)
         try:
             jk = refit_jackknife(net, list(read(plan.train_keys)), log_N, [ds.features(c)[1:] for c in chroms],
                                  RefitSettings(n_blocks=cfg.jackknife_blocks, objective=cfg.objective), log=log,

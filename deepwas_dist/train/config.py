@@ -24,7 +24,9 @@ class SigmaSetting:
 
     ``learn``: trained with the prior. ``ldsc``: held at the LD score regression intercept of each trait,
     fitted on the run's training slices before training (:mod:`deepwas_dist.evaluate.intercept`).
-    ``fixed``: held at ``value`` (e.g. an S-LDSC intercept).
+    ``sldsc``: the same, stratified by the dataset's annotations (S-LDSC's regression: robust when per-SNP
+    h2 varies with LD-related annotations, but noisier). ``fixed``: held at ``value`` (e.g. an S-LDSC
+    intercept).
 
     With a small reference panel the full likelihood trades heritability for sigma: the panel's LD
     misdescribes the cohort's, and excess variance is cheapest to explain as noise. On chr22 height with
@@ -37,16 +39,21 @@ class SigmaSetting:
     @classmethod
     def parse(cls, text: str | float) -> "SigmaSetting":
         t = str(text).strip().lower()
-        if t in ("learn", "ldsc"):
+        if t in ("learn", "ldsc", "sldsc"):
             return cls(t)
         try:
             v = float(t)
         except ValueError:
-            raise InputError(f"--sigma must be 'learn', 'ldsc' or a value > 0 (e.g. an S-LDSC intercept, 1.05), "
-                             f"got {text!r}") from None
+            raise InputError(f"--sigma must be 'ldsc', 'sldsc', 'learn' or a value > 0 (e.g. an S-LDSC intercept, "
+                             f"1.05), got {text!r}") from None
         if not (v > 0 and math.isfinite(v)):
-            raise InputError(f"--sigma must be 'learn', 'ldsc' or a finite value > 0, got {text!r}")
+            raise InputError(f"--sigma must be 'ldsc', 'sldsc', 'learn' or a finite value > 0, got {text!r}")
         return cls("fixed", v)
+
+    @property
+    def intercept(self) -> bool:
+        """Whether sigma is an LD score regression intercept fitted by the run (ldsc or sldsc)."""
+        return self.mode in ("ldsc", "sldsc")
 
     @property
     def held(self) -> bool:
@@ -67,7 +74,7 @@ class TrainConfig:
     objective: str = "likelihood"           # likelihood | ldsc
     method: str = "auto"                    # auto | exact | iterative
     mismatch: str = "learn"                 # LD mismatch lambda: learn | off | VALUE (deepwas_dist/mismatch.py)
-    sigma: str = "ldsc"                     # null variance of z: ldsc (held at LDSC's intercept) | learn | VALUE
+    sigma: str = "ldsc"                     # null variance of z: ldsc (LDSC's intercept) | sldsc | learn | VALUE
     ld_keep_variance: float | None = 0.995  # keep R_CC's leading eigenpairs explaining this share (1 or None: all)
     num_probes: int = 16
     bandwidth_kb: float | None = None       # None: the stored maximum

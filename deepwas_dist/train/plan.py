@@ -119,14 +119,15 @@ def plan_for(cfg: TrainConfig, ds: Dataset, traits: list[str], split: HoldoutSpl
 def held_sigma(cfg: TrainConfig, ds: Dataset, traits: list[str], keys: list
                ) -> tuple[list[float] | None, Intercept | None]:
     """(log sigma per trait or None, the intercept fit or None) of ``--sigma``: None when learned; the
-    value when given; with ``ldsc`` the LD score regression intercept on the training slices
-    (:mod:`deepwas_dist.evaluate.intercept`)."""
+    value when given; with ``ldsc`` (``sldsc``: stratified by the annotations) the LD score regression
+    intercept on the training slices (:mod:`deepwas_dist.evaluate.intercept`)."""
     setting = cfg.sigma_setting
     if setting.mode == "learn":
         return None, None
     if setting.mode == "fixed":
         return [math.log(setting.value)] * len(traits), None
-    fit = fit_intercept(intercept_stats(ds, traits, keys, cfg.bandwidth_kb, cfg.seed), traits)
+    stats = intercept_stats(ds, traits, keys, cfg.bandwidth_kb, cfg.seed, stratify=setting.mode == "sldsc")
+    fit = fit_intercept(stats, traits)
     return [math.log(v) for v in fit.sigma], fit
 
 

@@ -41,3 +41,20 @@ def test_a_non_positive_intercept_is_refused_naming_the_flag():
     st = LDScoreStats(ell, np.stack([0.2 * ell - 0.5, 0.2 * ell + 1.0], 1), st.keys)
     with pytest.raises(InputError, match=r"--sigma.*a \(-0\.5"):
         fit_intercept(st, ["a", "b"])
+
+
+def test_stratified_intercept_is_unbiased_where_the_plain_one_is_not():
+    """Per-SNP h2 that varies with an annotation correlated with the LD score biases LDSC's intercept;
+    S-LDSC's regression on the stratified LD score recovers it (exact expectations, no noise)."""
+    g = np.random.default_rng(5)
+    ell = g.gamma(4.0, 5.0, 3000)
+    # l_i1 = sum_k r_ik^2 a_k of an annotation of low-LD SNPs (like low MAF): large where l is small
+    strat = 10.0 * np.exp(-ell / 10.0) + np.abs(g.normal(0, 0.5, ell.size))
+    chi2 = 1.0 + 0.02 * ell + 0.2 * strat                  # intercept 1, tau = 0.2 on the annotation
+    a_plain, _ = ldsc_intercept(ell, chi2)
+    a_strat, _ = ldsc_intercept(ell, chi2, strata=strat[:, None])
+    assert abs(a_plain[0] - 1.0) > 0.1                     # the plain regression is biased here
+    assert a_strat[0] == pytest.approx(1.0, abs=1e-8)
+    st = LDScoreStats(ell, chi2[:, None], [(1, i // 100) for i in range(ell.size)], strat[:, None])
+    assert fit_intercept(st, ["t"]).sigma == pytest.approx([1.0], abs=1e-8)
+    assert st.without({(1, 0)}).strata.shape == (ell.size - 100, 1)
