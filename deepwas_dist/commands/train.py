@@ -16,9 +16,9 @@ from ..cli import key_values, run_cli
 from ..models.names import MODELS, SIZES
 
 #: --sigma's help, shared by train and tune.
-SIGMA_HELP = ("null variance of z (the LDSC intercept): ldsc (default: held at the LD score regression intercept of "
-              "the training slices), sldsc (the same, stratified by the annotations), learn (trained with the "
-              "prior), or a value to hold it at, e.g. a genome-wide S-LDSC intercept for these z-scores")
+SIGMA_HELP = ("null variance of z (the LDSC intercept): sldsc (default: held at the S-LDSC intercept of the training "
+              "slices, stratified by the dataset's annotations), ldsc (the same, unstratified), learn (trained with "
+              "the prior), or a value to hold it at, e.g. a genome-wide S-LDSC intercept for these z-scores")
 
 def parser(prog: str | None = None) -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

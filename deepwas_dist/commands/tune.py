@@ -35,7 +35,7 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
     a("--val-chroms", default="auto", help="validation chromosomes (default: before the test ones)")
     a("--test-chroms", default="auto", help="test chromosomes (default: the last quarter)")
     a("--objective", default="likelihood", choices=["likelihood", "ldsc"])
-    a("--sigma", default="ldsc", help=SIGMA_HELP)
+    a("--sigma", default="sldsc", help=SIGMA_HELP)
     a("--storage", default="runs", help="local path or s3:// URL for the scan directory")
     a("--storage-option", action="append", default=[], metavar="KEY=VALUE", help="fsspec/S3 option")
     a("--name", default="tune", help="scan name (default 'tune')")

@@ -20,8 +20,8 @@ saying the likely cause and what to try). They are printed under the summary tab
   ``SIGMA_HIGH`` (2) is beyond any plausible confounding and usually means sigma is absorbing LD mismatch
   or the flanks cut off real LD (a too-small ``--bandwidth``; in simulations, the small panel's long-range
   spurious LD).
-- ``sigma_imprecise``: with ``--sigma ldsc`` (the default) sigma is held at the LD score regression
-  intercept of the training slices; an intercept SE above ``SIGMA_SE_HIGH`` (0.1, half the width of the
+- ``sigma_imprecise``: with ``--sigma sldsc`` (the default) or ``ldsc`` sigma is held at the LD score
+  regression intercept of the training slices; an intercept SE above ``SIGMA_SE_HIGH`` (0.1, half the width of the
   usual 1-1.2 range) means too few SNPs to pin it down (one chromosome: SE 0.22 on chr22 height), and h2
   moves with it (there, +-1 SE of sigma moved h2 from 0.0047 to 0.0090). The refit jackknife's SEs
   include this uncertainty; a genome-wide intercept (S-LDSC, SE ~0.01) passed as ``--sigma VALUE`` removes it.

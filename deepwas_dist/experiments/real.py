@@ -42,13 +42,16 @@ SIGMA_SLDSC = Treatment(f"default, sigma held at S-LDSC's intercept {SLDSC_INTER
                         sigma=str(SLDSC_INTERCEPT))
 #: The default treatment with sigma trained with the prior (``--sigma learn``).
 SIGMA_LEARN = Treatment("default, sigma learned", keep_variance=0.995, sigma="learn")
+#: The default treatment with sigma at the unstratified LDSC intercept (``--sigma ldsc``).
+SIGMA_LDSC = Treatment("default, sigma at the unstratified LDSC intercept", keep_variance=0.995, sigma="ldsc")
 
 
 @dataclass
 class RealSpec:
     """Sizes of the real-data experiment; ``reduced()`` is the CI version."""
 
-    treatments: tuple[Treatment, ...] = (LEARN, SIGMA_LEARN, SIGMA_SLDSC, Treatment("lambda, all eigenpairs"),
+    treatments: tuple[Treatment, ...] = (LEARN, SIGMA_LDSC, SIGMA_LEARN, SIGMA_SLDSC,
+                                         Treatment("lambda, all eigenpairs"),
                                          Treatment("no mismatch term", mismatch="off"))
     models: tuple[tuple[str, str], ...] = (("constant", "small"), ("linear", "small"), ("mlp", "small"))
     objectives: tuple[str, ...] = ("ldsc", "likelihood")

@@ -55,9 +55,10 @@ class Treatment:
         return f"{self.design}-shrink{self.shrinkage:g}"
 
 
-#: The defaults (--mismatch learn, --ld-keep-variance 0.995, --sigma ldsc), and the alternatives.
-LEARN = Treatment("default: truncation 99.5% + lambda, sigma at the LDSC intercept", keep_variance=0.995)
-TREATMENTS = (Treatment("default, sigma learned", keep_variance=0.995, sigma="learn"),
+#: The defaults (--mismatch learn, --ld-keep-variance 0.995, --sigma sldsc), and the alternatives.
+LEARN = Treatment("default: truncation 99.5% + lambda, sigma at the S-LDSC intercept", keep_variance=0.995)
+TREATMENTS = (Treatment("default, sigma at the unstratified LDSC intercept", keep_variance=0.995, sigma="ldsc"),
+              Treatment("default, sigma learned", keep_variance=0.995, sigma="learn"),
               Treatment("default, sigma held at 1 (the simulated null variance)", keep_variance=0.995, sigma="1"),
               Treatment("lambda, all eigenpairs"),
               Treatment("no mismatch term", mismatch="off"),

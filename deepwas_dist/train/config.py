@@ -74,7 +74,7 @@ class TrainConfig:
     objective: str = "likelihood"           # likelihood | ldsc
     method: str = "auto"                    # auto | exact | iterative
     mismatch: str = "learn"                 # LD mismatch lambda: learn | off | VALUE (deepwas_dist/mismatch.py)
-    sigma: str = "ldsc"                     # null variance of z: ldsc (LDSC's intercept) | sldsc | learn | VALUE
+    sigma: str = "sldsc"                    # null variance of z: sldsc (S-LDSC's intercept) | ldsc | learn | VALUE
     ld_keep_variance: float | None = 0.995  # keep R_CC's leading eigenpairs explaining this share (1 or None: all)
     num_probes: int = 16
     bandwidth_kb: float | None = None       # None: the stored maximum

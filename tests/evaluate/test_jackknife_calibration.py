@@ -66,11 +66,11 @@ def test_random_annotations_have_calibrated_pvalues_on_chr22_height(shared_data,
     assert list(ds.binary_features) == names
 
     cfg = TrainConfig(data=url, model="linear", method="exact")                  # the defaults otherwise
-    assert cfg.sigma_setting.mode == "ldsc" and cfg.mismatch == "learn" and cfg.ld_keep_variance == 0.995
+    assert cfg.sigma_setting.mode == "sldsc" and cfg.mismatch == "learn" and cfg.ld_keep_variance == 0.995
     plan = plan_for(cfg, ds, ["height"], HoldoutSplit("none", slice_keys(ds), []))     # every slice trains
     batches = [ds.read_slice(c, s, ["height"], keep_variance=cfg.ld_keep_variance) for c, s in plan.train_keys]
     log_N = torch.tensor(plan.log_N, dtype=torch.float64)
-    per_block = block_log_sigma(ds, ["height"], plan.train_keys, seed=cfg.seed)
+    per_block = block_log_sigma(ds, ["height"], plan.train_keys, seed=cfg.seed, stratify=True)
     jk = refit_jackknife(build_model(cfg, plan), batches, log_N, [ds.features(22)[1:]],
                          RefitSettings(n_blocks=BLOCKS), log=print, block_log_sigma=per_block)
     f = np.exp(jk.log_f_full[:, 0])

@@ -16,7 +16,8 @@ from .conftest import TRAIT, base_config, train_in_process
 
 def test_parse_sigma():
     assert SigmaSetting.parse("learn") == SigmaSetting("learn") == SigmaSetting.parse(" LEARN ")
-    assert SigmaSetting.parse("ldsc") == SigmaSetting("ldsc") == TrainConfig().sigma_setting
+    assert SigmaSetting.parse("ldsc") == SigmaSetting("ldsc") and SigmaSetting.parse("sldsc").intercept
+    assert TrainConfig().sigma_setting == SigmaSetting("sldsc")
     assert SigmaSetting.parse("1.24") == SigmaSetting("fixed", 1.24) and SigmaSetting.parse(2).value == 2.0
     assert not SigmaSetting("learn").held and SigmaSetting("ldsc").held and SigmaSetting("fixed", 1.0).held
     for bad in ("0", "-1", "nan", "inf", "one"):
