@@ -184,6 +184,10 @@ def slice_hessians(net: torch.nn.Module, batches: Sequence[SliceBatch], log_N: t
     return 0.5 * (H + H.transpose(1, 2))
 
 
+#: Step halvings a Newton refit may take to get back into the valid region (2^-40 of the Newton step).
+MAX_HALVINGS = 40
+
+
 def newton_refit(net: torch.nn.Module, batches: Sequence[SliceBatch], log_N: torch.Tensor, objective: str,
                  H: torch.Tensor, g: torch.Tensor, loss: float, iters: int, tolerance_grad: float) -> FitTrace:
     """Minimise the loss summed over ``batches`` in place from ``net``, where it is ``loss`` with gradient
@@ -197,14 +201,15 @@ def newton_refit(net: torch.nn.Module, batches: Sequence[SliceBatch], log_N: tor
         if float(g.abs().max()) / n < tolerance_grad:
             break
         d = -torch.linalg.pinv(H, rtol=1e-7, hermitian=True) @ g     # redundant offsets: H is singular
-        valid = False
-        for _half in range(8):
+        valid, tries = False, 0
+        while tries < 8 or (not valid and tries < MAX_HALVINGS):
+            tries += 1
             _set_flat(net, theta + d)
             evals += 1
             try:
                 losses, grads = slice_gradients(net, batches, log_N, objective)
-            except InputError:            # the step left the valid region (f overflowed): a shorter one
-                valid, d = False, d / 2
+            except InputError:            # the step left the valid region (f overflowed): a shorter one,
+                valid, d = False, d / 2   # for as long as it takes (a backtracking line search)
                 continue
             valid, g_new = True, grads.sum(0)
             if losses.sum() <= loss + 1e-10 * abs(loss) or float(g_new.abs().max()) < float(g.abs().max()):
@@ -212,8 +217,8 @@ def newton_refit(net: torch.nn.Module, batches: Sequence[SliceBatch], log_N: tor
             d = d / 2
         if not valid:
             _set_flat(net, theta)
-            raise InputError("a jackknife refit step left the valid region even after 8 halvings; use "
-                             "--jackknife fixed, or fewer --jackknife-blocks")
+            raise InputError(f"a jackknife refit step left the valid region even after {MAX_HALVINGS} halvings; "
+                             "use --jackknife fixed, or fewer --jackknife-blocks")
         y = g_new - g
         if float(y @ d) > 1e-12 * float(y.norm() * d.norm()):                     # BFGS update of H
             Hd = H @ d

@@ -7,12 +7,12 @@ refit holding the intercept estimated without its block) must put fewer than 20%
 fixed-prior jackknife is computed on the same fit for comparison (measured numbers in the assertion
 messages and in the README's Outputs section).
 
-Measured (2 shared cores, 52 s in all, 32 s of it the jackknife): intercept 1.151 (SE 0.218), h2 0.0066,
-refit SE 0.0020 against fixed-prior SE 0.0002; Enrichment_p < 0.05 for 1/25 annotations (refit) against
-20/25 (fixed); refit enrichment SEs 5.6x the fixed ones (median); every refit converged (<= 49 passes,
-max |gradient| 1e-7 per SNP; with at most 20 passes one did not, 1.7e-5). The one refit p below 0.05
-(0.00025) is random20, whose fitted enrichment is at the boundary (3e-5: f -> 0 on its SNPs), where a
-normal approximation is poor.
+Measured (2 cores shared with a test run, 182 s in all, 111 s of it the jackknife): intercept 1.176
+(SE 0.221, stratified by the 25 annotations), h2 0.0064, refit SE 0.0020 against fixed-prior SE 0.0002;
+Enrichment_p < 0.05 for 1/25 annotations (refit) against 19/25 (fixed); refit enrichment SEs 5.8x the
+fixed ones (median); every refit converged (<= 42 passes, max |gradient| 1e-7 per SNP; with at most 20
+passes one did not). The one refit p below 0.05 (4e-5) is random20, whose fitted enrichment is at the
+boundary (4e-5: f -> 0 on its SNPs), where a normal approximation is poor.
 """
 from __future__ import annotations
 
