@@ -32,7 +32,8 @@ from ..mismatch import MismatchSetting
 from ..models import saved_prior
 from ..train.config import TrainConfig
 from ..train.holdout import HoldoutSplit
-from ..train.loop import RunPlan, null_prior
+from ..train.loop import null_prior
+from ..train.runplan import RunPlan
 from .effects import effects_table, posterior_arrays
 from .enrichment import enrichment_table, fixed_h2_se
 from .guards import TraitFit, check_trait, enrichment_masked_warning, format_warnings, mask_collapsed_enrichment

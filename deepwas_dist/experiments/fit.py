@@ -20,7 +20,8 @@ from ..evaluate.report import predict_all
 from ..mismatch import MismatchSetting
 from ..train.cache import SliceCache
 from ..train.config import TrainConfig
-from ..train.loop import RunPlan, null_prior, run_worker
+from ..train.loop import null_prior, run_worker
+from ..train.runplan import RunPlan
 from ..train.session import LocalSession
 
 

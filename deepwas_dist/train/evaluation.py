@@ -20,8 +20,9 @@ from ..errors import InputError
 from ..evaluate.report import evaluate_model
 from .config import TrainConfig
 from .holdout import HoldoutSplit
-from .loop import META_FILE, PLAN_FILE, RunPlan, build_model, load_state
+from .loop import META_FILE, build_model, load_state
 from .plan import make_plan
+from .runplan import PLAN_FILE, RunPlan
 
 
 def evaluate_run(cfg: TrainConfig, ds: Dataset, plan: RunPlan, split: HoldoutSplit, checkpoint,

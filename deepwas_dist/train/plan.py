@@ -3,7 +3,7 @@
     plan, split = make_plan(cfg, ds, traits)
 
 Everything here is worked out once by the driver (``train.run``) or by a re-evaluation
-(``train.evaluation``) and shipped to workers as a :class:`~deepwas_dist.train.loop.RunPlan`.
+(``train.evaluation``) and shipped to workers as a :class:`~deepwas_dist.train.runplan.RunPlan`.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from ..mismatch import LAMBDA_INIT, MismatchSetting
 from .assignment import slice_cost
 from .config import TrainConfig
 from .holdout import HoldoutSplit, SliceKey, resolve_holdout_chroms, resolve_split
-from .loop import RunPlan
+from .runplan import RunPlan
 
 
 def resolve_traits(ds: Dataset, traits: str) -> list[str]:

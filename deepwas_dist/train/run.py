@@ -23,9 +23,10 @@ from ..demo import demo_dataset_url
 from ..errors import InputError
 from .config import TrainConfig
 from .evaluation import evaluate_run, saved_plan
-from .loop import PLAN_FILE, load_state, train_loop_per_worker
+from .loop import load_state, train_loop_per_worker
 from .plan import make_plan, resolve_traits
 from .resources import check_resources, train_requests, wait_s_for
+from .runplan import PLAN_FILE
 
 
 def storage_for_ray(url: str, storage_options: dict):

@@ -30,10 +30,11 @@ from ..data.storage import absolute_url, filesystem, join
 from ..demo import demo_dataset_url
 from ..errors import InputError
 from ..train.config import TrainConfig
-from ..train.loop import RunPlan, heldout_metrics, null_prior, quiet_ray_train_logs, run_worker
+from ..train.loop import heldout_metrics, null_prior, quiet_ray_train_logs, run_worker
 from ..train.plan import make_plan, resolve_holdout, resolve_traits
 from ..train.resources import check_resources, wait_s_for
 from ..train.run import public_config, storage_for_ray
+from ..train.runplan import RunPlan
 from ..train.session import TuneSession
 
 METRIC = "heldout_improvement_per_snp"

@@ -13,9 +13,9 @@ def test_plan_round_trips_and_is_read_back_not_recomputed(sim_dataset, tmp_path,
     from deepwas_dist.data.reader import Dataset
     from deepwas_dist.data.storage import filesystem
     from deepwas_dist.train import evaluation
-    from deepwas_dist.train.loop import PLAN_FILE, RunPlan
     from deepwas_dist.train.plan import make_plan
     from deepwas_dist.train.run import public_config
+    from deepwas_dist.train.runplan import PLAN_FILE, RunPlan
 
     cfg = base_config(sim_dataset, str(tmp_path), "planned", sigma="ldsc",
                       storage_options={"key": "AKIA-secret", "endpoint_url": "http://x"})
