@@ -137,8 +137,9 @@ def check_sigma_precision(fit: TraitFit) -> list[GuardWarning]:
         return []
     return [GuardWarning("sigma_imprecise", f"sigma is held at the LD score regression intercept {fit.sigma:.3g} "
                          f"(jackknife SE {se:.2g} > {SIGMA_SE_HIGH}): too few SNPs to pin the intercept down, "
-                         "and h2 moves with it (the refit jackknife SEs include this). Fix: pass a genome-wide "
-                         "S-LDSC intercept for these z-scores as --sigma VALUE, or train on more chromosomes")]
+                         "and h2 moves with it (refit jackknife SEs include this, fixed-prior ones do not). Fix: "
+                         "pass a genome-wide S-LDSC intercept for these z-scores as --sigma VALUE, or train on more "
+                         "chromosomes")]
 
 
 def check_lambda(fit: TraitFit) -> list[GuardWarning]:
