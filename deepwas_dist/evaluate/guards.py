@@ -86,7 +86,7 @@ def mismatch_fix(fit: TraitFit) -> str:
         return "try --mismatch learn"
     if fit.sigma_mode == "learn":
         return (f"lambda is already learned ({fit.lam:.3g}); hold sigma at the LD score regression intercept "
-                "(--sigma ldsc, the default; on chr22 height it brought h2 to S-LDSC's) or at an S-LDSC "
+                "(--sigma sldsc, the default; on chr22 height it brought h2 to S-LDSC's) or at an S-LDSC "
                 "intercept (--sigma VALUE)")
     return (f"lambda is already learned ({fit.lam:.3g}) and sigma held ({fit.sigma_mode}); if S-LDSC gives a "
             "genome-wide intercept for these z-scores, pass it as --sigma VALUE")
