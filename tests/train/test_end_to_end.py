@@ -36,17 +36,19 @@ def test_trained_prior_beats_null_and_constant_and_recovers_truth(e2e):
     (3 slices), on the out-of-sample design (600-person LD panel, separate 6,000-person GWAS cohort) with the
     learned LD-mismatch lambda (the default).
 
-    Measured on this configuration (nats per held-out SNP; Pearson r of log f vs the true log f):
-        vs null 0.031, vs constant 0.025, r(log f) 0.40 (held-out SNPs 0.36), h2 0.155 (true 0.3),
-        sigma 10.1, lambda 0.038. Without the mismatch term the same run collapses to the null
-        (vs null -0.002, h2 0.066, sigma 23.9).
+    Measured on this configuration (nats per held-out SNP; Pearson r of log f vs the true log f), with the
+    European population history (the simulator's default since; 903 held-out SNPs), sigma learned as in
+    every test on these small datasets: vs null 0.082, vs constant 0.028, r(log f) 0.36 (held-out SNPs
+    0.34), h2 0.254 (true 0.3), sigma 5.3, lambda 0.12. Before, with the constant-Ne history: vs null
+    0.031, vs constant 0.025, r 0.40 (0.36), h2 0.155, sigma 10.1; without the mismatch term that run
+    collapsed to the null (vs null -0.002, h2 0.066, sigma 23.9).
     On the old in-sample design the same run measured vs null 0.174-0.198 over 6 variants: LD mismatch
     makes the held-out gain ~6x smaller, which is why the threshold is not that design's 0.05.
 
     Thresholds: vs null > 0.015 (half the measured value), vs constant > 0.005 (a fifth), r > 0.25 (all
     SNPs) and > 0.2 (held-out), h2 in (0.1, 1.0). A network that has not learnt the annotations' effect sits
-    at vs constant <= 0 and r ~ 0. h2 is underestimated (0.155 vs 0.3): the likelihood with a 600-person
-    panel is biased low even with lambda (README, "Does it work?"); this test does not hide that.
+    at vs constant <= 0 and r ~ 0. h2 is underestimated (0.254 vs 0.3): with sigma learned the likelihood is
+    biased low (README, "Does it work?"); this test does not hide that.
     """
     m = e2e.metrics["traits"][TRAIT]
     print({k: v for k, v in m.items() if k != "enrichment"})
@@ -54,7 +56,9 @@ def test_trained_prior_beats_null_and_constant_and_recovers_truth(e2e):
     assert m["improvement_vs_constant_per_snp"] > 0.005
     assert m["recovery_all"]["pearson_r"] > 0.25
     assert m["recovery_heldout"]["pearson_r"] > 0.2
-    assert m["heldout_snps"] > 1000 and m["heldout_slices"] == 3
+    # the held-out slices are chromosome 4's 3 slices, and every one of its SNPs with a z-score is scored
+    held = len(Dataset.open(e2e.cfg.data).sumstats(TRAIT, [4]))
+    assert m["heldout_slices"] == 3 and m["heldout_snps"] == held > 500
     assert m["true_h2"] == pytest.approx(0.3)
     assert 0.1 < m["h2"] < 1.0
 
