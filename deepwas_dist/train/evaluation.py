@@ -55,6 +55,12 @@ def latest_checkpoint_dir(run_dir: str, storage_options: dict | None = None) -> 
     return local
 
 
+def saved_config(saved: dict) -> TrainConfig:
+    """The TrainConfig of a run directory's config.json. Runs from before ``--sigma`` existed trained
+    sigma, so they are evaluated that way, not with today's default (``sldsc``)."""
+    return TrainConfig(**{"sigma": "learn", **saved["config"]})
+
+
 def saved_plan(fs, run_root: str, cfg: TrainConfig, ds: Dataset) -> tuple[RunPlan, HoldoutSplit]:
     """The run plan and hold-out split recorded in a run directory (``plan.json`` and config.json's
     ``holdout``), so evaluation and resume use exactly what training used (the --sigma ldsc intercept
@@ -82,7 +88,7 @@ def evaluate_run_dir(run_url: str, storage_options: dict | None = None, log: Cal
         raise InputError(f"{run_url}: no config.json; pass the directory of a run made by launch/train.py")
     with fs.open(cfg_path) as fh:
         saved = json.load(fh)
-    cfg = TrainConfig(**saved["config"])
+    cfg = saved_config(saved)
     if jackknife is not None:
         cfg.jackknife = jackknife
     if jackknife_blocks is not None:

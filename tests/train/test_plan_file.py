@@ -42,3 +42,13 @@ def test_plan_round_trips_and_is_read_back_not_recomputed(sim_dataset, tmp_path,
     with pytest.raises(AssertionError, match="recomputed"):
         (run / PLAN_FILE).unlink()
         evaluation.saved_plan(fs, root, cfg, ds)
+
+
+def test_runs_from_before_sigma_existed_are_evaluated_with_sigma_learned():
+    from deepwas_dist.train.config import TrainConfig
+    from deepwas_dist.train.evaluation import saved_config
+
+    old = {k: v for k, v in TrainConfig(data="d").to_dict().items() if k != "sigma"}
+    assert saved_config({"config": old}).sigma == "learn"
+    assert saved_config({"config": {**old, "sigma": "sldsc"}}).sigma == "sldsc"
+    assert TrainConfig().sigma == "sldsc"
