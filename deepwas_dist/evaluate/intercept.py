@@ -101,24 +101,26 @@ def fit_intercept(stats: LDScoreStats, traits: Sequence[str], blocks: int = INTE
     a, b = ldsc_intercept(*_arrays(stats))
     bad = [f"{t} ({v:.3g})" for t, v in zip(traits, a) if not v > 0]
     if bad:
-        raise InputError(f"--sigma ldsc: the LD score regression intercept is not positive for {', '.join(bad)}; "
+        raise InputError(f"--sigma ldsc/sldsc: the LD score regression intercept is not positive for {', '.join(bad)}; "
                          "fix: pass --sigma VALUE (e.g. an S-LDSC intercept) or --sigma learn")
     order = sorted(set(stats.keys))
     B = min(int(blocks), len(order))
     se = np.full(len(a), np.nan)
     if B >= 2:
-        which = contiguous_blocks(order, B)
-        reps = [ldsc_intercept(*_arrays(stats.without({k for k in order if which[k] == j})))[0] for j in range(B)]
-        se = jackknife_se(np.stack(reps))
+        se = jackknife_se(_leave_one_block_out(stats, contiguous_blocks(order, B), B))
     return Intercept(sigma=a.tolist(), se=se.tolist(), slope=b.tolist(), blocks=B)
 
 
 def block_intercepts(stats: LDScoreStats, which: dict[tuple[int, int], int], n_blocks: int) -> np.ndarray:
     """(B, T) intercepts with each block of ``which`` (slice key -> block) left out in turn: the
     jackknife refits of a ``--sigma ldsc`` run hold sigma at these, so its SEs include the intercept's."""
-    out = [ldsc_intercept(*_arrays(stats.without({k for k, j in which.items() if j == b})))[0]
-           for b in range(n_blocks)]
-    return np.maximum(np.stack(out), 1e-6)
+    return np.maximum(_leave_one_block_out(stats, which, n_blocks), 1e-6)
+
+
+def _leave_one_block_out(stats: LDScoreStats, which: dict[tuple[int, int], int], n_blocks: int) -> np.ndarray:
+    """(B, T) intercepts, block b of ``which`` left out in row b."""
+    return np.stack([ldsc_intercept(*_arrays(stats.without({k for k, j in which.items() if j == b})))[0]
+                     for b in range(n_blocks)])
 
 
 def block_log_sigma(ds: Dataset, traits: Sequence[str], keys: Sequence[tuple[int, int]],
