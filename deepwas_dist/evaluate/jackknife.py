@@ -23,8 +23,13 @@ theta_hat by O(1/B) of the data, so a warm start converges in a few steps:
   The pseudo-inverse drops H's null space (the prior's output bias and head bias are one offset).
 - larger networks: up to ``refit_iters`` L-BFGS iterations from theta_hat (final gradient recorded).
   Not used by the report: unregularised full-batch fits of an mlp are not the AdamW-trained estimator and
-  do not converge in this budget (measured: mlp/small polish to max |grad| 4e-3, h2 0.39 -> 10.7), so
-  :mod:`deepwas_dist.evaluate.report` falls back to the fixed-prior jackknife for them and says so.
+  do not converge in this budget (measured: mlp/small polish to max |grad| 4e-3, h2 0.39 -> 10.7).
+- the report refits a larger network's *scale* instead (:func:`shape_held`): its trunk and head are
+  frozen at the trained values, so theta is the per-trait output offset (log f = shape(x) + c_t) and, when
+  learned, log sigma: a prior of 2T parameters, refitted by Newton as above. Its h2 replicates carry the
+  uncertainty of the total (and of the intercept under ``--sigma ldsc``), which dominates h2's SE; the
+  shape's own uncertainty is left out. Enrichment is scale-free (every replicate would give the same
+  table), so its SEs stay those of the fixed-prior jackknife, and the report says so.
 
 Statistics. For any statistic theta -> g(theta) (h2 = sum_j f_j; Prop._h2 and Enrichment per annotation)
 the replicate g_b = g(theta_(b)) is evaluated on ALL SNPs of the dataset, with f predicted by refit b.
@@ -96,6 +101,7 @@ class RefitJackknife:
     blocks: list[list[SliceKey]]
     full: FitTrace
     refits: list[FitTrace] = field(default_factory=list)
+    shape_held: bool = False                 # only the scale (and sigma) refitted: :func:`shape_held`
 
     @property
     def n_blocks(self) -> int:
@@ -107,7 +113,8 @@ class RefitJackknife:
 
     def summary(self) -> dict:
         """What metrics.json records about the refits."""
-        return {"jackknife": "refit", "blocks": self.n_blocks, "full_fit_evaluations": self.full.evaluations,
+        return {"jackknife": "refit-scale" if self.shape_held else "refit", "blocks": self.n_blocks,
+                "full_fit_evaluations": self.full.evaluations,
                 "full_fit_max_grad": self.full.max_grad,
                 "refit_evaluations_max": max(r.evaluations for r in self.refits),
                 "refit_max_grad_max": max(r.max_grad for r in self.refits),
@@ -278,7 +285,9 @@ def refit_jackknife(net: torch.nn.Module, batches: Sequence[SliceBatch], log_N: 
         f"{B} leave-one-block-out refits")
     start = copy.deepcopy(full.state_dict())
     sigma_b = None if block_log_sigma is None else torch.as_tensor(block_log_sigma(which, B), dtype=torch.float64)
-    out = RefitJackknife(log_f_full=_predict(full, features), log_f_blocks=np.empty(0), blocks=blocks, full=trace)
+    out = RefitJackknife(log_f_full=_predict(full, features), log_f_blocks=np.empty(0), blocks=blocks, full=trace,
+                         shape_held=any(not p.requires_grad for n, p in full.named_parameters()
+                                        if n not in ("bias", "log_sigma", "log_lambda_raw")))
     preds = []
     for b in range(B):
         full.load_state_dict(start)
@@ -304,6 +313,17 @@ def refit_jackknife(net: torch.nn.Module, batches: Sequence[SliceBatch], log_N: 
     return out
 
 
+def shape_held(net: torch.nn.Module) -> torch.nn.Module:
+    """A copy of ``net`` whose trunk and head are frozen: what stays trainable is the per-trait output
+    offset ``bias`` (the log scale of f) and log sigma (if it was trainable), 2T parameters at most."""
+    held = copy.deepcopy(net)
+    keep = {id(held.bias), id(held.log_sigma)}
+    for p in held.parameters():
+        if id(p) not in keep:
+            p.requires_grad_(False)
+    return held
+
+
 def refit_enrichment_table(jk: RefitJackknife, trait: int, f: np.ndarray, annotations: np.ndarray,
                            names: list[str]) -> pd.DataFrame:
     """The S-LDSC-style table of ``f`` (M,) (the reported prior) with SEs from the refit replicates of
@@ -314,4 +334,4 @@ def refit_enrichment_table(jk: RefitJackknife, trait: int, f: np.ndarray, annota
 
 
 __all__ = ["COLUMNS", "FitTrace", "RefitJackknife", "RefitSettings",
-           "fit_lbfgs", "jackknife_se", "newton_refit", "refit_enrichment_table", "refit_jackknife"]
+           "fit_lbfgs", "jackknife_se", "newton_refit", "refit_enrichment_table", "refit_jackknife", "shape_held"]

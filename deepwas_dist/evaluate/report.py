@@ -39,7 +39,14 @@ from .enrichment import enrichment_table, fixed_h2_se
 from .guards import TraitFit, check_trait, enrichment_masked_warning, format_warnings, mask_collapsed_enrichment
 from .heldout import constant_prior, fit_constant_prior, recovery, score_slices, scoring_prior
 from .intercept import block_log_sigma
-from .jackknife import NEWTON_MAX_PARAMS, RefitJackknife, RefitSettings, refit_enrichment_table, refit_jackknife
+from .jackknife import (
+    NEWTON_MAX_PARAMS,
+    RefitJackknife,
+    RefitSettings,
+    refit_enrichment_table,
+    refit_jackknife,
+    shape_held,
+)
 from .plots import curves_png, enrichment_png, truth_png
 
 #: Training slices used to fit the baselines (null sigma, constant prior): a bounded, seeded subsample.
@@ -106,19 +113,19 @@ def evaluate_model(cfg: TrainConfig, ds: Dataset, plan: RunPlan, split: HoldoutS
     is_ho = heldout_snp_mask(ds, plan.heldout_keys, chroms)
     jk, fallback = None, None
     n_params = sum(p.numel() for p in net.parameters() if p.requires_grad)
-    if cfg.jackknife == "refit" and n_params > NEWTON_MAX_PARAMS:
-        # Unregularised full-batch refits of a large network do not estimate what AdamW training does (on the
-        # test simulation L-BFGS took an mlp/small from h2 0.39 to 10.7): use the fixed-prior SEs, and say so.
-        fallback = (f"refit jackknife supports priors of at most {NEWTON_MAX_PARAMS} parameters (this one has "
-                    f"{n_params}); fixed-prior SEs used, which ignore the uncertainty of the fit")
-        log(f"[jackknife] warning: {fallback}")
-    elif cfg.jackknife == "refit":
+    if cfg.jackknife == "refit":
+        # A large network's unregularised full-batch refits do not estimate what AdamW training does (on the
+        # test simulation L-BFGS took an mlp/small from h2 0.39 to 10.7): refit its scale, shape held.
+        jk_net = net if n_params <= NEWTON_MAX_PARAMS else shape_held(net)
+        if jk_net is not net:
+            log(f"[jackknife] the prior has {n_params:,} parameters: refitting its scale per block with its "
+                "shape held (h2 SEs include the fit of the total and of sigma; enrichment SEs are fixed-prior)")
         # --sigma ldsc: each refit holds the intercept estimated without its block
         setting = cfg.sigma_setting
         per_block = (block_log_sigma(ds, traits, plan.train_keys, cfg.bandwidth_kb, cfg.seed,
                                      stratify=setting.mode == "sldsc") if setting.intercept else None)
         try:
-            jk = refit_jackknife(net, list(read(plan.train_keys)), log_N, [ds.features(c)[1:] for c in chroms],
+            jk = refit_jackknife(jk_net, list(read(plan.train_keys)), log_N, [ds.features(c)[1:] for c in chroms],
                                  RefitSettings(n_blocks=cfg.jackknife_blocks, objective=cfg.objective), log=log,
                                  block_log_sigma=per_block)
             h2_full, h2_se = jk.h2()
@@ -208,7 +215,7 @@ def write_outputs(cfg, ds, traits, preds, snps_all, log_f_all, is_ho, metrics, n
         if binary:
             A = np.concatenate([ds.snps(c, [S.SNP] + binary)[binary].to_numpy(np.float64) for c in preds])
             f = np.exp(log_f_all[:, t])
-            if jk is not None:
+            if jk is not None and not jk.shape_held:
                 tab = refit_enrichment_table(jk, t, f, A, binary)
             else:
                 tab = enrichment_table(f, A, binary, n_blocks=FIXED_SNP_BLOCKS)
@@ -262,10 +269,13 @@ def summary_table(metrics: dict) -> str:
                      f"{rec:>10.3f}{m.get('sigma', float('nan')):>8.3f}"
                      f"{m['lambda'] if m.get('lambda') is not None else float('nan'):>9.4f}")
     jks = {f"{m['jackknife']['jackknife']} ({m['jackknife']['blocks']} blocks"
-           + ("; refit requested, prior too large" if "requested" in m["jackknife"] else "") + ")"
+           + ("; refit requested, it failed" if "requested" in m["jackknife"] else "") + ")"
            for m in metrics["traits"].values() if "jackknife" in m}
     if jks:
         lines.append(f"SE of h2 and enrichment: {', '.join(sorted(jks))} delete-one-block jackknife")
+    if any(m.get("jackknife", {}).get("jackknife") == "refit-scale" for m in metrics["traits"].values()):
+        lines.append("refit-scale: h2 SEs refit the prior's scale (and sigma's intercept) per block with its shape "
+                     "held; enrichment SEs are fixed-prior, which ignore the uncertainty of the shape")
     return "\n".join(lines) + "\n" + format_warnings(metrics["traits"])
 
 

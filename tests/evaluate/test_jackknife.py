@@ -25,6 +25,7 @@ from deepwas_dist.evaluate.jackknife import (
     fit_lbfgs,
     refit_enrichment_table,
     refit_jackknife,
+    shape_held,
 )
 
 
@@ -169,21 +170,61 @@ def test_report_writes_the_chosen_jackknife(small_fit, tmp_path, jackknife):
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["traits"]["t"]["h2_se"] == m["h2_se"]
 
 
-def test_report_falls_back_to_fixed_for_a_large_prior(small_fit, tmp_path):
-    """An mlp is not refitted (unregularised full-batch refits of it are not the trained estimator):
-    the report uses the fixed-prior SEs and records that refit was requested."""
+def _shaped_mlp(url: str):
+    """An mlp/small prior of the dataset at ``url`` with a random (not flat) shape."""
+    from deepwas_dist.data.reader import Dataset
+    from deepwas_dist.train.config import TrainConfig
+    from deepwas_dist.train.holdout import HoldoutSplit
+    from deepwas_dist.train.loop import build_model
+    from deepwas_dist.train.plan import plan_for, slice_keys
+
+    ds = Dataset.open(url)
+    cfg = TrainConfig(data=url, model="mlp", size="small", method="exact", mismatch="off", sigma="learn")
+    net = build_model(cfg, plan_for(cfg, ds, ["t"], HoldoutSplit("none", slice_keys(ds), [])))
+    with torch.no_grad():
+        net.head.weight.normal_(0.0, 0.3, generator=torch.Generator().manual_seed(0))
+    return net
+
+
+def test_shape_held_refits_only_the_scale_and_sigma(small_fit):
+    """A large prior's jackknife refits 2T parameters (offset, log sigma) and keeps its shape: every
+    replicate's log f is the full fit's plus a per-trait constant, and each refit is the cold optimum of the
+    scale without its block (one-dimensional problems, so the warm Newton refit must match the cold fit)."""
+    _, batches, log_N, feats, A, url = small_fit
+    net = _shaped_mlp(url)
+    held = shape_held(net)
+    assert [n for n, p in held.named_parameters() if p.requires_grad] == ["bias", "log_sigma"]
+    assert all(p.requires_grad for p in net.parameters())          # the trained network is untouched
+    jk = refit_jackknife(held, batches, log_N, feats, RefitSettings(n_blocks=3), log=lambda s: None)
+    assert jk.shape_held and jk.summary()["jackknife"] == "refit-scale"
+    shift = jk.log_f_blocks[:, :, 0] - jk.log_f_full[None, :, 0]
+    assert np.allclose(shift, shift[:, :1], atol=1e-9)             # shape held: a constant shift per block
+    _, se = jk.h2()
+    assert se[0] > 0
+    for b in range(3):
+        cold = shape_held(net).double()
+        keep = [x for x in batches if (x.chrom, x.slice_id) not in set(jk.blocks[b])]
+        fit_lbfgs(cold, keep, log_N, "likelihood", iters=200, tolerance_grad=1e-10)
+        with torch.no_grad():
+            lf = np.concatenate([cold(X.double(), None).numpy() for X, _ in feats])
+        assert abs(np.exp(lf).sum() - np.exp(jk.log_f_blocks[b]).sum()) < 1e-3 * se[0]
+
+
+def test_report_refits_a_large_priors_scale(small_fit, tmp_path):
+    """An mlp is not refitted as a whole (unregularised full-batch refits of it are not the trained
+    estimator): the report refits its scale, so h2 has a refit SE, and gives fixed-prior enrichment SEs."""
     from deepwas_dist.data.reader import Dataset
     from deepwas_dist.evaluate.report import evaluate_model
     from deepwas_dist.train.config import TrainConfig
-    from deepwas_dist.train.loop import build_model
     from deepwas_dist.train.plan import make_plan
 
     *_, url = small_fit
     ds = Dataset.open(url)
     cfg = TrainConfig(data=url, model="mlp", size="small", method="exact", mismatch="off", storage=str(tmp_path),
-                      name="run",
-                      holdout_chroms="2").validate()
+                      name="run", sigma="learn", jackknife_blocks=3, holdout_chroms="2").validate()
     plan, holdout = make_plan(cfg, ds, ["t"])
-    m = evaluate_model(cfg, ds, plan, holdout, build_model(cfg, plan), [], log=lambda s: None)["traits"]["t"]
-    assert m["jackknife"]["jackknife"] == "fixed" and m["jackknife"]["requested"] == "refit"
-    assert "refit requested, prior too large" in (tmp_path / "run" / "summary.txt").read_text()
+    m = evaluate_model(cfg, ds, plan, holdout, _shaped_mlp(url), [], log=lambda s: None)["traits"]["t"]
+    assert m["jackknife"]["jackknife"] == "refit-scale" and m["h2_se"] > 0
+    tab = pd.read_csv(tmp_path / "run" / "enrichment" / "t.results", sep="\t")
+    assert (tab["Enrichment_std_error"] > 0).all()
+    assert "refit-scale: h2 SEs refit the prior's scale" in (tmp_path / "run" / "summary.txt").read_text()
