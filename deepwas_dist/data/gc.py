@@ -35,7 +35,7 @@ from .storage import filesystem, join, read_json, storage_errors, write_bytes
 
 WRITERS_DIR = "_writers"
 HEARTBEAT_S = 60.0
-MIN_GRACE_S = 300.0
+MIN_GRACE_S = 360.0
 
 
 class WriterLease:
