@@ -2,13 +2,17 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import shutil
 import socket
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from deepwas_dist.data import schema as S
+from deepwas_dist.data.commit import LOG_DIR, encode
 from deepwas_dist.realdata import shared_data_dir
 
 SHARED_DATA = shared_data_dir()
@@ -99,3 +103,32 @@ def s3_server():
             server.stop()
 
 
+
+
+# ------------------------------------------------------------------------------------------ manifests
+def manifest_path(url: str) -> Path:
+    """The file holding a local dataset's newest manifest: its newest log version (manifest.json when legacy)."""
+    versions = sorted((Path(url) / LOG_DIR).glob("*.json"))
+    return versions[-1] if versions else Path(url) / S.MANIFEST_FILE
+
+
+def edit_manifest(url: str, fn) -> None:
+    """Apply ``fn`` to a local dataset's newest manifest object in place (re-checksummed: a manifest that
+    says something else, not a damaged one)."""
+    p = manifest_path(url)
+    m = json.loads(p.read_text())
+    fn(m)
+    p.write_bytes(encode(m, int(m.get("version", 0))) if "manifest_crc32" in m else json.dumps(m).encode())
+
+
+def make_legacy(url: str, fn=None) -> None:
+    """Turn a local dataset into one as releases before the manifest log wrote it: manifest.json only, no
+    version, no checksums; ``fn`` edits that manifest object first."""
+    p = manifest_path(url)
+    m = json.loads(p.read_text())
+    for k in ("version", "manifest_crc32", "checksums"):
+        m.pop(k, None)
+    if fn is not None:
+        fn(m)
+    shutil.rmtree(Path(url) / LOG_DIR, ignore_errors=True)
+    (Path(url) / S.MANIFEST_FILE).write_text(json.dumps(m, indent=1))

@@ -7,7 +7,8 @@
         --out s3://bucket/ukbb22
     python launch/prepare.py simulate --chroms 1-2 --length-mb 2 --out s3://bucket/sim \\
         --storage-option endpoint_url=http://127.0.0.1:9000
-    python launch/prepare.py info data/chr22
+    python launch/prepare.py info data/chr22            # --verify: also check every file's checksum
+    python launch/prepare.py gc data/chr22              # list unreferenced files; --yes deletes them
 
 Progress bars go to stderr, the summary to stdout. Errors: one line `error: ...` on stderr, exit code 2.
 See docs/prepare.md.
@@ -132,8 +133,22 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--maf", type=float, default=0.01, help="MAF filter of --from-plink (default 0.01)")
     p.add_argument("--overwrite", action="store_true")
 
-    p = sub.add_parser("info", parents=[common], help="print a dataset's manifest summary")
+    p = sub.add_parser("info", parents=[common], help="print a dataset's manifest summary and check its files",
+                       description="Print the manifest summary and check that every listed file exists with its "
+                                   "recorded size (exit code 1 if not).")
     p.add_argument("url", metavar="URL")
+    p.add_argument("--verify", action="store_true",
+                   help="also read every file and check its checksum (reads the whole dataset once)")
+
+    p = sub.add_parser("gc", parents=[common], help="list (and with --yes delete) files no manifest references",
+                       description="List the files under a dataset that no manifest version references (parts of "
+                                   "killed or failed writers, *.tmp files) and that are older than the grace period; "
+                                   "--yes deletes them. Files of a running writer are never touched: they are "
+                                   "younger than the grace period or carry the id of a live writer's lease.")
+    p.add_argument("url", metavar="URL")
+    p.add_argument("--grace-hours", type=float, default=1.0,
+                   help="only files older than this are garbage (default 1; at least 0.1)")
+    p.add_argument("--yes", action="store_true", help="delete the listed files (default: only list them)")
     return ap
 
 
@@ -141,6 +156,8 @@ def run(args: argparse.Namespace):
     """Dispatch to the ingestion steps (deepwas_dist.ingest.pipeline lists them); returns a PrepareSummary,
     or the info dict."""
     from deepwas_dist.cli import key_values
+    from deepwas_dist.data.gc import MIN_GRACE_S, collect
+    from deepwas_dist.errors import InputError
     from deepwas_dist.ingest.from_plink import prepare_plink
     from deepwas_dist.ingest.from_ukbb import prepare_ukbb_ld
     from deepwas_dist.ingest.info import dataset_info
@@ -175,7 +192,12 @@ def run(args: argparse.Namespace):
                                 length_mb=args.length_mb, seed=args.seed, from_plink=args.from_plink, maf=args.maf,
                                 demography=args.demography, overwrite=args.overwrite, **geometry, **common)
     if args.command == "info":
-        return dataset_info(args.url, so)
+        return dataset_info(args.url, so, verify=args.verify)
+    if args.command == "gc":
+        if not args.grace_hours * 3600 >= MIN_GRACE_S:
+            raise InputError(f"--grace-hours must be at least {MIN_GRACE_S / 3600:g} (a running writer refreshes its "
+                             f"lease every minute), got {args.grace_hours}")
+        return collect(args.url, so, grace_s=args.grace_hours * 3600, delete=args.yes)
     raise AssertionError(args.command)
 
 
@@ -210,6 +232,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         print(json.dumps(result if isinstance(result, dict) else result.to_dict(), indent=1, default=str))
     else:
         print(format_info(result) if isinstance(result, dict) else result.format())
+    if isinstance(result, dict) and (result.get("integrity") or {}).get("problems"):
+        return 1                         # info found missing, resized or corrupt files
     return 0
 
 

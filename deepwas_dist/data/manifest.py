@@ -8,6 +8,10 @@ earlier versions may lack (``simulation``, ``created``, ``writer``, ``updated``;
 ``features.constant``, ``traits.*.median_N``) take defaults, so those datasets still open. Chromosome
 keys are ints here and strings in the JSON. Part-file entries stay plain dicts: ``{"path", "row_lo",
 "row_hi", "bytes"}`` for SNP and sumstats tables, ``{"path", "n_slices", "bytes"}`` for LD shards.
+
+``checksums`` (path -> ``"crc32:..."``, :mod:`.checksum`) holds a content hash of every listed file;
+``version`` is the manifest's place in the dataset's version log (:mod:`.commit`; 0: a dataset written
+before the log existed). Both are absent from older manifests, which read with ``{}`` and 0.
 """
 from __future__ import annotations
 
@@ -171,7 +175,8 @@ class LDInfo:
 
 @dataclass(frozen=True)
 class Manifest:
-    """A dataset's manifest. ``files``: every file of the dataset (path relative to the root -> bytes)."""
+    """A dataset's manifest. ``files``: every file of the dataset (path relative to the root -> bytes);
+    ``checksums``: their content hashes (empty in manifests written before checksums existed)."""
 
     write_id: str
     chromosomes: list[int]
@@ -188,6 +193,8 @@ class Manifest:
     description: str | None = None
     simulation: dict | None = None
     updated: str | None = None
+    checksums: dict[str, str] = field(default_factory=dict)
+    version: int = 0
     format: str = S.DATASET_FORMAT
     schema_version: int = S.SCHEMA_VERSION
 
@@ -216,7 +223,9 @@ class Manifest:
                   ld=LDInfo.from_json(m["ld"], url), files={str(k): int(b) for k, b in m["files"].items()},
                   bytes_written=int(m["bytes_written"]), build=m.get("build"), created=m.get("created"),
                   writer=m.get("writer"), description=m.get("description"),
-                  simulation=m.get(S.MANIFEST_SIMULATION), updated=m.get("updated"))
+                  simulation=m.get(S.MANIFEST_SIMULATION), updated=m.get("updated"),
+                  checksums={str(k): str(v) for k, v in (m.get("checksums") or {}).items()},
+                  version=int(m.get("version", 0)))
         return out.validate(url)
 
     def validate(self, url: str) -> Manifest:
@@ -241,6 +250,10 @@ class Manifest:
                "files": dict(self.files), "bytes_written": self.bytes_written}
         if self.updated is not None:
             out["updated"] = self.updated
+        if self.checksums:
+            out["checksums"] = dict(sorted(self.checksums.items()))
+        if self.version:
+            out["version"] = self.version
         return out
 
 
@@ -280,10 +293,11 @@ def snps_section(chroms: dict) -> SnpInfo:
 
 def build_manifest(*, write_id: str, created: str, description: str | None, simulation: dict | None,
                    build: str | None, chroms: dict, features: FeatureInfo, tracks: TracksInfo | None,
-                   traits: dict[str, TraitInfo], ld: LDInfo, files: dict[str, int],
+                   traits: dict[str, TraitInfo], ld: LDInfo, files: dict[str, int], checksums: dict[str, str],
                    updated: str | None = None) -> Manifest:
     """The manifest of a finished write (``updated``: the time of an update; None for a new dataset)."""
     return Manifest(write_id=write_id, created=created, writer=writer_version(), description=description,
                     simulation=simulation, build=build, chromosomes=sorted(chroms), snps=snps_section(chroms),
                     features=features, tracks=tracks, traits=dict(traits), ld=ld, files=dict(sorted(files.items())),
-                    bytes_written=int(sum(files.values())), updated=updated)
+                    bytes_written=int(sum(files.values())), updated=updated,
+                    checksums={k: checksums[k] for k in sorted(files) if k in checksums})

@@ -1,8 +1,10 @@
 """Reading a dataset: manifest validation, a cheap slice index, and streaming slices for training.
 
-``Dataset.open(url, storage_options)`` reads and checks ``manifest.json`` (a directory without one is
-not a dataset: its writer never finished). ``Dataset.slices(...)`` streams :class:`SliceBatch` es with
-bounded memory: one LD row group (= one slice) at a time, plus a few SNP-table / sumstats row groups.
+``Dataset.open(url, storage_options)`` reads and checks the newest manifest version (:mod:`.commit`; a
+directory without one is not a dataset: its writer never finished). Every file is checked against its
+checksum in the manifest the first time this ``Dataset`` opens it (:mod:`.checksum`; a pickled copy
+checks again). ``Dataset.slices(...)`` streams :class:`SliceBatch` es with bounded memory: one LD row
+group (= one slice) at a time, plus a few SNP-table / sumstats row groups.
 A ``Dataset`` pickles as (URL, storage options, manifest), so it can be shipped to Ray workers; each
 worker opens its own filesystem.
 
@@ -27,11 +29,13 @@ from ..device import resolve_dtype
 from ..errors import InputError, SchemaError
 from ..slice import LDSlice
 from . import schema as S
+from .checksum import check_manifest
 from .chroms import chrom_code
+from .commit import read_head, version_rel
 from .manifest import Manifest, validate_manifest
 from .slice_rows import decode_slice_row
 from .slicing import crop_keep_mask, resolve_bandwidth
-from .storage import ParquetHandle, filesystem, join, read_json
+from .storage import ParquetHandle, filesystem
 from .tables import ChromReaders, RowReader, f64, tracks_array
 
 log = logging.getLogger(__name__)
@@ -84,19 +88,21 @@ class Dataset:
         self._fs = None
         self._root = None
         self._index: pd.DataFrame | None = None
+        self._verified: set[str] = set()          # files whose checksum this handle checked
 
     # --------------------------------------------------------------------------- opening
     @classmethod
     def open(cls, url: str, storage_options: dict | None = None) -> Dataset:
         """Open the dataset at ``url``; refuses a directory without a manifest and newer schema versions."""
         fs, root = filesystem(url, storage_options)
-        try:
-            m = read_json(fs, join(root, S.MANIFEST_FILE), url)
-        except FileNotFoundError as e:
+        head = read_head(fs, root, url)
+        if head.obj is None:
             raise InputError(f"{url}: no {S.MANIFEST_FILE}; this is not a deepwas_dist dataset, or its writer did "
                              "not finish (the manifest is written last, so an interrupted write is never valid); "
-                             "fix: point at a dataset root, or re-run the writer") from e
-        ds = cls(url, storage_options, validate_manifest(m, url))
+                             "fix: point at a dataset root, or re-run the writer")
+        check_manifest(head.obj, f"{url.rstrip('/')}/{S.MANIFEST_FILE}" if head.legacy else
+                       f"{url.rstrip('/')}/{version_rel(head.version)}")
+        ds = cls(url, storage_options, validate_manifest(head.obj, url))
         ds._fs, ds._root = fs, root
         return ds
 
@@ -122,8 +128,11 @@ class Dataset:
         return self._root
 
     def _parquet(self, rel: str, required: tuple[str, ...]) -> ParquetHandle:
-        return ParquetHandle(self.fs, self.root, rel, self.url, expected_bytes=self.manifest.files.get(rel),
-                             required=required)
+        crc = None if rel in self._verified else self.manifest.checksums.get(rel)
+        h = ParquetHandle(self.fs, self.root, rel, self.url, expected_bytes=self.manifest.files.get(rel),
+                          required=required, checksum=crc)
+        self._verified.add(rel)
+        return h
 
     # ------------------------------------------------------------------------- metadata
     @property

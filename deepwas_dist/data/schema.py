@@ -36,7 +36,11 @@ F_TRUE = "F_TRUE"   # per-SNP heritability f_j of the simulated truth
 # =====================================================================================================
 # On-disk dataset (DESIGN.md section 3). Layout under the dataset URL:
 #
-#   manifest.json                                  written LAST: a dataset without it is not a dataset
+#   _manifests/<N:08d>.json                        manifest version N, published LAST by exclusive create
+#                                                  (data/commit.py): a dataset without one is not a dataset
+#   manifest.json                                  a copy of the newest version (the only manifest of
+#                                                  datasets written before the log existed)
+#   _writers/<wid>.json                            a running writer's lease (data/gc.py)
 #   snps/chr=<c>/part-<wid>-<k>.parquet             SNP table + raw annotation columns (+ TRACKS)
 #   sumstats/<trait>/chr=<c>/part-<wid>-<k>.parquet Z N (F_TRUE), one row per reference SNP (dense,
 #                                                  row i == SNP-table row i; null Z = no z-score)

@@ -1,9 +1,10 @@
 """Writing a dataset's Parquet part files: LD shards (one row group per slice), row-indexed tables, the
 slice index.
 
-Every file is named ``part-<writer id>-<k>.parquet`` and recorded with the writer (``w._record``) once
-complete; local files are written under a temporary name and renamed (object stores publish an object
-only when its upload completes). The ``w`` these take is the
+Every file is named ``part-<writer id>-<k>.parquet`` and recorded with the writer (``w._record``: its
+size and the checksum of the bytes written, :class:`~.checksum.HashingFile`) once complete; local files
+are written under a temporary name and renamed (object stores publish an object only when its upload
+completes). The ``w`` these take is the
 :class:`~deepwas_dist.data.writer.DatasetWriter` whose files they are: its filesystem, URL, writer id,
 size targets and compression, and its file bookkeeping.
 """
@@ -17,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import schema as S
+from .checksum import HashingFile
 from .storage import atomic_open, is_local, join, storage_errors
 
 if TYPE_CHECKING:   # annotation only: the writer imports this module
@@ -42,11 +44,12 @@ class ShardWriter:
                 w.fs.makedirs(join(w.root, f"{S.LD_DIR}/chr={self.chrom}"), exist_ok=True)
             fh = w.fs.open(target, "wb")
         w._pending.add(target)
+        hf = HashingFile(fh)
         # float factors: dictionary encoding only adds a dictionary page (+58% size measured), and
         # min/max statistics of list elements are useless
-        pw = pq.ParquetWriter(fh, self.schema, compression=w.ld_compression or "none", use_dictionary=False,
+        pw = pq.ParquetWriter(hf, self.schema, compression=w.ld_compression or "none", use_dictionary=False,
                               write_statistics=[S.SNP_LO, S.SNP_HI, S.SLICE_ID, S.CHR])
-        self.cur = dict(rel=rel, path=path, target=target, fh=fh, pw=pw, rows=0, nbytes=0)
+        self.cur = dict(rel=rel, path=path, target=target, fh=fh, hf=hf, pw=pw, rows=0, nbytes=0)
         self.k += 1
 
     def write(self, table: pa.Table, nbytes: int) -> tuple[str, int]:
@@ -73,7 +76,7 @@ class ShardWriter:
             if cur["target"] != cur["path"]:
                 w.fs.mv(cur["target"], cur["path"])
             w._pending.discard(cur["target"])
-            w._record(cur["rel"])
+            w._record(cur["rel"], cur["hf"].checksum)
         self.done.append({"path": cur["rel"], "n_slices": cur["rows"], "bytes": w._files[cur["rel"]]})
 
     def abort(self) -> None:
@@ -97,7 +100,7 @@ def write_row_parts(w: DatasetWriter, table: pa.Table, reldir: str, bytes_per_ro
             pq.write_table(table.slice(lo, hi - lo), f, row_group_size=rg_rows,
                            compression=w.compression or "none", use_dictionary=dictionary)
         with storage_errors(w.url, "write"):
-            w._record(rel)
+            w._record(rel, f.checksum)
         out.append({"path": rel, "row_lo": lo, "row_hi": hi, "bytes": w._files[rel]})
     return out
 
@@ -117,5 +120,5 @@ def write_slice_index(w: DatasetWriter, rows: list[dict]) -> str:
     with atomic_open(w.fs, join(w.root, index_rel), w.url) as f:
         pq.write_table(index, f, compression="zstd")
     with storage_errors(w.url, "write"):
-        w._record(index_rel)
+        w._record(index_rel, f.checksum)
     return index_rel

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 
 from ..errors import InputError, SchemaError
 from . import schema as S
+from .checksum import HashingFile, check_file, file_checksum
 
 _CRED_FIX = {
     "s3": ("fix: give credentials (env AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE, or "
@@ -110,6 +111,8 @@ def atomic_open(fs: fsspec.AbstractFileSystem, path: str, url: str) -> Iterator[
 
     Local filesystems: write ``<path>.tmp-<id>`` and rename it on success (rename is atomic). Object
     stores (S3, GCS) publish an object only when its upload completes, so writing in place is atomic.
+    Yields a :class:`~deepwas_dist.data.checksum.HashingFile`: its ``checksum`` and ``nbytes`` are those
+    of the bytes written.
     """
     with storage_errors(url, "write"):
         if is_local(fs):
@@ -119,7 +122,7 @@ def atomic_open(fs: fsspec.AbstractFileSystem, path: str, url: str) -> Iterator[
             tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
             try:
                 with fs.open(tmp, "wb") as f:
-                    yield f
+                    yield HashingFile(f)
                 fs.mv(tmp, path)
             except BaseException:
                 with contextlib.suppress(Exception):
@@ -127,7 +130,7 @@ def atomic_open(fs: fsspec.AbstractFileSystem, path: str, url: str) -> Iterator[
                 raise
         else:
             with fs.open(path, "wb") as f:
-                yield f
+                yield HashingFile(f)
 
 
 def write_bytes(fs, path: str, data: bytes, url: str) -> int:
@@ -150,10 +153,12 @@ def read_json(fs, path: str, url: str) -> dict:
 
 
 class ParquetHandle:
-    """An open, checked Parquet file of a dataset: size against the manifest, footer, required columns."""
+    """An open, checked Parquet file of a dataset: size and (if given) checksum against the manifest,
+    footer, required columns. The checksum is computed by streaming the whole file once, before Parquet
+    reads it (:mod:`.checksum`)."""
 
     def __init__(self, fs, root: str, rel: str, url: str, *, expected_bytes: int | None,
-                 required: tuple[str, ...] = ()):
+                 required: tuple[str, ...] = (), checksum: str | None = None):
         self.rel, self.where = rel, f"{url.rstrip('/')}/{rel}"
         path = join(root, rel)
         try:
@@ -167,6 +172,10 @@ class ParquetHandle:
             if expected_bytes is not None and size is not None and int(size) != int(expected_bytes):
                 raise SchemaError(f"{self.where}: file is {size} bytes but the manifest recorded {expected_bytes}; "
                                   "it is truncated or was overwritten; fix: re-write the dataset")
+            if checksum is not None:
+                with storage_errors(self.where, "read"):
+                    actual = file_checksum(self._f)
+                check_file(self.where, rel, checksum, actual)
             try:
                 self.pf = pq.ParquetFile(self._f)
             except (pa.ArrowException, OSError, ValueError) as e:

@@ -1,16 +1,26 @@
 """Update transactions of an existing dataset: the part of :class:`~deepwas_dist.data.writer.DatasetWriter`
-that opens a dataset, keeps its files, unlists replaced ones and checks, before the manifest swap, that no
-other writer changed the dataset meanwhile.
+that opens a dataset, keeps its files, unlists replaced ones and, when another writer published a newer
+version first, re-applies the update to it (:meth:`UpdateMixin._rebase`) or refuses.
 
-An update writes only new files (under its own writer id), then swaps the manifest; until that swap the
-old manifest and every file it lists stay untouched. Files the new manifest no longer lists are deleted
-after the swap (``DatasetWriter.close``). :class:`UpdateMixin` holds these steps; it relies on the
-writer's state (``_chroms``, ``_files``, ``_traits``, ...), set up by ``DatasetWriter.__init__``.
+An update writes only new files (under its own writer id), then publishes the next manifest version
+(:mod:`.commit`); until then the old manifest and every file it lists stay untouched. Files the new
+manifest no longer lists are deleted after the swap (``DatasetWriter.close``). :class:`UpdateMixin` holds
+these steps; it relies on the writer's state (``_chroms``, ``_files``, ``_traits``, ...), set up by
+``DatasetWriter.__init__``.
+
+Rebasing: an update that only added and/or removed traits commutes with another writer's update of
+*other* traits on the same SNP tables and LD. Its change is then re-applied to the newer manifest ``h``:
+the traits of ``h``, minus the ones this update removed, plus the ones it added; the files of ``h``
+minus the removed traits' files, plus this writer's own new files. Anything else (the other writer
+touched one of the same traits, or the SNP tables, annotations or LD changed; or this update replaced
+the annotations) is a conflict: the update fails and publishes nothing.
 """
 from __future__ import annotations
 
 import contextlib
 import copy
+import datetime as _dt
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -18,11 +28,13 @@ import pyarrow as pa
 
 from ..errors import InputError
 from . import schema as S
+from .checksum import check_manifest
+from .commit import CommitConflict, Head
 from .feature_stats import FeatureStats
-from .manifest import Manifest, TraitInfo
+from .manifest import Manifest, TraitInfo, writer_version
 from .reader import Dataset
 from .records import ChromRecord
-from .storage import join, read_json
+from .storage import join
 
 
 class UpdateMixin:
@@ -43,12 +55,17 @@ class UpdateMixin:
             if k in kw:
                 raise InputError(f"DatasetWriter.update does not take {k!r} (it keeps the dataset's own)")
         w = cls(url, storage_options, overwrite=True, **kw)
-        w._load_base(ds)
+        try:
+            w._load_base(ds)
+        except BaseException:
+            w.abort()
+            raise
         return w
 
     def _load_base(self, ds: Dataset) -> None:
         m = ds.manifest
-        self._base, self._base_ds, self._old_files = m, ds, set(m.files)
+        self._base, self._base_ds = m, ds
+        self._head = Head(m.version, m.to_json())      # the version this update follows
         self.build, self.description, self.simulation = m.build, m.description, m.simulation
         self._ld = m.ld.settings()
         self._stats = FeatureStats(list(m.features.names))
@@ -58,6 +75,7 @@ class UpdateMixin:
             self._tracks_shape, self._track_names = (t.K, t.w), t.names
         self._traits: dict[str, TraitInfo] = copy.deepcopy(m.traits)
         self._files = dict(m.files)
+        self._checksums = dict(m.checksums)
         self._inherited = set(self._files)
         for c in ds.chromosomes:
             df = ds.snps(c, columns=[S.SNP, S.BP, S.CM, S.A1, S.A2])
@@ -80,6 +98,7 @@ class UpdateMixin:
         for e in entries:
             rel = e["path"]
             self._files.pop(rel, None)
+            self._checksums.pop(rel, None)
             if rel in self._inherited:
                 self._inherited.discard(rel)
             else:
@@ -119,12 +138,33 @@ class UpdateMixin:
         self._annot_pending.discard(c)
         return n
 
-    def _check_unchanged(self) -> None:
-        """Before an update's manifest swap: the dataset must still be the one update() opened."""
-        try:
-            now = read_json(self.fs, join(self.root, S.MANIFEST_FILE), self.url)
-        except FileNotFoundError:
-            now = {}
-        if now.get("write_id") != self._base.write_id:
-            raise InputError(f"{self.url}: the dataset was changed or removed by another writer while this update "
-                             "ran; nothing was published; fix: run the update again")
+    def _rebase(self, head: Head) -> dict:
+        """This write's manifest re-applied to ``head``, the newer version another writer published first;
+        CommitConflict when the two changes touch the same part of the dataset (module docstring)."""
+        b = self._base
+        if b is None:
+            raise CommitConflict("it created or replaced the dataset at this URL")
+        if head.obj is None:
+            raise CommitConflict("the dataset was removed")
+        if self._annot_pending is not None:
+            raise CommitConflict("this write replaced the annotations")
+        check_manifest(head.obj, self.url)
+        new = Manifest.from_json(head.obj, self.url)
+        if new.snps.files != b.snps.files or new.features != b.features or new.ld.index != b.ld.index:
+            raise CommitConflict("it changed the SNP tables, annotations or LD")
+        removed = set(b.traits) - set(self._traits)
+        added = {t for t, i in self._traits.items() if t not in b.traits or i.files != b.traits[t].files}
+        both = sorted(t for t in removed | added if new.traits.get(t) != b.traits.get(t))
+        if both:
+            raise CommitConflict(f"both writers changed trait(s) {both}")
+        drop = {e["path"] for t in removed for e in b.traits[t].file_entries()}
+        mine = set(self._files) - set(b.files)
+        files = {k: v for k, v in new.files.items() if k not in drop} | {k: self._files[k] for k in mine}
+        sums = {k: v for k, v in new.checksums.items() if k not in drop} | {k: self._checksums[k] for k in mine
+                                                                             if k in self._checksums}
+        traits = {t: i for t, i in new.traits.items() if t not in removed} | {t: self._traits[t] for t in added}
+        now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        self._rebased = replace(new, write_id=self.write_id, writer=writer_version(), traits=traits,
+                                files=dict(sorted(files.items())), checksums=dict(sorted(sums.items())),
+                                bytes_written=int(sum(files.values())), updated=now)
+        return self._rebased.to_json()

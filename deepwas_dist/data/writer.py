@@ -11,9 +11,13 @@ Usage::
 
 Atomicity: every file is written under a fresh writer id (``part-<wid>-<k>.parquet``), through a
 temporary name plus rename on local filesystems (object stores publish an object only when its upload
-completes). ``manifest.json`` is written last, so a dataset is either complete or not a dataset; a
-writer that fails (an exception inside ``with``, or :meth:`abort`) deletes its files and writes no
-manifest. Overwriting (``overwrite=True``) swaps the manifest atomically and then deletes the old files.
+completes), and checksummed as it is written (:mod:`.checksum`). The manifest is published last, as the
+next version of the dataset's manifest log, claimed by exclusive create (:mod:`.commit`), so a dataset is
+either complete or not a dataset, and of two concurrent writers only one can publish a given version; a
+writer that fails (an exception inside ``with``, a lost race, or :meth:`abort`) deletes its files and
+publishes nothing. Overwriting (``overwrite=True``) publishes the next version and then deletes the old
+files. While it runs, a writer holds a lease (:class:`~.gc.WriterLease`) that keeps ``prepare.py gc``
+off its files.
 
 Updating an existing dataset (add or replace a trait, replace the annotation columns)::
 
@@ -25,7 +29,8 @@ An update writes only new files (under its own writer id), then swaps the manife
 the old manifest and every file it lists stay untouched, so a failure at any point (validation,
 storage, an interrupted process) leaves the old dataset valid and unchanged. Files the new manifest no
 longer lists (a replaced trait's or SNP table's) are deleted after the swap. The swap refuses when
-another writer changed the dataset since :meth:`DatasetWriter.update` opened it.
+another writer changed the same part of the dataset since :meth:`DatasetWriter.update` opened it; an
+update of other traits is rebased onto it (:meth:`UpdateMixin._rebase`).
 
 This module holds the writer's orchestration (what is added when, file bookkeeping, publishing the
 manifest). The concerns it delegates: table checks (:mod:`.validate`), annotation statistics
@@ -37,10 +42,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import json
 import logging
 import re
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -50,14 +55,16 @@ from ..errors import InputError
 from . import schema as S
 from . import validate as V
 from .chroms import chrom_code as _as_chrom
+from .commit import Head, publish, read_head
 from .feature_stats import FeatureStats
+from .gc import WriterLease
 from .ld_numerics import ld_settings, slice_from_ld
 from .manifest import LDInfo, Manifest, TracksInfo, TraitInfo, build_manifest, ld_section, simulation_section
 from .records import ChromRecord
 from .shards import ShardWriter, write_row_parts, write_slice_index
 from .slice_rows import encode_slice_row
 from .slicing import SliceGeometry, plan_slices
-from .storage import filesystem, join, new_write_id, read_json, storage_errors, write_bytes
+from .storage import filesystem, join, new_write_id, storage_errors
 from .table_rows import encode_snp_table, encode_sumstats_table
 from .update import UpdateMixin
 
@@ -107,16 +114,11 @@ class DatasetWriter(UpdateMixin):
         self.target_file_bytes = int(target_file_mib * MiB)
         self.row_group_bytes = int(row_group_mib * MiB)
         self.compression, self.ld_compression = compression, ld_compression
-        mpath = join(self.root, S.MANIFEST_FILE)
         with storage_errors(url, "access"):
-            exists = self.fs.exists(mpath)
-        self._old_files: set[str] = set()        # files of the dataset this write replaces
-        if exists:
-            if not overwrite:
-                raise InputError(f"{url}: a dataset already exists here (manifest.json found); fix: choose a new "
-                                 "URL or pass overwrite=True (the old dataset stays valid until close())")
-            with contextlib.suppress(Exception):
-                self._old_files = set(read_json(self.fs, mpath, url).get("files", {}))
+            self._head: Head = read_head(self.fs, self.root, url, "access")   # the version this write follows
+        if self._head.obj is not None and not overwrite:
+            raise InputError(f"{url}: a dataset already exists here (manifest found); fix: choose a new "
+                             "URL or pass overwrite=True (the old dataset stays valid until close())")
         self._chroms: dict[int, ChromRecord] = {}
         self._stats = FeatureStats()
         self._tracks_shape: tuple[int, int] | None = None
@@ -127,6 +129,7 @@ class DatasetWriter(UpdateMixin):
         self._slice_rows: list[dict] = []
         self._traits: dict[str, TraitInfo] = {}
         self._files: dict[str, int] = {}
+        self._checksums: dict[str, str] = {}
         self._pending: set[str] = set()
         self._closed = False
         self.manifest: Manifest | None = None
@@ -136,6 +139,9 @@ class DatasetWriter(UpdateMixin):
         self._base_ds = None
         self._inherited: set[str] = set()
         self._annot_pending: set[int] | None = None
+        self._rebased: Manifest | None = None
+        self._garbage: set[str] = set()
+        self._lease = WriterLease(self.fs, self.root, url, self.write_id)
 
     @property
     def traits(self) -> list[str]:
@@ -170,8 +176,9 @@ class DatasetWriter(UpdateMixin):
         return self._replace_annotations(c, annotations)
 
     # ------------------------------------------------------------------------------ bookkeeping
-    def _record(self, rel: str) -> None:
+    def _record(self, rel: str, checksum: str) -> None:
         self._files[rel] = int(self.fs.size(join(self.root, rel)))
+        self._checksums[rel] = checksum
 
     def _check_open(self) -> None:
         if self._closed:
@@ -340,11 +347,13 @@ class DatasetWriter(UpdateMixin):
             self.abort()
             raise
         self._closed = True
+        self._lease.release()
         self.manifest = manifest
-        for rel in self._old_files:          # a replaced dataset's files are garbage now
-            if rel not in self._files:
-                with contextlib.suppress(Exception):
-                    self.fs.rm(join(self.root, rel))
+        # the replaced version's files that the new one does not list are garbage now (commit.py: no later
+        # version can list them)
+        for rel in self._garbage:
+            with contextlib.suppress(Exception):
+                self.fs.rm(join(self.root, rel))
         return manifest
 
     def _finish(self) -> Manifest:
@@ -363,12 +372,12 @@ class DatasetWriter(UpdateMixin):
             description=self.description, simulation=self.simulation, build=self.build, chroms=self._chroms,
             features=self._base.features if keep_features else self._stats.section(),
             tracks=None if self._tracks_shape is None else TracksInfo(*self._tracks_shape, names=self._track_names),
-            traits=self._traits, ld=ld, files=self._files, updated=None if self._base is None else now)
-        if self._base is not None:
-            self._check_unchanged()
-        data = json.dumps(manifest.to_json(), indent=1, allow_nan=False).encode("utf-8")
-        write_bytes(self.fs, join(self.root, S.MANIFEST_FILE), data, self.url)
-        return manifest
+            traits=self._traits, ld=ld, files=self._files, checksums=self._checksums,
+            updated=None if self._base is None else now)
+        done = publish(self.fs, self.root, self.url, self._head, manifest.to_json(), self._rebase, self.write_id)
+        final = replace(self._rebased or manifest, version=done.version)
+        self._garbage = set((done.replaced or {}).get("files", {})) - set(final.files)
+        return final
 
     def _write_slice_index(self) -> LDInfo:
         """Write the slice index of a new dataset; the manifest's "ld" section."""
@@ -386,6 +395,7 @@ class DatasetWriter(UpdateMixin):
         if self._closed:
             return
         self._closed = True
+        self._lease.release()
         for rel in [r for r in self._files if r not in self._inherited] + list(self._pending):
             path = rel if rel in self._pending else join(self.root, rel)
             with contextlib.suppress(Exception):

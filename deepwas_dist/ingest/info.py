@@ -1,13 +1,19 @@
-"""``prepare info``: the manifest summary of a dataset (:func:`dataset_info`) and its text rendering."""
+"""``prepare info``: the manifest summary of a dataset (:func:`dataset_info`) and its text rendering, with
+the integrity check of its files (:mod:`deepwas_dist.data.verify`: present, or with ``verify`` checksummed)."""
 from __future__ import annotations
 
+import dataclasses
+
 from ..data.reader import Dataset
+from ..data.verify import VerifyReport, verify_dataset
 from ._common import examples
 
 
-def dataset_info(url: str, storage_options: dict | None = None) -> dict:
-    """The manifest summary of the dataset at ``url``: chromosomes, SNPs, traits, features, slices, bytes."""
-    m = Dataset.open(url, storage_options).manifest
+def dataset_info(url: str, storage_options: dict | None = None, verify: bool = False) -> dict:
+    """The manifest summary of the dataset at ``url``: chromosomes, SNPs, traits, features, slices, bytes;
+    "integrity": the :class:`VerifyReport` (as a dict) of its files (checksums too with ``verify``)."""
+    ds = Dataset.open(url, storage_options)
+    m = ds.manifest
     ld = m.ld
     return {
         "url": url, "build": m.build, "created": m.created, "updated": m.updated,
@@ -23,6 +29,7 @@ def dataset_info(url: str, storage_options: dict | None = None) -> dict:
         "bytes_per_slice": float(ld.bytes_per_slice_mean), "max_slice_snps": int(ld.max_m),
         "max_rank": int(ld.max_rank), "files": len(m.files), "bytes": int(m.bytes_written),
         "simulation": m.simulation,
+        "integrity": dataclasses.asdict(verify_dataset(ds, full=verify)),
     }
 
 
@@ -51,6 +58,8 @@ def format_info(info: dict) -> str:
               *_simulation_lines(info.get("simulation")),
               f"  bytes         {info['bytes']:,} ({info['bytes'] / mib:.1f} MiB in {info['files']} files; "
               f"LD {info['slice_bytes'] / mib:.1f} MiB)"]
+    if info.get("integrity"):
+        lines += VerifyReport(**info["integrity"]).lines()
     return "\n".join(lines)
 
 

@@ -12,6 +12,7 @@ import pytest
 from deepwas_dist.data import Dataset, DatasetWriter
 from deepwas_dist.data import schema as S
 from deepwas_dist.errors import InputError, SchemaError
+from tests.conftest import edit_manifest, make_legacy
 
 from .conftest import make_toy, write_toy
 
@@ -155,10 +156,7 @@ def written(small, tmp_path) -> str:
 
 
 def _edit_manifest(url, fn):
-    p = Path(url) / S.MANIFEST_FILE
-    m = json.loads(p.read_text())
-    fn(m)
-    p.write_text(json.dumps(m))
+    edit_manifest(url, fn)
 
 
 def test_truncated_shard_names_the_file(written):
@@ -168,8 +166,10 @@ def test_truncated_shard_names_the_file(written):
     p.write_bytes(p.read_bytes()[: p.stat().st_size // 2])
     with pytest.raises(SchemaError, match=f"{rel}.*truncated.*fix: re-write"):
         list(Dataset.open(written).slices())
-    # the same damage without the size check (manifest updated) is caught by the Parquet footer check
-    _edit_manifest(written, lambda m: m["files"].__setitem__(rel, p.stat().st_size))
+    # the same damage without the size and checksum checks (manifest updated) is caught by the Parquet
+    # footer check
+    _edit_manifest(written, lambda m: (m["files"].__setitem__(rel, p.stat().st_size),
+                                       m["checksums"].pop(rel)))
     with pytest.raises(SchemaError, match=f"{rel}: corrupt or truncated Parquet file"):
         list(Dataset.open(written).slices())
 
@@ -181,7 +181,7 @@ def test_corrupt_footer_and_missing_file(written):
     raw = bytearray(p.read_bytes())
     raw[-8:-4] = (len(raw) * 2).to_bytes(4, "little")          # footer length beyond the file
     p.write_bytes(bytes(raw))
-    with pytest.raises(SchemaError, match=f"{rel}: corrupt or truncated"):
+    with pytest.raises(SchemaError, match=f"{rel}: checksum mismatch.*corrupt; fix: re-ingest chr2"):
         list(ds.slices(chroms=[2]))
     assert len(list(ds.slices(chroms=[1]))) > 0                  # the damage is local to chr2
     p.unlink()
@@ -194,7 +194,8 @@ def test_stored_file_missing_a_column(written):
     rel = ds.manifest.traits["t2"].files[1][0]["path"]
     p = Path(written) / rel
     pq.write_table(pq.read_table(p).drop_columns(["N"]), p)
-    _edit_manifest(written, lambda m: m["files"].__setitem__(rel, p.stat().st_size))
+    _edit_manifest(written, lambda m: (m["files"].__setitem__(rel, p.stat().st_size),
+                                       m["checksums"].pop(rel)))
     with pytest.raises(SchemaError, match=rf"{rel}: missing column\(s\) \['N'\]"):
         list(Dataset.open(written).slices(traits=["t2"]))
     assert len(list(Dataset.open(written).slices(traits=["t1"]))) > 0
@@ -207,6 +208,7 @@ def test_newer_schema_version(written):
 
 
 def test_manifest_damage(written):
+    make_legacy(written)
     p = Path(written) / S.MANIFEST_FILE
     text = p.read_text()
     p.write_text(text[: len(text) // 2])

@@ -3,22 +3,25 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 
 from deepwas_dist.data import Dataset, DatasetWriter, Manifest
-from deepwas_dist.data import schema as S
 from deepwas_dist.errors import SchemaError
+from tests.conftest import make_legacy, manifest_path
 
 
 def _on_disk(url: str) -> dict:
-    return json.loads((Path(url) / S.MANIFEST_FILE).read_text())
+    """The newest manifest version as stored, less its own checksum."""
+    raw = json.loads(manifest_path(url).read_text())
+    raw.pop("manifest_crc32")
+    return raw
 
 
 def test_json_on_disk_round_trips(toy_ds64):
     raw = _on_disk(toy_ds64)
     m = Manifest.from_json(raw, toy_ds64)
+    assert m.checksums.keys() == m.files.keys() and m.version == 1
     assert m.to_json() == raw and list(m.to_json()) == list(raw)          # same keys, same order
     assert Dataset.open(toy_ds64).manifest == m
     assert m.chromosomes == [1, 2] and set(m.snps.files) == {1, 2} and m.snps.per_chrom[1] == 600
@@ -37,6 +40,7 @@ def test_an_update_keeps_the_untouched_sections(toy_ds32, tmp_path):
         assert after[k] == before[k], k
     assert list(after["traits"]) == ["t1"] and after["traits"]["t1"] == before["traits"]["t1"]
     assert "updated" in after and "updated" not in before
+    assert Dataset.open(url).manifest.version == 2
 
 
 def test_old_manifests_without_optional_keys_still_load(toy_ds32, tmp_path):
@@ -45,13 +49,13 @@ def test_old_manifests_without_optional_keys_still_load(toy_ds32, tmp_path):
     url = str(tmp_path / "old")
     shutil.copytree(toy_ds32, url)
     raw = _on_disk(url)
-    for k in ("simulation", "created", "writer", "description"):
+    for k in ("simulation", "created", "writer", "description", "checksums", "version"):
         raw.pop(k)
     raw["features"].pop("constant")
     raw["snps"].pop("has_cm")
     for k in ("median_N", "has_f_true", "n_input", "n_unmatched"):
         raw["traits"]["t2"].pop(k)
-    (Path(url) / S.MANIFEST_FILE).write_text(json.dumps(raw))
+    make_legacy(url, lambda m: (m.clear(), m.update(raw)))
     ds = Dataset.open(url)
     assert ds.simulation is None and ds.manifest.features.constant == []
     assert ds.manifest.traits["t2"].median_N is None and not ds.manifest.traits["t2"].has_f_true

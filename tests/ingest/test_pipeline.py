@@ -274,24 +274,32 @@ def test_failed_updates_leave_the_dataset_unchanged(base, ds_url, tmp_path, monk
     monkeypatch.undo()
     unchanged()
     # 4. the manifest swap itself fails: the new files are removed, the old manifest stays
-    import deepwas_dist.data.writer as W
+    import deepwas_dist.data.commit as C
 
     def no_manifest(*a, **k):
         raise OSError("connection reset (simulated)")
 
-    monkeypatch.setattr(W, "write_bytes", no_manifest)
+    monkeypatch.setattr(C, "claim", no_manifest)
     with pytest.raises(OSError, match="simulated"):
         prepare_sumstats(ds_url, "t2", str(tmp_path / "t2.sumstats.gz"), progress=False)
     monkeypatch.undo()
     unchanged()
-    # 5. a concurrent update published first: this one refuses to overwrite it
+    # 5. a concurrent update of the same trait published first: this one refuses to overwrite it
     w = DatasetWriter.update(ds_url)
     prepare_sumstats(ds_url, "t3", str(tmp_path / "t2.sumstats.gz"), progress=False)
-    w.add_sumstats("t4", pd.DataFrame({"SNP": base["snps"][S.SNP], "Z": 1.0, "N": 1e5}))
-    with pytest.raises(InputError, match="changed or removed by another writer"):
+    w.add_sumstats("t3", pd.DataFrame({"SNP": base["snps"][S.SNP], "Z": 1.0, "N": 1e5}))
+    with pytest.raises(InputError, match=r"another writer published version .*both writers changed trait\(s\) "
+                                         r"\['t3'\].*retrying is safe"):
         w.close()
     assert Dataset.open(ds_url).traits == ["t1", "t3"]
-    assert not list(Path(ds_url).rglob("sumstats/t4/**/*.parquet"))
+    assert Dataset.open(ds_url).sumstats("t3")[S.Z].ne(1.0).any()
+    assert len(list(Path(ds_url).rglob("sumstats/t3/**/*.parquet"))) == len(Dataset.open(ds_url).chromosomes)
+    # 6. a concurrent update of another trait: rebased, both are kept
+    w = DatasetWriter.update(ds_url)
+    prepare_sumstats(ds_url, "t5", str(tmp_path / "t2.sumstats.gz"), progress=False)
+    w.add_sumstats("t4", pd.DataFrame({"SNP": base["snps"][S.SNP], "Z": 1.0, "N": 1e5}))
+    w.close()
+    assert Dataset.open(ds_url).traits == ["t1", "t3", "t5", "t4"]
 
 
 def _annot_files(d: Path, snps: pd.DataFrame, seed: int, drop: int = 0) -> tuple[list[str], pd.DataFrame]:

@@ -1,8 +1,6 @@
 """write_simulated_dataset: the design recorded in the manifest, LD from the panel only, spec errors."""
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
@@ -17,6 +15,7 @@ from deepwas_dist.simulate.dataset import (
 from deepwas_dist.simulate.demography import DEFAULT_HISTORY
 from deepwas_dist.simulate.genotypes import simulate_panel, simulate_panel_and_cohort
 from deepwas_dist.simulate.traits import TraitSpec
+from tests.conftest import make_legacy
 
 TRAITS = (TraitSpec("t", h2=0.3, N=10_000, truth="linear"),)
 
@@ -76,9 +75,7 @@ def test_old_manifest_without_simulation_is_readable(datasets, tmp_path):
     src = datasets["in-sample"].url
     dst = tmp_path / "old"
     shutil.copytree(src, dst)
-    m = json.loads((dst / S.MANIFEST_FILE).read_text())
-    del m[S.MANIFEST_SIMULATION]
-    (dst / S.MANIFEST_FILE).write_text(json.dumps(m))
+    make_legacy(str(dst), lambda m: m.pop(S.MANIFEST_SIMULATION))
     old = Dataset.open(str(dst))
     assert old.simulation is None and old.n_snps == datasets["in-sample"].n_snps
 
