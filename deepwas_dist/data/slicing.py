@@ -196,3 +196,12 @@ def contiguous_blocks(keys, blocks: int) -> dict[tuple[int, int], int]:
     order = sorted(keys)
     edges = np.linspace(0, len(order), blocks + 1).astype(int)
     return {k: b for b in range(blocks) for k in order[edges[b]:edges[b + 1]]}
+
+
+def seeded_subsample(keys: list, k: int, seed: int) -> list:
+    """Up to ``k`` of ``keys`` drawn without replacement by ``numpy.random.default_rng(seed)``, in their
+    original order (all of them when there are at most ``k``): the one subsample rule of the plan's
+    initial fits, the intercept regression and the report's baselines."""
+    keys = list(keys)
+    idx = np.random.default_rng(seed).choice(len(keys), size=min(int(k), len(keys)), replace=False)
+    return [keys[i] for i in sorted(idx)]

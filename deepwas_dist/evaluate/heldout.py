@@ -255,6 +255,35 @@ def scoring_prior(net: torch.nn.Module, base: list[SliceBatch], log_N: torch.Ten
     return prior, sigma, None if lam is None else lam.detach().double()
 
 
+#: Training slices used to fit the baselines (null sigma, constant prior, an LDSC-trained prior's sigma
+#: and lambda): a bounded, seeded subsample (:func:`deepwas_dist.data.slicing.seeded_subsample`).
+BASELINE_SLICES = 40
+
+
+@dataclass
+class ModelScores:
+    """A trained network as scored on held-out slices: the prior it is scored with, its (log) sigma and
+    lambda as scored, the held-out sums, and the run's null it was compared with."""
+
+    prior: PriorFn
+    log_sigma: torch.Tensor                  # (T,)
+    log_lambda: torch.Tensor | None          # (T,); None without the mismatch term
+    heldout: SliceScores
+    null_log_sigma: torch.Tensor
+    null_log_lambda: torch.Tensor | None
+
+
+def score_model(net: torch.nn.Module, base: list[SliceBatch], held: Iterable[SliceBatch], log_N: torch.Tensor,
+                null: RunNull, mismatch: bool, sigma_held: bool) -> ModelScores:
+    """Score a trained network on ``held`` against the run's ``null``: its sigma and lambda as
+    :func:`scoring_prior` sets them (from the baseline slices ``base``), and the null with or without
+    lambda to match. The one scoring of a network, shared by the report and the experiments."""
+    prior, sigma, lam = scoring_prior(net, base, log_N, mismatch, sigma_held=sigma_held)
+    null_ls, null_ll = null.for_prior(lam is not None)
+    sc = score_slices(held, prior, log_N, null_ls, null_log_lambda=null_ll)
+    return ModelScores(prior, sigma, lam, sc, null_ls, null_ll)
+
+
 def recovery(log_f_pred: np.ndarray, f_true: np.ndarray) -> dict:
     """Pearson r and RMSE of predicted log f against the true log f (SNPs with f_true > 0)."""
     ok = np.isfinite(f_true) & (f_true > 0) & np.isfinite(log_f_pred)

@@ -27,7 +27,7 @@ from typing import Sequence
 import numpy as np
 
 from ..data.reader import Dataset, SliceBatch
-from ..data.slicing import contiguous_blocks
+from ..data.slicing import contiguous_blocks, seeded_subsample
 from ..errors import InputError
 from ..ldsc import ldsc_intercept
 from .enrichment import jackknife_se
@@ -87,10 +87,7 @@ def intercept_stats(ds: Dataset, traits: Sequence[str], keys: Sequence[tuple[int
     """The regression's data from up to ``INTERCEPT_SLICES`` of the slices ``keys`` (seeded subsample),
     read with their full stored LD (not truncated: an LD score sums r^2 over the whole slice);
     ``stratify``: with the annotations' stratified LD scores (``--sigma sldsc``)."""
-    keys = list(keys)
-    if len(keys) > INTERCEPT_SLICES:
-        pick = np.random.default_rng(seed).choice(len(keys), size=INTERCEPT_SLICES, replace=False)
-        keys = [keys[i] for i in sorted(pick)]
+    keys = seeded_subsample(keys, INTERCEPT_SLICES, seed)
     return LDScoreStats.from_batches([ds.read_slice(c, s, list(traits), bandwidth_kb=bandwidth_kb, tracks=False)
                                       for c, s in keys], stratify=stratify)
 

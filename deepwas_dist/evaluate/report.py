@@ -26,18 +26,19 @@ import torch
 
 from ..data import schema as S
 from ..data.reader import Dataset
+from ..data.slicing import seeded_subsample
 from ..data.storage import filesystem, join
 from ..errors import InputError
 from ..mismatch import MismatchSetting
 from ..models import saved_prior
 from ..train.config import TrainConfig
 from ..train.holdout import HoldoutSplit
-from ..train.loop import null_prior
+from ..train.loop import run_null
 from ..train.runplan import RunPlan
 from .effects import effects_table, posterior_arrays
 from .enrichment import enrichment_table, fixed_h2_se
 from .guards import TraitFit, check_trait, enrichment_masked_warning, format_warnings, mask_collapsed_enrichment
-from .heldout import constant_prior, fit_constant_prior, recovery, score_slices, scoring_prior
+from .heldout import BASELINE_SLICES, constant_prior, fit_constant_prior, recovery, score_model, score_slices
 from .intercept import block_log_sigma
 from .jackknife import (
     NEWTON_MAX_PARAMS,
@@ -49,17 +50,8 @@ from .jackknife import (
 )
 from .plots import curves_png, enrichment_png, truth_png
 
-#: Training slices used to fit the baselines (null sigma, constant prior): a bounded, seeded subsample.
-BASELINE_SLICES = 40
 #: SNP blocks of the fixed-prior jackknife (``--jackknife fixed``).
 FIXED_SNP_BLOCKS = 200
-
-
-def _subsample(keys: list, k: int, seed: int) -> list:
-    if len(keys) <= k:
-        return list(keys)
-    idx = np.random.default_rng(seed).choice(len(keys), size=k, replace=False)
-    return [keys[i] for i in sorted(idx)]
 
 
 def predict_all(ds: Dataset, net: torch.nn.Module) -> dict[int, tuple[pd.DataFrame, np.ndarray]]:
@@ -92,15 +84,15 @@ def evaluate_model(cfg: TrainConfig, ds: Dataset, plan: RunPlan, split: HoldoutS
     log_N = torch.tensor(plan.log_N, dtype=torch.float64)
     read = lambda keys: (ds.read_slice(c, s, traits, bandwidth_kb=cfg.bandwidth_kb,  # noqa: E731
                                        keep_variance=cfg.ld_keep_variance) for c, s in keys)
-    base_keys = _subsample(plan.train_keys, BASELINE_SLICES, cfg.seed)
-    base = list(read(base_keys))
+    base = list(read(seeded_subsample(plan.train_keys, BASELINE_SLICES, cfg.seed)))
     mismatch = MismatchSetting.parse(cfg.mismatch).enabled
     fixed_ls = None if plan.fixed_log_sigma is None else torch.tensor(plan.fixed_log_sigma, dtype=torch.float64)
     c_logf, c_ls, c_ll = fit_constant_prior(base, log_N, torch.tensor(plan.init_log_f, dtype=torch.float64),
                                             mismatch=mismatch, fixed_log_sigma=fixed_ls)
-    prior, sigma, lam = scoring_prior(net, base, log_N, mismatch, sigma_held=fixed_ls is not None)
-    null_ls, null_ll = null_prior(plan, lam is not None)       # the run's one null (heldout.fit_run_null)
-    ho_model = score_slices(read(plan.heldout_keys), prior, log_N, null_ls, null_log_lambda=null_ll)
+    scored = score_model(net, base, read(plan.heldout_keys), log_N, run_null(plan), mismatch,
+                         sigma_held=fixed_ls is not None)
+    prior, sigma, lam, ho_model = scored.prior, scored.log_sigma, scored.log_lambda, scored.heldout
+    null_ls, null_ll = scored.null_log_sigma, scored.null_log_lambda
     ho_const = score_slices(read(plan.heldout_keys), constant_prior(c_logf, c_ls, c_ll), log_N, null_ls,
                             null_log_lambda=null_ll)
 

@@ -15,12 +15,13 @@ import torch
 
 from ..data import schema as S
 from ..data.reader import Dataset
-from ..evaluate.heldout import fit_nuisance, recovery, score_slices, scoring_prior
+from ..data.slicing import seeded_subsample
+from ..evaluate.heldout import BASELINE_SLICES, fit_nuisance, recovery, score_model, score_slices
 from ..evaluate.report import predict_all
 from ..mismatch import MismatchSetting
 from ..train.cache import SliceCache
 from ..train.config import TrainConfig
-from ..train.loop import null_prior, run_worker
+from ..train.loop import null_prior, run_null, run_worker
 from ..train.runplan import RunPlan
 from ..train.session import LocalSession
 
@@ -60,8 +61,7 @@ def shared_cache(cfg: TrainConfig, plan: RunPlan) -> SliceCache:
     return _CACHES[key]
 
 
-def fit_and_score(cfg: TrainConfig, plan: RunPlan, true_sigma: list[float] | None = None,
-                  null_slices: int = 40) -> FitResult:
+def fit_and_score(cfg: TrainConfig, plan: RunPlan, true_sigma: list[float] | None = None) -> FitResult:
     """Train ``cfg`` on ``plan.train_keys`` in this process and score it on ``plan.heldout_keys``."""
     t0 = time.perf_counter()
     cache = shared_cache(cfg, plan)
@@ -76,15 +76,12 @@ def fit_and_score(cfg: TrainConfig, plan: RunPlan, true_sigma: list[float] | Non
     T = len(plan.traits)
     log_N = torch.tensor(plan.log_N, dtype=torch.float64)
     read = lambda keys: [cache.get(k) for k in keys]  # noqa: E731
-    rng = np.random.default_rng(cfg.seed)
-    base = [plan.train_keys[i] for i in sorted(rng.choice(len(plan.train_keys), min(null_slices, len(plan.train_keys)),
-                                                         replace=False))]
     mismatch = MismatchSetting.parse(cfg.mismatch).enabled
-    base_b = read(base)
+    base_b = read(seeded_subsample(plan.train_keys, BASELINE_SLICES, cfg.seed))
     held = read(plan.heldout_keys)
-    prior, sigma, lam = scoring_prior(net, base_b, log_N, mismatch, sigma_held=plan.fixed_log_sigma is not None)
-    null_ls, null_ll = null_prior(plan, lam is not None)      # the run's one null (heldout.fit_run_null)
-    sc = score_slices(held, prior, log_N, null_ls, null_log_lambda=null_ll)
+    scored = score_model(net, base_b, held, log_N, run_null(plan), mismatch,
+                         sigma_held=plan.fixed_log_sigma is not None)
+    sc, sigma, lam = scored.heldout, scored.log_sigma, scored.log_lambda
     true = None
     if true_sigma is not None and all(b.f_true is not None for b in held):
         ts = torch.tensor([math.log(s) for s in true_sigma], dtype=torch.float64)

@@ -317,14 +317,19 @@ def heldout_metrics(traits: list[str], keys: list, costs: list[float], net: nn.M
     return out
 
 
-def null_prior(plan: RunPlan, has_lambda: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The run's null prior (log sigma, log lambda or None) to compare a prior with (``has_lambda``) or
-    without lambda with: the plan's fit of :func:`deepwas_dist.evaluate.heldout.fit_run_null`, whose
+def run_null(plan: RunPlan) -> RunNull:
+    """The run's null prior: the plan's fit of :func:`deepwas_dist.evaluate.heldout.fit_run_null`, whose
     docstring defines every "vs null" figure."""
     if plan.null_log_sigma is None:
         raise ValueError("the run plan has no null prior (make_plan fits it)")
     no_lambda = plan.null_log_sigma if plan.null_log_lambda is None else plan.null_log_sigma_no_lambda
-    return RunNull(plan.null_log_sigma, plan.null_log_lambda, no_lambda).for_prior(has_lambda)
+    return RunNull(plan.null_log_sigma, plan.null_log_lambda, no_lambda)
+
+
+def null_prior(plan: RunPlan, has_lambda: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The run's null (log sigma, log lambda or None) to compare a prior with (``has_lambda``) or without
+    lambda with."""
+    return run_null(plan).for_prior(has_lambda)
 
 
 def format_epoch_line(row: dict, traits: list[str]) -> str:

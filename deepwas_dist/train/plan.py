@@ -15,6 +15,7 @@ import torch
 
 from ..data import schema as S
 from ..data.reader import Dataset
+from ..data.slicing import seeded_subsample
 from ..errors import InputError
 from ..evaluate.heldout import RunNull, fit_constant_prior, fit_run_null
 from ..evaluate.intercept import Intercept, fit_intercept, intercept_stats
@@ -53,8 +54,7 @@ def slice_keys(ds: Dataset) -> list[SliceKey]:
 
 def mean_ld_score(ds: Dataset, keys: list[tuple[int, int]], k: int = 8, seed: int = 0) -> float:
     """Mean (bias-corrected, slice-local) LD score of core SNPs over up to ``k`` slices."""
-    rng = np.random.default_rng(seed)
-    pick = [keys[i] for i in sorted(rng.choice(len(keys), size=min(k, len(keys)), replace=False))]
+    pick = seeded_subsample(keys, k, seed)
     scores = [ds.read_slice(c, s, tracks=False).ld.ld2_core.sum(1).clamp_min(1.0) for c, s in pick]
     return float(np.mean(np.concatenate([x.numpy() for x in scores])))
 
@@ -157,8 +157,7 @@ def initial_prior(cfg: TrainConfig, ds: Dataset, traits: list[str], keys: list, 
     sigma0 = [0.0] * T if fixed_log_sigma is None else list(fixed_log_sigma)
     if not keys:
         return InitialPrior(guess, sigma0, [math.log(LAMBDA_INIT)] * T if mismatch else None, None)
-    rng = np.random.default_rng(cfg.seed)
-    pick = [keys[i] for i in sorted(rng.choice(len(keys), size=min(INIT_SLICES, len(keys)), replace=False))]
+    pick = seeded_subsample(keys, INIT_SLICES, cfg.seed)
     batches = [ds.read_slice(c, s, traits, bandwidth_kb=cfg.bandwidth_kb, tracks=False,
                                keep_variance=cfg.ld_keep_variance) for c, s in pick]
     fixed_ls = None if fixed_log_sigma is None else torch.tensor(fixed_log_sigma, dtype=torch.float64)

@@ -86,3 +86,14 @@ def test_bad_geometry_inputs():
         plan_slices(1, np.array([1, 2, 3]), bandwidth_cm=1.0)
     with pytest.raises(InputError, match="--core-kb"):
         plan_slices(1, np.array([1, 2, 3]), core_kb=0, bandwidth_kb=1)
+
+
+def test_seeded_subsample_is_an_ordered_draw_without_replacement():
+    from deepwas_dist.data.slicing import seeded_subsample
+
+    keys = [(c, s) for c in (1, 2, 3) for s in range(7)]
+    pick = seeded_subsample(keys, 5, seed=3)
+    assert len(set(pick)) == 5 and set(pick) <= set(keys)
+    assert pick == sorted(pick, key=keys.index)                     # genomic order kept
+    assert pick == seeded_subsample(keys, 5, seed=3) != seeded_subsample(keys, 5, seed=4)
+    assert seeded_subsample(keys, 100, seed=0) == keys               # all of them, in order
