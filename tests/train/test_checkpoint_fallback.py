@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 
+import fsspec
 import pytest
 import torch
 
@@ -116,3 +117,18 @@ def test_prune_removes_only_unregistered_checkpoints(run_dir):
     gone = prune_unregistered(str(run_dir), keep)
     assert len(gone) == 2
     assert sorted(p.name for p in run_dir.iterdir()) == sorted(keep | {"checkpoint_manager_snapshot.json"})
+
+
+def test_remote_storage_downloads_and_checks_the_newest_complete_checkpoint(run_dir):
+    """The same on a remote filesystem (fsspec's in-memory one): the checkpoint is checked after download."""
+    fs = fsspec.filesystem("memory")
+    fs.put(str(run_dir) + "/", "/remote-run/", recursive=True)
+    newest = "/remote-run/checkpoint_2026-01-01_00-00-02.000000"
+    fs.pipe(f"{newest}/{STATE_FILE}", fs.cat(f"{newest}/{STATE_FILE}")[:100])
+    lines: list[str] = []
+    d = latest_checkpoint_dir("memory://remote-run", log=lines.append)
+    assert not d.startswith("/remote-run") and os.path.isdir(d)
+    assert load_state(d)[1]["global_step"] == 3 and len(lines) == 1 and newest in lines[0]
+    gone = prune_unregistered("memory://remote-run", {"checkpoint_2026-01-01_00-00-01.000000"})
+    assert len(gone) == 3 and fs.exists("/remote-run/checkpoint_manager_snapshot.json")
+    fs.rm("/remote-run", recursive=True)
