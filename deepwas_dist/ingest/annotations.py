@@ -97,7 +97,7 @@ def _position_drops(raw: pd.DataFrame, snps: pd.Series, reference: pd.DataFrame 
     check_bp = BP in raw.columns and BP in reference.columns
     bad = position_mismatch(snps.to_numpy(dtype=object)[hit], ref[CHR].to_numpy(),
                             ref[BP].to_numpy() if check_bp else None,
-                            chrom_codes(raw[CHR].iloc[hit], path) if CHR in raw.columns else None,
+                            chrom_codes(raw[CHR], path)[hit] if CHR in raw.columns else None,
                             pd.to_numeric(raw[BP].iloc[hit], errors="coerce").to_numpy(dtype=np.float64)
                             if check_bp else None, path, build)
     out = np.zeros(len(raw), dtype=bool)

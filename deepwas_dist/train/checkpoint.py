@@ -202,9 +202,9 @@ def load_latest(run_url: str, storage_options: dict | None = None, log: Callable
             _warn(log, p, _reason(e))
             if local != p:
                 shutil.rmtree(local, ignore_errors=True)
-    raise InputError(f"{run_url}: no complete checkpoint (one with a valid {MARKER_FILE} and matching files) to "
-                     "use; fix: train the run again (a new --name, or delete its checkpoint_* directories and "
-                     "--resume)")
+    raise InputError(f"{run_url}: no complete checkpoint (one with a valid {MARKER_FILE} and matching files; runs "
+                     "trained before deepwas_dist wrote that marker have none) to use; fix: train the run again "
+                     "(a new --name, or delete its checkpoint_* directories and --resume)")
 
 
 def _reason(e: DamagedCheckpoint) -> str:
