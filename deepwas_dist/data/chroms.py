@@ -34,6 +34,12 @@ def chrom_code(label, where: str = "chromosome") -> int:
     return c
 
 
+def chrom_label(code: int) -> str:
+    """The label of a chromosome code: "22", "X" (23), "Y", "XY", "MT" (26)."""
+    names = {v: k for k, v in CHROM_CODES.items() if k != "M"}
+    return names.get(int(code), str(int(code)))
+
+
 def parse_chroms(text: str | int | Iterable | None, flag: str = "--chroms") -> list[int] | None:
     """'1-8', '1,3,5-7', '22', '20-22,X' (or ints / a list of labels) -> sorted distinct codes; None -> None.
     Errors name ``flag``."""
@@ -72,4 +78,4 @@ def chrom_codes(values: pd.Series, where: str) -> np.ndarray:
     return out.to_numpy().astype(np.int32)
 
 
-__all__ = ["CHROM_CODES", "chrom_code", "parse_chroms", "chrom_codes"]
+__all__ = ["CHROM_CODES", "chrom_code", "chrom_label", "parse_chroms", "chrom_codes"]

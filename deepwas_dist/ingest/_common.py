@@ -1,10 +1,13 @@
-"""Helpers shared by the ingestion parsers: opening fsspec URLs, chromosome codes, error locations and
-examples."""
+"""Helpers shared by the ingestion parsers: opening fsspec URLs, reading text tables (a damaged gzip is
+one InputError naming the file), error locations and examples."""
 from __future__ import annotations
 
+import contextlib
+import gzip
 import os
 import re
-from typing import Any
+import zlib
+from typing import Any, Iterator
 
 import fsspec
 import numpy as np
@@ -12,7 +15,23 @@ import pandas as pd
 
 from ..errors import InputError
 
-#: PLINK's numeric codes for the non-autosomes.
+#: What reading a damaged gzip stream raises: cut short (EOFError), not gzip or a failed CRC check
+#: (gzip.BadGzipFile), bad deflate data (zlib.error).
+GZIP_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error)
+
+
+@contextlib.contextmanager
+def gzip_errors(url: str) -> Iterator[None]:
+    """Re-raise a damaged gzip stream read inside the ``with`` as one InputError naming ``url``."""
+    try:
+        yield
+    except GZIP_ERRORS as e:
+        raise InputError(f"{url} is a truncated or corrupt gzip file ({one_line(e)}); fix: copy or download it "
+                         "again (`gzip -t FILE` checks a copy)") from None
+
+
+def one_line(e: BaseException) -> str:
+    return " ".join(str(e).split())
 
 
 def so(storage_options: dict | None) -> dict:
@@ -41,7 +60,7 @@ def header_and_sep(url: str, storage_options: dict | None = None) -> tuple[list[
 
     Tab when the header has tabs, comma when it has commas and no other whitespace, else any whitespace.
     """
-    with open_file(url, "rt", storage_options, compression="infer") as f:
+    with gzip_errors(url), open_file(url, "rt", storage_options, compression="infer") as f:
         first = f.readline()
     if not first.strip():
         raise InputError(f"{url} is empty or its first line is blank; it needs a header line.")
@@ -59,11 +78,11 @@ def header_and_sep(url: str, storage_options: dict | None = None) -> tuple[list[
 def read_table(url: str, sep: str, storage_options: dict | None = None,
                str_columns: list[str] | tuple[str, ...] = (), **kw: Any) -> pd.DataFrame:
     """Read a delimited text table with header (gz or plain) through fsspec; `str_columns` kept as strings."""
-    with open_file(url, "rt", storage_options, compression="infer") as f:
+    with gzip_errors(url), open_file(url, "rt", storage_options, compression="infer") as f:
         try:
             return pd.read_csv(f, sep=sep, dtype={c: str for c in str_columns}, **kw)
         except (pd.errors.ParserError, ValueError) as e:
-            raise InputError(f"cannot parse {url} as a delimited table: {e}. "
+            raise InputError(f"cannot parse {url} as a delimited table: {one_line(e)}. "
                              "Check that every line has the same number of fields as the header.") from e
 
 

@@ -44,25 +44,36 @@ def align_annotations(table: pd.DataFrame, names: list[str], reference: dict[int
     if total and n_missing == total:
         raise ids_match_nothing(table[S.SNP], pd.concat([r[S.SNP] for _, r in sorted(reference.items())]), where)
     if n_missing and fill is None:
+        n_pos = table.attrs.get("position_mismatch", 0)
+        dropped = f", {n_pos:,} of them dropped as their CHR/BP are not the panel's" if n_pos else ""
         raise InputError(f"{n_missing:,} of the dataset's {total:,} SNPs are missing from {where} (first: "
-                         f"{examples(missing)}); fix: give every SNP a row, or pass --fill 0 to set the "
+                         f"{examples(missing)}{dropped}); fix: give every SNP a row, or pass --fill 0 to set the "
                          "missing SNPs' annotations to 0")
     counts = {"rows": len(table), "matched": total - n_missing, "filled": n_missing,
               "not_in_dataset": int((~used).sum())}
     return {c: df for c, (df, _) in out.items()}, counts
 
 
-def annotations_for(annot, snps_by_chrom: dict[int, pd.DataFrame], fill, input_storage_options
-                     ) -> tuple[dict[int, pd.DataFrame] | None, dict]:
+def annotations_for(annot, snps_by_chrom: dict[int, pd.DataFrame], fill, input_storage_options,
+                    build: str | None = None) -> tuple[dict[int, pd.DataFrame] | None, dict]:
     if not annot:
         return None, {}
-    reference = pd.concat([df[[S.CHR, S.SNP]] for _, df in sorted(snps_by_chrom.items())], ignore_index=True)
-    table, names = read_annotations(list(annot), reference=reference, storage_options=input_storage_options)
+    cols = [c for c in (S.CHR, S.SNP, S.BP) if all(c in df.columns for df in snps_by_chrom.values())]
+    reference = pd.concat([df[cols] for _, df in sorted(snps_by_chrom.items())], ignore_index=True)
+    table, names = read_annotations(list(annot), reference=reference, storage_options=input_storage_options,
+                                    build=build)
     per_chrom, counts = align_annotations(table, names, snps_by_chrom, fill, where=", ".join(annot))
     return per_chrom, {"annotations": ", ".join(names), "annotation rows": counts["rows"],
                        "annotation SNPs filled": counts["filled"],
                        "annotation rows not in the reference": counts["not_in_dataset"],
+                       **position_note(table),
                        **metadata_note(table)}
+
+
+def position_note(table: pd.DataFrame) -> dict:
+    """The summary line counting annotation rows dropped for a CHR/BP not the panel's (none: no line)."""
+    n = table.attrs.get("position_mismatch", 0)
+    return {"annotation rows dropped: CHR/BP not the panel's": n} if n else {}
 
 
 def metadata_note(table: pd.DataFrame) -> dict:

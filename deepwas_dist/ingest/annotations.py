@@ -6,7 +6,9 @@
 
 Metadata columns (``ANNOT_METADATA_COLUMNS``: CHR BP SNP CM A1 A2 MAF) are not annotations; those beyond
 LDSC's CHR BP SNP CM (e.g. an ``MAF`` column) are named in ``table.attrs["metadata_columns"]`` of
-:func:`read_annotations`, for the ingest summary.
+:func:`read_annotations`, for the ingest summary. A file's CHR and BP, where present, are checked against
+the reference's for the SNPs matched by ID (:mod:`deepwas_dist.ingest.positions`): rows that disagree are
+dropped (their count is ``table.attrs["position_mismatch"]``), too many refuse the file.
 """
 from __future__ import annotations
 
@@ -15,9 +17,11 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from ..data.chroms import chrom_codes
 from ..data.schema import ANNOT_METADATA_COLUMNS, BP, CHR, CM, RESERVED_COLUMNS, SNP
 from ..errors import InputError
 from ._common import ensure_sequence, header_and_sep, open_file, read_table
+from .positions import position_mismatch
 
 
 class AnnotStats(NamedTuple):
@@ -80,22 +84,47 @@ def _read_one(path: str, storage_options: dict | None) -> tuple[pd.DataFrame | N
     return snps, raw, names, "line"
 
 
+def _position_drops(raw: pd.DataFrame, snps: pd.Series, reference: pd.DataFrame | None, path: str,
+                    build: str | None) -> np.ndarray:
+    """Rows of a file with SNP IDs whose CHR/BP disagree with the reference's (see the module docstring)."""
+    has = [c for c in (CHR, BP) if c in raw.columns]
+    if not has or reference is None or SNP not in reference.columns or CHR not in reference.columns \
+            or (has == [BP] and BP not in reference.columns):
+        return np.zeros(len(raw), dtype=bool)
+    pos = pd.Index(reference[SNP].astype(str).to_numpy(dtype=object)).get_indexer(snps.to_numpy(dtype=object))
+    hit = np.flatnonzero(pos >= 0)
+    ref = reference.iloc[pos[hit]]
+    check_bp = BP in raw.columns and BP in reference.columns
+    bad = position_mismatch(snps.to_numpy(dtype=object)[hit], ref[CHR].to_numpy(),
+                            ref[BP].to_numpy() if check_bp else None,
+                            chrom_codes(raw[CHR], path)[hit] if CHR in raw.columns else None,
+                            pd.to_numeric(raw[BP].iloc[hit], errors="coerce").to_numpy(dtype=np.float64)
+                            if check_bp else None, path, build)
+    out = np.zeros(len(raw), dtype=bool)
+    out[hit[bad]] = True
+    return out
+
+
 def read_annotations(paths: str | list[str], reference: pd.DataFrame | None = None,
-                     storage_options: dict | None = None) -> tuple[pd.DataFrame, list[str]]:
+                     storage_options: dict | None = None, build: str | None = None
+                     ) -> tuple[pd.DataFrame, list[str]]:
     """Read annotation files (e.g. one per chromosome) into one table.
 
     Args:
         paths: one path/URL or a list; all files must have the same annotation columns. Thin annots are
             aligned to consecutive blocks of ``reference`` rows in the order given (one file: all rows;
             files per chromosome: give them in the reference's chromosome order).
-        reference: SNP table (column SNP, optionally CHR) that thin annots are aligned to.
+        reference: SNP table (column SNP, optionally CHR and BP) that thin annots are aligned to, and that
+            the CHR/BP of files that have them are checked against.
         storage_options: fsspec options for remote URLs.
+        build: the reference's genome build, if known (named in a position-mismatch error).
 
     Returns:
         (table, names): table has column SNP then one float64 column per annotation, rows in file
         order (files concatenated), RangeIndex; names lists the annotation columns in file order.
         ``table.attrs["metadata_columns"]`` names the columns read as metadata, not annotations,
-        beyond CHR BP SNP CM (A1, A2, MAF), so that the caller can say they were not used.
+        beyond CHR BP SNP CM (A1, A2, MAF), so that the caller can say they were not used;
+        ``table.attrs["position_mismatch"]`` counts the rows dropped for a CHR/BP not the reference's.
 
     Raises:
         InputError: missing SNP column, non-numeric or NaN values (naming column and SNP), thin annot
@@ -105,7 +134,7 @@ def read_annotations(paths: str | list[str], reference: pd.DataFrame | None = No
     paths = ensure_sequence(paths)
     if not paths:
         raise InputError("read_annotations: no annotation files given.")
-    parts, names0, first, thin_rows, n_thin, metadata = [], None, None, 0, 0, []
+    parts, names0, first, thin_rows, n_thin, metadata, n_pos = [], None, None, 0, 0, [], 0
     for path in paths:
         snps, raw, names, unit = _read_one(path, storage_options)
         metadata += [c for c in raw.columns if c in ANNOT_METADATA_COLUMNS and c not in (CHR, BP, SNP, CM)
@@ -122,7 +151,8 @@ def read_annotations(paths: str | list[str], reference: pd.DataFrame | None = No
                              "together must have the same annotations (e.g. one file per chromosome); read "
                              "different annotation sets separately and join them on SNP.")
         offset = 2 if unit == "line" else 1
-        if snps is None:  # thin annot
+        thin = snps is None
+        if thin:
             if reference is None or SNP not in reference.columns:
                 raise InputError(f"{path} is a thin annot (no SNP column; columns {list(raw.columns)}): pass "
                                  "reference=<SNP table of the panel it was made for> to align its rows, or "
@@ -139,6 +169,9 @@ def read_annotations(paths: str | list[str], reference: pd.DataFrame | None = No
         vals = _numeric_columns(raw, names0, snps, path, offset, unit)
         vals.insert(0, SNP, snps.to_numpy())
         vals["_file"] = path
+        if not thin:
+            drop = _position_drops(raw, snps, reference, path, build)
+            vals, n_pos = vals[~drop], n_pos + int(drop.sum())
         parts.append(vals)
     if n_thin and n_thin != len(paths):
         raise InputError("read_annotations: thin and full annot files are mixed; use one kind for all files.")
@@ -155,6 +188,7 @@ def read_annotations(paths: str | list[str], reference: pd.DataFrame | None = No
                          f"({int(table[SNP].duplicated().sum())} duplicated rows in total). Each SNP needs one row.")
     out = table[[SNP] + list(names0)]
     out.attrs["metadata_columns"] = metadata
+    out.attrs["position_mismatch"] = n_pos
     return out, list(names0)
 
 

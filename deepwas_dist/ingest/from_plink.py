@@ -48,7 +48,7 @@ def prepare_plink(out: str, bfile: str, *, chroms=None, maf: float = 0.01,
         raise InputError(f"{panel.prefix}.bim has no genetic map (CM column all 0) on some chromosome; fix: use "
                          "--bandwidth-kb, or add cM positions to the .bim (e.g. plink --cm-map)")
     by_chrom = {c: snps.iloc[a:b].reset_index(drop=True) for c, a, b in blocks}
-    ann, ann_details = annotations_for(annot, by_chrom, fill, input_storage_options)
+    ann, ann_details = annotations_for(annot, by_chrom, fill, input_storage_options, build)
     details.update(ann_details)
     desc = f"PLINK 1 panel {panel.prefix}: {panel.n_ref} individuals, MAF >= {maf}"
     with DatasetWriter(out, storage_options, build=build, overwrite=overwrite, description=desc) as w:

@@ -16,7 +16,7 @@ from bed_reader import open_bed
 from ..data.chroms import chrom_codes, parse_chroms
 from ..data.schema import A1, A2, BP, CHR, CM, MAF, SNP, SNP_COLUMNS
 from ..errors import InputError
-from ._common import check_unique
+from ._common import check_unique, gzip_errors
 
 #: SNPs per block when scanning the whole .bed for allele frequencies.
 _SCAN_BLOCK = 4096
@@ -132,7 +132,8 @@ def _paths(prefix: str) -> tuple[str, str, str]:
 def read_bim(path: str) -> pd.DataFrame:
     """Parse a .bim: columns CHR (int32) SNP BP (int64) CM (float64) A1 A2, in file order, RangeIndex."""
     try:
-        bim = pd.read_csv(path, sep=r"\s+", header=None, dtype={1: str, 4: str, 5: str})
+        with gzip_errors(path):
+            bim = pd.read_csv(path, sep=r"\s+", header=None, dtype={1: str, 4: str, 5: str})
     except (pd.errors.ParserError, ValueError) as e:
         raise InputError(f"cannot parse {path} as a .bim file: {e}. Each line needs 6 whitespace-separated "
                          "fields: chromosome, SNP ID, cM, bp position, A1, A2.") from e

@@ -24,6 +24,7 @@ from ..data.chroms import chrom_codes
 from ..data.schema import A1, A2, BP, CHR, SNP, SUMSTATS_COLUMNS, N, Z
 from ..errors import InputError
 from ._common import check_unique, first_bad, header_and_sep, read_table
+from .positions import position_mismatch
 
 #: roles besides the schema columns that a column_map may name
 BETA, SE, OR, STAT, REF, ALT = "BETA", "SE", "OR", "STAT", "REF", "ALT"
@@ -107,9 +108,10 @@ def read_sumstats(path: str, fmt: str = "auto", column_map: dict[str, str] | Non
         n: constant sample size; used for every SNP instead of any N column.
 
     Returns:
-        DataFrame with columns SNP A1 A2 Z N (str, str, str, float64, float64), plus CHR (int32) and BP
-        (int64) when the file has them, in file order with a RangeIndex. ``df.attrs["format"]`` is the
-        format used ("ldsc", "fastgwa", "plink2_linear", "plink2_logistic" or "generic").
+        DataFrame with columns SNP A1 A2 Z N (str, str, str, float64, float64), plus CHR (int32) and/or BP
+        (int64) when the file has them (:func:`harmonise` checks them against the panel), in file order
+        with a RangeIndex. ``df.attrs["format"]`` is the format used ("ldsc", "fastgwa", "plink2_linear",
+        "plink2_logistic" or "generic").
 
     Raises:
         InputError naming the file, line and SNP, and the fix: missing columns (lists those found),
@@ -132,6 +134,8 @@ def read_sumstats(path: str, fmt: str = "auto", column_map: dict[str, str] | Non
         roles = _generic_roles(names, cmap)
     else:
         roles = _plink2_roles(names) if fmt == "plink2" else dict(_LDSC if fmt == "ldsc" else _FASTGWA)
+        if fmt == "ldsc":           # optional in LDSC files; checked against the panel where present
+            roles.update({r: r for r in (CHR, BP) if r in names})
         roles.update(cmap)
     if n is not None:
         roles.pop(N, None)
@@ -226,15 +230,17 @@ def read_sumstats(path: str, fmt: str = "auto", column_map: dict[str, str] | Non
         out[N] = nn
 
     cols = list(SUMSTATS_COLUMNS)
-    if CHR in roles and BP in roles:
+    if CHR in roles:
         out[CHR] = chrom_codes(raw[roles[CHR]], path)
+        cols.append(CHR)
+    if BP in roles:
         bp = _numeric(raw, roles[BP])
         bad = ~np.isfinite(bp)
         if bad.any():
             raise InputError(f"{path}: position {roles[BP]!r} is not a number at "
                              f"{first_bad(bad, out[SNP], lines)}. Fix or remove those rows.")
         out[BP] = bp.astype(np.int64)
-        cols += [CHR, BP]
+        cols.append(BP)
     out = out[cols].reset_index(drop=True)
     if fmt == "plink2":
         fmt = "plink2_logistic" if _is_logistic(names) else "plink2_linear"
@@ -248,7 +254,7 @@ _COMPLEMENT = {"A": "T", "T": "A", "C": "G", "G": "C"}
 
 @dataclass
 class HarmoniseReport:
-    """Counts of a harmonisation; read == matched + the three dropped counts."""
+    """Counts of a harmonisation; read == matched + the four dropped counts."""
 
     read: int
     matched: int
@@ -256,12 +262,14 @@ class HarmoniseReport:
     dropped_not_in_reference: int
     dropped_allele_mismatch: int
     dropped_ambiguous: int
+    dropped_position_mismatch: int = 0
 
     def summary(self) -> str:
         """One line for logs."""
         return (f"harmonised {self.matched}/{self.read} SNPs ({self.flipped} sign-flipped); dropped "
-                f"{self.dropped_not_in_reference} not in reference, {self.dropped_allele_mismatch} allele "
-                f"mismatch, {self.dropped_ambiguous} strand-ambiguous")
+                f"{self.dropped_not_in_reference} not in reference, {self.dropped_position_mismatch} with another "
+                f"CHR/BP than the reference, {self.dropped_allele_mismatch} allele mismatch, "
+                f"{self.dropped_ambiguous} strand-ambiguous")
 
 
 def _complement(alleles: np.ndarray) -> np.ndarray:
@@ -269,9 +277,14 @@ def _complement(alleles: np.ndarray) -> np.ndarray:
     return np.array([_COMPLEMENT.get(a, "") for a in alleles], dtype=object)
 
 
-def harmonise(sumstats: pd.DataFrame, reference: pd.DataFrame,
-              drop_ambiguous: bool = True) -> tuple[pd.DataFrame, HarmoniseReport]:
+def harmonise(sumstats: pd.DataFrame, reference: pd.DataFrame, drop_ambiguous: bool = True,
+              where: str = "the summary statistics", build: str | None = None
+              ) -> tuple[pd.DataFrame, HarmoniseReport]:
     """Align summary statistics to the reference alleles, matching SNPs by ID.
+
+    Where ``sumstats`` has CHR and/or BP and the reference has CHR (and BP), matched SNPs must agree with
+    it: disagreeing ones are dropped (counted), and past a small fraction the file (``where``) is refused
+    as another genome build (``build``: the reference's, if known); see :mod:`deepwas_dist.ingest.positions`.
 
     Per SNP (alleles compared case-insensitively): (A1, A2) equal to the reference's -> kept; swapped ->
     Z sign-flipped; strand complement -> kept; complement and swapped -> flipped. Strand-ambiguous SNPs
@@ -288,7 +301,8 @@ def harmonise(sumstats: pd.DataFrame, reference: pd.DataFrame,
         each SNP's 0-based row position in ``reference``.
 
     Raises:
-        InputError: missing columns, duplicate IDs, or no SNP matched at all.
+        InputError: missing columns, duplicate IDs, no SNP matched at all, or CHR/BP of too many SNPs
+        not the reference's.
     """
     for name, df in (("sumstats", sumstats), ("reference", reference)):
         need = SUMSTATS_COLUMNS if name == "sumstats" else (SNP, A1, A2)
@@ -304,7 +318,24 @@ def harmonise(sumstats: pd.DataFrame, reference: pd.DataFrame,
                        "_s1": sumstats[A1].astype(str).str.upper().to_numpy(dtype=object),
                        "_s2": sumstats[A2].astype(str).str.upper().to_numpy(dtype=object),
                        Z: sumstats[Z].to_numpy(dtype=np.float64), N: sumstats[N].to_numpy(dtype=np.float64)})
+    check_chr = CHR in sumstats.columns and CHR in reference.columns
+    check_bp = BP in sumstats.columns and BP in reference.columns and CHR in reference.columns
+    if check_chr or check_bp:
+        ref["_pchr"] = reference[CHR].to_numpy()
+        ref["_pbp"] = reference[BP].to_numpy() if BP in reference.columns else 0
+        for col, key in ((CHR, "_chr"), (BP, "_bp")):
+            if col in sumstats.columns:
+                ss[key] = sumstats[col].to_numpy()
     m = ss.merge(ref, on=SNP, how="inner")
+    if check_chr or check_bp:
+        posbad = position_mismatch(m[SNP].to_numpy(dtype=object), m["_pchr"].to_numpy(),
+                                   m["_pbp"].to_numpy() if check_bp else None,
+                                   m["_chr"].to_numpy() if check_chr else None,
+                                   m["_bp"].to_numpy() if check_bp else None, where, build,
+                                   fix=", or, if the file's CHR/BP columns hold something else, map the right "
+                                       "ones with --columns CHR=...,BP=...")
+    else:
+        posbad = np.zeros(len(m), dtype=bool)
     s1, s2, r1, r2 = (m[c].to_numpy(dtype=object) for c in ("_s1", "_s2", "_r1", "_r2"))
     same = (s1 == r1) & (s2 == r2)
     swap = (s1 == r2) & (s2 == r1)
@@ -319,11 +350,15 @@ def harmonise(sumstats: pd.DataFrame, reference: pd.DataFrame,
         keep_same = same | (comp & ~ambiguous)
         keep_flip = swap | (comp_swap & ~ambiguous)
         keep_flip &= ~keep_same
+    keep_same &= ~posbad
+    keep_flip &= ~posbad
     matched = keep_same | keep_flip
-    n_amb = int((ambiguous & ~matched).sum())
+    n_amb = int((ambiguous & ~matched & ~posbad).sum())
+    n_pos = int(posbad.sum())
     report = HarmoniseReport(read=len(sumstats), matched=int(matched.sum()), flipped=int(keep_flip.sum()),
                              dropped_not_in_reference=len(sumstats) - len(m),
-                             dropped_allele_mismatch=int((~matched).sum()) - n_amb, dropped_ambiguous=n_amb)
+                             dropped_allele_mismatch=int((~matched).sum()) - n_amb - n_pos, dropped_ambiguous=n_amb,
+                             dropped_position_mismatch=n_pos)
     if report.matched == 0:
         raise InputError(f"harmonise: no SNP of the summary statistics matched the reference ({report.summary()}). "
                          "Check that both use the same SNP ID scheme (rsIDs vs chr:pos IDs) and the same genome "

@@ -9,7 +9,7 @@ import numpy as np
 from ..data import schema as S
 from ..data.writer import DatasetWriter
 from ..errors import InputError
-from .align import align_annotations, metadata_note
+from .align import align_annotations, metadata_note, position_note
 from .annotations import read_annotations
 from .pipeline import parse_columns
 from .steps import progress_bar
@@ -35,7 +35,8 @@ def prepare_sumstats(out: str, trait: str, file: str, *, fmt: str = "auto", colu
         bar.update(1)
         ss = read_sumstats(file, fmt=fmt, column_map=cmap, storage_options=input_storage_options, n=n)
         bar.update(1)
-        h, rep = harmonise(ss, w.reference_snps(), drop_ambiguous=not keep_ambiguous)
+        h, rep = harmonise(ss, w.reference_snps(), drop_ambiguous=not keep_ambiguous, where=str(file),
+                           build=old.build)
         bar.update(1)
         if trait in w.traits:
             w.remove_trait(trait)
@@ -48,6 +49,8 @@ def prepare_sumstats(out: str, trait: str, file: str, *, fmt: str = "auto", colu
                                  "reference SNPs without a z-score": int(man.snps.n_total - rep.matched),
                                  "traits now": ", ".join(man.traits)})
     sm.dropped["not in the reference"] = rep.dropped_not_in_reference
+    if rep.dropped_position_mismatch:
+        sm.dropped["CHR/BP not the reference's"] = rep.dropped_position_mismatch
     sm.dropped["allele mismatch"] = rep.dropped_allele_mismatch
     sm.dropped["strand-ambiguous (A/T, C/G)" + (" kept as written" if keep_ambiguous else "")] = rep.dropped_ambiguous
     sm.bytes_written = new_bytes(old, man)
@@ -67,7 +70,8 @@ def prepare_annotations(out: str, files: str | list[str], *, fill: float | None 
     with DatasetWriter.update(out, storage_options) as w:
         old = w.base_manifest
         ref = w.reference_snps()
-        table, names = read_annotations(files, reference=ref, storage_options=input_storage_options)
+        table, names = read_annotations(files, reference=ref, storage_options=input_storage_options,
+                                        build=old.build)
         by_chrom = {int(c): df.reset_index(drop=True) for c, df in ref.groupby(S.CHR, sort=True)}
         per_chrom, counts = align_annotations(table, names, by_chrom, fill, where=", ".join(files))
         for c in progress_bar(progress, iterable=sorted(per_chrom), desc="annotations", unit="chrom"):
@@ -83,6 +87,8 @@ def prepare_annotations(out: str, files: str | list[str], *, fill: float | None 
         sm.details[f"dataset SNPs filled with {fill:g}"] = counts["filled"]
     if counts["not_in_dataset"]:
         sm.dropped["not in the dataset (ignored)"] = counts["not_in_dataset"]
+    if position_note(table):
+        sm.dropped["CHR/BP not the reference's"] = table.attrs["position_mismatch"]
     sm.bytes_written = new_bytes(old, man)
     sm.elapsed_s = time.perf_counter() - t0
     return sm

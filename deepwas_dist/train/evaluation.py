@@ -3,56 +3,46 @@
     metrics = evaluate_run(cfg, ds, plan, split, checkpoint)      # the driver, after Ray Train's fit
     metrics = evaluate_run_dir("runs/my-run")                     # later, from the run directory alone
 
-Both load a checkpoint (tensors and plain values only, ``weights_only=True``), rebuild the network as the
-run's config and plan say, and hand it to :func:`deepwas_dist.evaluate.report.evaluate_model`, which
+Both load a checkpoint (tensors and plain values only, ``weights_only=True``), only a complete one (the
+rule and the fall-back from a damaged one: :mod:`deepwas_dist.train.checkpoint`), rebuild the network as
+the run's config and plan say, and hand it to :func:`deepwas_dist.evaluate.report.evaluate_model`, which
 computes every metric and writes every output.
 """
 from __future__ import annotations
 
 import json
-import tempfile
 from typing import Callable
 
 from ..credentials import restore_secrets
 from ..data.reader import Dataset
-from ..data.storage import filesystem, is_local, join
+from ..data.storage import filesystem, join
 from ..errors import InputError
 from ..evaluate.report import evaluate_model
+from .checkpoint import load_latest, load_or_fall_back
 from .config import TrainConfig
 from .holdout import HoldoutSplit
-from .loop import META_FILE, build_model, load_state
+from .loop import build_model
 from .plan import make_plan
 from .runplan import PLAN_FILE, RunPlan
 
 
 def evaluate_run(cfg: TrainConfig, ds: Dataset, plan: RunPlan, split: HoldoutSplit, checkpoint,
                  log: Callable[[str], None] = print) -> dict:
-    """Load the final checkpoint, compute every metric, write every output; returns metrics."""
+    """Load the final checkpoint (the run's newest complete one if it is damaged), compute every metric,
+    write every output; returns metrics."""
     with checkpoint.as_directory() as d:
-        state, meta = load_state(d)
+        state, meta = load_or_fall_back(d, plan.run_url, cfg.storage_options or None, log=log)
     net = build_model(cfg, plan)
     net.load_state_dict(state["model"])
     net.eval()
     return evaluate_model(cfg, ds, plan, split, net, meta.get("history", []), log=log)
 
 
-def latest_checkpoint_dir(run_dir: str, storage_options: dict | None = None) -> str:
-    """The run's most advanced checkpoint directory (by global step), downloaded locally if remote."""
-    fs, root = filesystem(run_dir, storage_options)
-    best, best_step = None, -1
-    for p in fs.ls(root, detail=False):
-        if p.rstrip("/").rsplit("/", 1)[-1].startswith("checkpoint_") and fs.exists(join(p, META_FILE)):
-            with fs.open(join(p, META_FILE)) as fh:
-                step = json.load(fh)["global_step"]
-            if step > best_step:
-                best, best_step = p, step
-    if best is None:
-        raise InputError(f"{run_dir}: no checkpoint found; was the run started with launch/train.py?")
-    if is_local(fs):
-        return best
-    local = tempfile.mkdtemp(prefix="deepwas-ckpt-")
-    fs.get(best.rstrip("/") + "/", local + "/", recursive=True)
-    return local
+def latest_checkpoint_dir(run_dir: str, storage_options: dict | None = None,
+                          log: Callable[[str], None] = print) -> str:
+    """The run's newest complete checkpoint directory (by global step), checked, downloaded locally if
+    remote; damaged ones are skipped with a warning, incomplete ones ignored; InputError if none."""
+    return load_latest(run_dir, storage_options, log=log)[2]
 
 
 def saved_config(saved: dict) -> TrainConfig:
@@ -101,7 +91,7 @@ def evaluate_run_dir(run_url: str, storage_options: dict | None = None, log: Cal
     cfg.storage_options = {**restore_secrets(cfg.storage_options), **(storage_options or {})}
     ds = Dataset.open(cfg.data, cfg.storage_options or None)
     plan, split = saved_plan(fs, root, cfg, ds)
-    state, meta = load_state(latest_checkpoint_dir(run_url, storage_options))
+    state, meta, _ = load_latest(run_url, storage_options, log=log)
     net = build_model(cfg, plan)
     net.load_state_dict(state["model"])
     net.eval()

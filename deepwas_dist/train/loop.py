@@ -8,11 +8,9 @@ gradient is exactly that of the step's per-SNP objective, whatever the number of
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import os
-import pickle
 import random
 import tempfile
 import time
@@ -24,20 +22,17 @@ from torch import nn
 
 from ..credentials import restore_secrets
 from ..data.reader import Dataset
-from ..errors import InputError
 from ..evaluate.heldout import RunNull, prior_from_model, score_slices
 from ..mismatch import LAMBDA_INIT
 from ..models import build_prior
 from .assignment import plan_epoch, split_evenly
 from .cache import SliceCache
+from .checkpoint import load_or_fall_back, save_state
 from .config import TrainConfig
 from .objective import probe_generator, slice_loss
 from .runplan import RunPlan
 from .session import RayTrainSession, Session
 from .tblog import EpochLogger
-
-STATE_FILE = "state.pt"
-META_FILE = "meta.json"
 
 
 class _Module(nn.Module):
@@ -111,51 +106,6 @@ def lr_lambda(cfg: TrainConfig, steps_per_epoch: int):
     return f
 
 
-def save_state(path: str, net: nn.Module, opt, sched, epoch: int, step_in_epoch: int, global_step: int,
-               history: list[dict], partial: list[float] | None = None) -> None:
-    """Write a resumable training state into directory ``path``: tensors and plain values only (the RNG
-    states included), so :func:`load_state` reads it with ``torch.load(..., weights_only=True)``."""
-    name, keys, pos, has_gauss, cached = np.random.get_state()
-    version, internal, gauss_next = random.getstate()
-    torch.save({"model": net.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                "torch_rng": torch.get_rng_state(),
-                "numpy_rng": {"name": str(name), "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
-                              "pos": int(pos), "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
-                "python_rng": {"version": int(version), "internal": [int(v) for v in internal],
-                               "gauss_next": None if gauss_next is None else float(gauss_next)}},
-               os.path.join(path, STATE_FILE))
-    with open(os.path.join(path, META_FILE), "w") as fh:
-        json.dump({"epoch": epoch, "step_in_epoch": step_in_epoch, "global_step": global_step,
-                   "history": history, "partial": partial}, fh)
-
-
-def load_state(path: str) -> tuple[dict, dict]:
-    """(torch state, meta) from a checkpoint directory. Nothing is unpickled: ``weights_only=True``
-    refuses any object other than tensors and plain values, and a checkpoint holding one (planted, or
-    written by an older version) is an InputError. The RNG states come back in the forms
-    ``torch.set_rng_state``, ``np.random.set_state`` and ``random.setstate`` take."""
-    file = os.path.join(path, STATE_FILE)
-    try:
-        state = torch.load(file, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        raise InputError(f"checkpoint {file} holds objects other than tensors and plain values, so it was "
-                         f"refused unread ({str(e).splitlines()[0]}); it was not written by this version of "
-                         "deepwas_dist (or was tampered with): delete that checkpoint directory, or retrain "
-                         "into a new --name") from None
-    try:
-        npr, pyr = state["numpy_rng"], state["python_rng"]
-        state["numpy_rng"] = (npr["name"], npr["keys"].numpy().astype(np.uint32), npr["pos"], npr["has_gauss"],
-                              npr["cached_gaussian"])
-        state["python_rng"] = (pyr["version"], tuple(pyr["internal"]), pyr["gauss_next"])
-    except (KeyError, TypeError, AttributeError) as e:
-        raise InputError(f"checkpoint {file} has no readable RNG state ({e!r}): it was written by an older "
-                         "version of deepwas_dist; delete that checkpoint directory, or retrain into a new "
-                         "--name") from None
-    with open(os.path.join(path, META_FILE)) as fh:
-        meta = json.load(fh)
-    return state, meta
-
-
 def train_loop_per_worker(config: dict) -> None:
     """Ray Train entry point. ``config`` = {"train": TrainConfig dict, "plan": RunPlan dict}."""
     quiet_ray_train_logs()
@@ -186,7 +136,8 @@ def run_worker(cfg: TrainConfig, plan: RunPlan, session: Session, heldout_keys: 
     partial = None          # (loss, snps, slices, seconds) of a mid-epoch checkpoint, summed over ranks
     with session.latest_checkpoint() as d:
         if d is not None:
-            state, meta = load_state(d)
+            state, meta = load_or_fall_back(d, plan.run_url, restore_secrets(cfg.storage_options),
+                                            log=print if rank == 0 else _quiet)
             net.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
             sched.load_state_dict(state["scheduler"])
@@ -338,6 +289,10 @@ def format_epoch_line(row: dict, traits: list[str]) -> str:
     ho_s = f"held-out NLL/SNP {ho:.5f}" if ho is not None else "held-out NLL/SNP    -   "
     return (f"[deepwas] epoch {row['epoch']:>3}  loss/SNP {row['train_loss_per_snp']:.5f}  {ho_s}  "
             f"{row['slices_per_s']:.1f} slices/s  {row['snps_per_s']:,.0f} SNPs/s  lr {row['lr']:.2e}")
+
+
+def _quiet(_: str) -> None:
+    pass
 
 
 def _flat(tensors) -> np.ndarray:

@@ -21,9 +21,10 @@ from ..data.reader import Dataset
 from ..data.storage import absolute_url, filesystem, is_local, is_local_url, join
 from ..demo import demo_dataset_url
 from ..errors import InputError
+from .checkpoint import load_or_fall_back, prune_unregistered
 from .config import TrainConfig
 from .evaluation import evaluate_run, saved_plan
-from .loop import load_state, train_loop_per_worker
+from .loop import train_loop_per_worker
 from .plan import make_plan, resolve_traits
 from .resources import check_resources, train_requests, wait_s_for
 from .runplan import PLAN_FILE
@@ -76,6 +77,10 @@ def fit_interruptibly(trainer):
     finally:
         if main and previous is not None:
             signal.signal(signal.SIGINT, previous)
+
+
+def _dir_name(path: str) -> str:
+    return str(path).rstrip("/").rsplit("/", 1)[-1]
 
 
 def default_run_name(cfg: TrainConfig) -> str:
@@ -151,9 +156,12 @@ def run_training(cfg: TrainConfig, *, log=print, ray_init_kwargs: dict | None = 
     log(f"[deepwas] training finished in {time.perf_counter() - t0:.0f} s; evaluating on held-out slices")
     if result.checkpoint is None:
         raise RuntimeError("training finished without a checkpoint")
+    registered = {_dir_name(result.checkpoint.path)} | {_dir_name(c.path) for c, _ in result.best_checkpoints or []}
+    for p in prune_unregistered(plan.run_url, registered, cfg.storage_options or None):
+        log(f"[deepwas] removed {p}: a checkpoint Ray Train did not register (cut short, or superseded)")
     if not evaluate:
         with result.checkpoint.as_directory() as d:
-            return {"history": load_state(d)[1]["history"]}
+            return {"history": load_or_fall_back(d, plan.run_url, cfg.storage_options or None, log=log)[1]["history"]}
     metrics = evaluate_run(cfg, ds, plan, split, result.checkpoint, log=log)
     sys.stdout.flush()
     return metrics

@@ -10,8 +10,9 @@ import torch
 
 from deepwas_dist.errors import InputError
 from deepwas_dist.models import build_prior
+from deepwas_dist.train.checkpoint import META_FILE, STATE_FILE, load_state, save_state
 from deepwas_dist.train.config import TrainConfig
-from deepwas_dist.train.loop import META_FILE, STATE_FILE, load_state, lr_lambda, save_state
+from deepwas_dist.train.loop import lr_lambda
 
 
 class _Payload:

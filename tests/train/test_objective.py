@@ -12,8 +12,9 @@ from deepwas_dist.data.reader import Dataset
 from deepwas_dist.ldsc import ldsc_loss
 from deepwas_dist.likelihood import marginal_nll
 from deepwas_dist.models import build_prior
+from deepwas_dist.train.checkpoint import load_state, save_state
 from deepwas_dist.train.config import TrainConfig
-from deepwas_dist.train.loop import load_state, lr_lambda, save_state
+from deepwas_dist.train.loop import lr_lambda
 from deepwas_dist.train.objective import probe_generator, slice_loss
 
 

@@ -1,4 +1,5 @@
-"""--resume: a stopped run continues from its last checkpoint; names are checked before any work."""
+"""--resume: a stopped run continues from its last checkpoint (the previous complete one when that is
+damaged); names are checked before any work."""
 from __future__ import annotations
 
 import json
@@ -6,6 +7,7 @@ import json
 import pytest
 
 from deepwas_dist.errors import InputError
+from deepwas_dist.train.checkpoint import META_FILE, STATE_FILE
 from deepwas_dist.train.run import run_training
 
 from .conftest import base_config, run, wait_for_output
@@ -29,6 +31,21 @@ def test_resume_continues_from_the_last_epoch(ray_session, sim_dataset, run_stor
     saved = json.loads((second.run_dir / "metrics.json").read_text())
     assert [r["epoch"] for r in saved["history"]] == [1, 2, 3]
     assert json.loads((second.run_dir / "config.json").read_text())["config"]["epochs"] == 3
+    capfd.readouterr()
+
+    # the checkpoint Ray Train hands over (its newest, step 15) is truncated in storage: the loop warns and
+    # resumes from the previous complete one (step 10, end of epoch 2), so epoch 3 is trained again
+    newest = max((p for p in second.run_dir.glob("checkpoint_*") if p.is_dir()),
+                 key=lambda p: json.loads((p / META_FILE).read_text())["global_step"])
+    assert json.loads((newest / META_FILE).read_text())["global_step"] == 15
+    with open(newest / STATE_FILE, "r+b") as fh:
+        fh.truncate(100)
+    third = run(base_config(sim_dataset, str(run_storage), "resumable", epochs=4, resume=True))
+    log = wait_for_output(capfd, "resumed from checkpoint at epoch 2")
+    assert f"skipping damaged checkpoint {newest}" in log and "resumed from checkpoint at epoch 2" in log, log[-3000:]
+    hist = third.metrics["history"]
+    assert [r["epoch"] for r in hist] == [1, 2, 3, 4] and hist[-1]["step"] == 20
+    assert hist[:2] == first.metrics["history"]
 
 
 def test_existing_run_without_resume_is_an_input_error(sim_dataset, tmp_path):
