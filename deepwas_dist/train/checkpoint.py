@@ -17,6 +17,9 @@ the files it describes: it is checked against their content, not merely found.
 - Resume and the end of ``deepwas train`` take the checkpoint Ray Train hands over (its registered
   latest, whose files Ray never checks) through :func:`load_or_fall_back`: if it fails the check, the
   same warning, and the newest complete checkpoint in the run's storage instead.
+- A run none of whose checkpoints has a marker was written before markers existed: evaluate then takes
+  its checkpoint with the highest global step in ``meta.json``, unverified, and says so (a one-line
+  warning), rather than refusing every older run.
 - After a run ends cleanly, :func:`prune_unregistered` deletes the run's ``checkpoint_*`` directories
   that Ray Train does not list (it keeps ``num_to_keep`` of them and deletes the rest itself), so
   unregistered and half-written ones do not pile up. Registered ones are never deleted here, even
@@ -120,7 +123,7 @@ def check_complete(path: str) -> None:
                                     "(damaged in storage)")
 
 
-def load_state(path: str) -> tuple[dict, dict]:
+def load_state(path: str, verify: bool = True) -> tuple[dict, dict]:
     """(torch state, meta) from a complete checkpoint directory (DamagedCheckpoint when it is not). Nothing
     is unpickled: ``weights_only=True`` refuses any object other than tensors and plain values, and a
     checkpoint holding one (planted, or written by an older version) is an InputError. The RNG states come
@@ -135,7 +138,8 @@ def load_state(path: str) -> tuple[dict, dict]:
                          "into a new --name") from None
     except (OSError, RuntimeError, EOFError) as e:
         raise DamagedCheckpoint(f"checkpoint {file} cannot be read ({str(e).splitlines()[0]})") from None
-    check_complete(path)        # after torch.load, so that a planted pickle is named as such
+    if verify:
+        check_complete(path)    # after torch.load, so that a planted pickle is named as such
     try:
         npr, pyr = state["numpy_rng"], state["python_rng"]
         state["numpy_rng"] = (npr["name"], npr["keys"].numpy().astype(np.uint32), npr["pos"], npr["has_gauss"],
@@ -174,6 +178,24 @@ def complete_candidates(run_url: str, storage_options: dict | None = None) -> li
     return [p for _, _, p in sorted(found, reverse=True)]
 
 
+def legacy_candidates(run_url: str, storage_options: dict | None = None) -> list[str]:
+    """A run written before completion markers (none of its checkpoints has one): its checkpoint
+    directories with a readable ``meta.json``, highest global step first; [] for any other run."""
+    fs, root = filesystem(run_url, storage_options)
+    if not fs.exists(root):
+        return []
+    found = []
+    for p in checkpoint_dirs(fs, root):
+        if fs.exists(join(p, MARKER_FILE)):
+            return []
+        try:
+            with fs.open(join(p, META_FILE)) as fh:
+                found.append((int(json.load(fh)["global_step"]), _name(p), p))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return [p for _, _, p in sorted(found, reverse=True)]
+
+
 def _local_copy(fs, path: str) -> str:
     if is_local(fs):
         return path
@@ -202,6 +224,18 @@ def load_latest(run_url: str, storage_options: dict | None = None, log: Callable
             _warn(log, p, _reason(e))
             if local != p:
                 shutil.rmtree(local, ignore_errors=True)
+    for p in legacy_candidates(run_url, storage_options):
+        if exclude is not None and _name(p) == exclude:
+            continue
+        local = _local_copy(fs, p)
+        try:
+            state, meta = load_state(local, verify=False)
+        except DamagedCheckpoint as e:
+            _warn(log, p, _reason(e))
+            continue
+        log(f"[deepwas] warning: {p} was written before checkpoints carried a completion marker "
+            f"({MARKER_FILE}); it is used unverified")
+        return state, meta, local
     raise InputError(f"{run_url}: no complete checkpoint (one with a valid {MARKER_FILE} and matching files; runs "
                      "trained before deepwas_dist wrote that marker have none) to use; fix: train the run again "
                      "(a new --name, or delete its checkpoint_* directories and --resume)")

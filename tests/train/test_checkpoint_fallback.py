@@ -132,3 +132,16 @@ def test_remote_storage_downloads_and_checks_the_newest_complete_checkpoint(run_
     gone = prune_unregistered("memory://remote-run", {"checkpoint_2026-01-01_00-00-01.000000"})
     assert len(gone) == 3 and fs.exists("/remote-run/checkpoint_manager_snapshot.json")
     fs.rm("/remote-run", recursive=True)
+
+
+def test_a_run_from_before_markers_is_evaluated_from_its_newest_checkpoint_with_a_warning(run_dir):
+    """No checkpoint of the run has a marker (an older release wrote it): the highest global step whose
+    state loads is used, unverified, and the output says so; one marker anywhere turns this off."""
+    from deepwas_dist.train.checkpoint import load_latest
+
+    for p in run_dir.glob("checkpoint_*/" + MARKER_FILE):
+        p.unlink()
+    lines: list[str] = []
+    state, meta, _ = load_latest(str(run_dir), log=lines.append)
+    assert (meta["global_step"], _step(state)) == (6, 6.0)        # 12 has no state, 9 is truncated
+    assert any("before checkpoints carried a completion marker" in x for x in lines)
