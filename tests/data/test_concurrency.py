@@ -58,17 +58,23 @@ def _race(jobs) -> list[BaseException | None]:
     return out
 
 
-def _add_trait(url, so, trait, df):
+def _racing(open_writer, fill):
+    """A racer: open a writer, fill it, wait at the barrier for the other racer, then publish (close)."""
     def job(barrier):
-        w = DatasetWriter.update(url, so)          # both writers start from the same version
+        w = open_writer()
         try:
-            w.add_sumstats(trait, df)
+            fill(w)
             barrier.wait(10)
         except BaseException:
             w.abort()
             raise
         w.close()
     return job
+
+
+def _add_trait(url, so, trait, df):
+    # both writers start from the same version
+    return _racing(lambda: DatasetWriter.update(url, so), lambda w: w.add_sumstats(trait, df))
 
 
 def _one_clear_failure(errs) -> None:
@@ -128,20 +134,13 @@ def test_racing_updates_s3(tiny, s3_url, s3_storage_options):
 
 
 def _create(tiny, url, so, seed):
-    def job(barrier):
-        w = DatasetWriter(url, so, build="hg19")
-        try:
-            for c in tiny.chroms:
-                w.add_snps(c, tiny.snps[c], tiny.ann[c])
-                w.add_ld_slices(c, lambda lo, hi, R=tiny.R[c]: R[lo:hi, lo:hi], core_kb=500, bandwidth_kb=250,
-                                n_ref=tiny.n_ref)
-            w.add_sumstats(f"t{seed}", _sumstats(tiny, seed))
-            barrier.wait(10)
-        except BaseException:
-            w.abort()
-            raise
-        w.close()
-    return job
+    def fill(w):
+        for c in tiny.chroms:
+            w.add_snps(c, tiny.snps[c], tiny.ann[c])
+            w.add_ld_slices(c, lambda lo, hi, R=tiny.R[c]: R[lo:hi, lo:hi], core_kb=500, bandwidth_kb=250,
+                            n_ref=tiny.n_ref)
+        w.add_sumstats(f"t{seed}", _sumstats(tiny, seed))
+    return _racing(lambda: DatasetWriter(url, so, build="hg19"), fill)
 
 
 @pytest.mark.parametrize("where", ["local", "s3"])
