@@ -37,11 +37,9 @@ separately identifiable there; LDSC keeps one intercept (sigma) and lambda is no
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 
-from .errors import InputError
 from .slice import LDSlice
 
 LOG_2PI = math.log(2.0 * math.pi)
@@ -57,32 +55,6 @@ LAMBDA_INIT = 0.05
 def floored_log_lambda(raw: torch.Tensor) -> torch.Tensor:
     """log(exp(raw) + LAMBDA_FLOOR): how every fit parametrises a learned lambda above its floor."""
     return torch.logaddexp(raw, torch.full_like(raw, math.log(LAMBDA_FLOOR)))
-
-
-@dataclass(frozen=True)
-class MismatchSetting:
-    """How a run treats LD mismatch: ``mode`` 'learn' (lambda per trait, trained like sigma), 'off' (no
-    mismatch term: the original model on range(R_CC)) or 'fixed' at ``value``."""
-
-    mode: str = "learn"
-    value: float | None = None
-
-    @classmethod
-    def parse(cls, text: str | float, flag: str = "--mismatch") -> "MismatchSetting":
-        t = str(text).strip().lower()
-        if t in ("learn", "off"):
-            return cls(t)
-        try:
-            v = float(t)
-        except ValueError:
-            raise InputError(f"{flag} must be 'learn', 'off' or a lambda >= 0 (e.g. 0.05), got {text!r}") from None
-        if not (v >= 0 and math.isfinite(v)):
-            raise InputError(f"{flag} must be 'learn', 'off' or a finite lambda >= 0, got {text!r}")
-        return cls("off") if v == 0 else cls("fixed", v)
-
-    @property
-    def enabled(self) -> bool:
-        return self.mode != "off"
 
 
 def range_norm2(sl: LDSlice, u: torch.Tensor) -> torch.Tensor:

@@ -63,3 +63,33 @@ def test_train_takes_storage_options(monkeypatch, tmp_path):
     assert rc == 0
     assert got["cfg"].storage_options == {"endpoint_url": "http://127.0.0.1:9000", "anon": False,
                                           "region_name": "eu-west-1"}
+
+
+def test_train_flags_are_generated_from_the_config_dataclass():
+    """Each TrainConfig field with a help text is a flag of train.py, spelled from the field (or its
+    alias), with the field's type, choices and default (named in the help, never restated elsewhere);
+    absent flags parse to None so that a --config file's value wins over the default."""
+    import dataclasses
+
+    from deepwas_dist.cli import config_flags
+    from deepwas_dist.commands.train import parser
+    from deepwas_dist.train.config import ALIASES, FIELDS, TEST_ONLY, TrainConfig
+
+    ap = parser()
+    by_dest = {a.dest: a for a in ap._actions}
+    flags = config_flags(TrainConfig)
+    assert {f.name for f in flags} <= FIELDS - TEST_ONLY and len(flags) == 29
+    spelling = {v: k for k, v in ALIASES.items()}
+    for f in flags:
+        action = by_dest[f.name]
+        assert action.option_strings == ["--" + spelling.get(f.name, f.name).replace("_", "-")]
+        assert action.default is None
+        if f.metadata["choices"]:
+            assert tuple(action.choices) == f.metadata["choices"] and f.default in action.choices
+        if not isinstance(f.default, bool):
+            assert action.help.endswith(f"(default: {f.metadata['shown'] or f.default})"), action.help
+    args = vars(ap.parse_args(["--epochs", "3", "--bandwidth", "250", "--resume", "--model", "linear"]))
+    assert (args["epochs"], args["bandwidth_kb"], args["resume"], args["model"], args["lr"]) == (3, 250.0, True,
+                                                                                               "linear", None)
+    assert {f.name for f in dataclasses.fields(TrainConfig)} - {f.name for f in flags} - TEST_ONLY == {
+        "grad_clip", "warmup_epochs", "storage_options", "eval_every", "cache_mib", "log_every_epoch"}

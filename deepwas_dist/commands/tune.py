@@ -16,7 +16,7 @@ import argparse
 from pathlib import Path
 
 from ..cli import key_values, run_cli
-from .train import SIGMA_HELP
+from ..train.config import SIGMA_HELP
 
 
 def parser(prog: str | None = None) -> argparse.ArgumentParser:

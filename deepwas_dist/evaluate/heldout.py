@@ -19,7 +19,8 @@ import torch
 
 from ..data.reader import SliceBatch
 from ..likelihood import marginal_nll, null_nll
-from ..mismatch import LAMBDA_INIT, MismatchSetting, floored_log_lambda
+from ..mismatch import LAMBDA_INIT, floored_log_lambda
+from ..settings import MismatchSetting
 from .objective import slice_loss
 
 SliceKey = tuple[int, int]

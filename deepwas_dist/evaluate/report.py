@@ -29,8 +29,8 @@ from ..data.reader import Dataset
 from ..data.slicing import seeded_subsample
 from ..data.storage import filesystem, join
 from ..errors import InputError
-from ..mismatch import MismatchSetting
 from ..models import saved_prior
+from ..settings import MismatchSetting
 from ..train.config import TrainConfig
 from ..train.holdout import HoldoutSplit
 from ..train.loop import run_null

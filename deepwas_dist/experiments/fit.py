@@ -18,7 +18,7 @@ from ..data.reader import Dataset
 from ..data.slicing import seeded_subsample
 from ..evaluate.heldout import BASELINE_SLICES, fit_nuisance, recovery, score_model, score_slices
 from ..evaluate.report import predict_all
-from ..mismatch import MismatchSetting
+from ..settings import MismatchSetting
 from ..train.cache import SliceCache
 from ..train.config import TrainConfig
 from ..train.loop import null_prior, run_null, run_worker

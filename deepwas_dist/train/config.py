@@ -14,92 +14,69 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
-from ..mismatch import MismatchSetting
 from ..models.names import MODELS, SIZES
+from ..settings import MismatchSetting, SigmaSetting
+
+#: --sigma's help (train and tune).
+SIGMA_HELP = ("null variance of z (the LDSC intercept): sldsc (held at the S-LDSC intercept of the training slices, "
+              "stratified by the dataset's annotations), ldsc (the same, unstratified), learn (trained with the "
+              "prior), or a value to hold it at, e.g. a genome-wide S-LDSC intercept for these z-scores")
 
 
-@dataclass(frozen=True)
-class SigmaSetting:
-    """--sigma: how the null variance of a z-score (LD score regression's intercept) is set.
-
-    ``learn``: trained with the prior. ``ldsc``: held at the LD score regression intercept of each trait,
-    fitted on the run's training slices before training (:mod:`deepwas_dist.evaluate.intercept`).
-    ``sldsc``: the same, stratified by the dataset's annotations (S-LDSC's regression: robust when per-SNP
-    h2 varies with LD-related annotations, but noisier). ``fixed``: held at ``value`` (e.g. an S-LDSC
-    intercept).
-
-    With a small reference panel the full likelihood trades heritability for sigma: the panel's LD
-    misdescribes the cohort's, and excess variance is cheapest to explain as noise. On chr22 height with
-    1000G LD, learned sigma came out 2.0 and h2 0.0026, against S-LDSC's intercept 1.24 and h2 0.0053
-    (README, "Does it work?")."""
-
-    mode: str
-    value: float | None = None
-
-    @classmethod
-    def parse(cls, text: str | float) -> "SigmaSetting":
-        t = str(text).strip().lower()
-        if t in ("learn", "ldsc", "sldsc"):
-            return cls(t)
-        try:
-            v = float(t)
-        except ValueError:
-            raise InputError(f"--sigma must be 'ldsc', 'sldsc', 'learn' or a value > 0 (e.g. an S-LDSC intercept, "
-                             f"1.05), got {text!r}") from None
-        if not (v > 0 and math.isfinite(v)):
-            raise InputError(f"--sigma must be 'ldsc', 'sldsc', 'learn' or a finite value > 0, got {text!r}")
-        return cls("fixed", v)
-
-    @property
-    def intercept(self) -> bool:
-        """Whether sigma is an LD score regression intercept fitted by the run (ldsc or sldsc)."""
-        return self.mode in ("ldsc", "sldsc")
-
-    @property
-    def held(self) -> bool:
-        """Whether sigma is held fixed in training (ldsc or a value), not trained."""
-        return self.mode != "learn"
+def flag(default: Any, help: str, choices: tuple | list | None = None, shown: str | None = None) -> Any:
+    """A config field that is also a command-line flag: its default, help text and choices, written once
+    (``shown``: how the help names a None default)."""
+    meta = {"help": help, "choices": tuple(choices) if choices else None, "shown": shown}
+    return field(default=default, metadata=meta)
 
 
 @dataclass
 class TrainConfig:
     """Everything a training run needs; serialised into the run directory as ``config.json``."""
 
-    data: str | None = None                 # dataset URL; None: the embedded demo dataset
-    traits: str = "all"                     # "all" or "A,B"
-    gpus: int = 0                           # N GPU workers (0: CPU workers)
-    workers: int = 2                        # CPU workers when gpus == 0
-    model: str = "mlp"
-    size: str = "small"
-    objective: str = "likelihood"           # likelihood | ldsc
-    method: str = "auto"                    # auto | exact | iterative
-    mismatch: str = "learn"                 # LD mismatch lambda: learn | off | VALUE (deepwas_dist/mismatch.py)
-    sigma: str = "sldsc"                    # null variance of z: sldsc (S-LDSC's intercept) | ldsc | learn | VALUE
-    ld_keep_variance: float | None = 0.995  # keep R_CC's leading eigenpairs explaining this share (1 or None: all)
-    num_probes: int = 16
-    bandwidth_kb: float | None = None       # None: the stored maximum
-    epochs: int = 20
-    lr: float = 3e-3
-    weight_decay: float = 1e-4
+    # Fields with a help text are the command-line flags (deepwas_dist.cli.add_config_flags: --name-with-dashes,
+    # type, choices and "(default ...)" come from here); the others are keys of a --config file only.
+    data: str | None = flag(None, "dataset URL (local path, s3://...)", shown="the embedded demo dataset")
+    traits: str = flag("all", "'all' or a comma list of trait names")
+    gpus: int = flag(0, "number of GPU workers (one per GPU; 0: CPU workers)")
+    workers: int = flag(2, "number of CPU workers when --gpus is 0")
+    model: str = flag("mlp", "prior network", choices=MODELS)
+    size: str = flag("small", "size preset of mlp/conv", choices=SIZES)
+    objective: str = flag("likelihood", "training objective", choices=("likelihood", "ldsc"))
+    method: str = flag("auto", "slice linear algebra", choices=("auto", "exact", "iterative"))
+    mismatch: str = flag("learn", "LD reference-panel mismatch lambda per trait: learn, off, or a fixed value "
+                                  "(z ~ N(0, R S R + sigma R + lambda I); deepwas_dist/mismatch.py)")
+    sigma: str = flag("sldsc", SIGMA_HELP)
+    ld_keep_variance: float | None = flag(0.995, "keep only R_CC's leading eigenpairs explaining this share of its "
+                                                 "variance (SBayesRC-style truncation; 1: all)")
+    num_probes: int = flag(16, "probe vectors of the iterative path")
+    bandwidth_kb: float | None = flag(None, "LD flank width in kb (at most the stored one)", shown="the stored one")
+    epochs: int = flag(20, "training epochs")
+    lr: float = flag(3e-3, "peak learning rate of AdamW")
+    weight_decay: float = flag(1e-4, "AdamW weight decay")
     grad_clip: float = 1.0
     warmup_epochs: float = 1.0
-    accumulation: int = 2                   # slices per worker per optimiser step
-    holdout_chroms: str = "auto"            # "auto": the last ~quarter of the chromosomes (blocks below 4); or "6,7,8"
-    holdout_blocks: int = 0                 # K > 0: hold out K contiguous runs of slices within chromosomes
-    storage: str = "runs"                   # local path or s3:// URL: where the run directory goes
-    name: str | None = None                 # run name (default: generated)
-    resume: bool = False
-    seed: int = 0
-    checkpoint_every_steps: int = 0         # 0: only at the end of every epoch
-    max_failures: int = 1
-    placement_strategy: str = "PACK"        # Ray placement of workers: PACK | SPREAD | STRICT_PACK | STRICT_SPREAD
-    storage_options: dict = field(default_factory=dict)   # fsspec options for s3:// (endpoint_url, key, ...)
+    accumulation: int = flag(2, "slices per worker per optimiser step")
+    holdout_chroms: str = flag("auto", "held-out chromosomes, e.g. 6,7,8 or 20-22,X (auto: the last quarter; with "
+                                       "fewer than 4 chromosomes, blocks of slices as --holdout-blocks)")
+    holdout_blocks: int = flag(0, "hold out K contiguous runs of slices within chromosomes (a quarter of the slices; "
+                                  "one buffer slice each side excluded from training and scoring)")
+    storage: str = flag("runs", "where run directories go: local path or s3://bucket/prefix")
+    name: str | None = flag(None, "run name", shown="generated")
+    resume: bool = flag(False, "continue the run --name from its latest checkpoint")
+    seed: int = flag(0, "random seed")
+    checkpoint_every_steps: int = flag(0, "also checkpoint every K optimiser steps (0: at the end of every epoch)")
+    max_failures: int = flag(1, "worker failures Ray Train may recover from")
+    placement_strategy: str = flag("PACK", "how Ray places workers on nodes",
+                                   choices=("PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"))
+    storage_options: dict = field(default_factory=dict)   # --storage-option KEY=VALUE (repeatable): fsspec options
     eval_every: int = 1                     # held-out NLL every k epochs (0: only at the end)
     cache_mib: float = 2048.0               # per-worker in-memory slice cache
-    dtype: str = "float64"
+    dtype: str = flag("float64", "linear-algebra precision", choices=("float64", "float32"))
     log_every_epoch: bool = True
-    jackknife: str = "refit"                # SEs of h2 and enrichment: refit (re-fit per block) | fixed
-    jackknife_blocks: int = 20              # refit: contiguous blocks of training slices (fixed: 200 SNP blocks)
+    jackknife: str = flag("refit", "standard errors of h2 and enrichment: refit the prior without each block, or "
+                                   "hold it fixed", choices=("refit", "fixed"))
+    jackknife_blocks: int = flag(20, "jackknife blocks of contiguous training slices")
     # Test-only: make rank 0 raise once at this global step (a marker file records that it happened).
     inject_failure_at_step: int | None = None
     # Test-only: rank 0 saves the flattened parameters after every optimiser step as

@@ -19,7 +19,8 @@ from ..data.slicing import seeded_subsample
 from ..errors import InputError
 from ..evaluate.heldout import RunNull, fit_constant_prior, fit_run_null
 from ..evaluate.intercept import Intercept, fit_intercept, intercept_stats
-from ..mismatch import LAMBDA_INIT, MismatchSetting
+from ..mismatch import LAMBDA_INIT
+from ..settings import MismatchSetting
 from .assignment import slice_cost
 from .config import TrainConfig
 from .holdout import HoldoutSplit, SliceKey, resolve_holdout_chroms, resolve_split

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from deepwas_dist.mismatch import MismatchSetting
+from deepwas_dist.settings import MismatchSetting
 
 from .conftest import TRAIT, base_config, train_in_process
 

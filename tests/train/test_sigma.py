@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from deepwas_dist.errors import InputError
-from deepwas_dist.train.config import SigmaSetting, TrainConfig
+from deepwas_dist.settings import SigmaSetting
+from deepwas_dist.train.config import TrainConfig
 
 from .conftest import TRAIT, base_config, train_in_process
 
@@ -30,7 +31,7 @@ def test_parse_sigma():
 def test_baseline_fits_hold_sigma(sim_dataset):
     from deepwas_dist.data.reader import Dataset
     from deepwas_dist.evaluate.heldout import fit_constant_prior, fit_nuisance, fit_null, fit_run_null
-    from deepwas_dist.mismatch import MismatchSetting
+    from deepwas_dist.settings import MismatchSetting
 
     ds = Dataset.open(sim_dataset)
     batches = [ds.read_slice(1, s, [TRAIT], tracks=False) for s in range(3)]
