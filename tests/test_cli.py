@@ -93,3 +93,19 @@ def test_train_flags_are_generated_from_the_config_dataclass():
                                                                                                "linear", None)
     assert {f.name for f in dataclasses.fields(TrainConfig)} - {f.name for f in flags} - TEST_ONLY == {
         "grad_clip", "warmup_epochs", "storage_options", "eval_every", "cache_mib", "log_every_epoch"}
+
+
+def test_tune_flags_are_generated_from_the_scan_config():
+    """tune.py's flags come from ScanConfig the same way (one default each: the field's)."""
+    from deepwas_dist.cli import config_flags
+    from deepwas_dist.commands.tune import parser
+    from deepwas_dist.tune.config import ScanConfig
+
+    ap = parser()
+    by_dest = {a.dest: a for a in ap._actions}
+    for f in config_flags(ScanConfig):
+        assert by_dest[f.name].default is None and by_dest[f.name].option_strings == ["--" + f.name.replace("_", "-")]
+    args = vars(ap.parse_args(["--num-samples", "3", "--sigma", "1.1"]))
+    given = {k: v for k, v in args.items() if v is not None and k not in ("space", "storage_option")}
+    sc = ScanConfig(**given)
+    assert (sc.num_samples, sc.sigma, sc.epochs, sc.name) == (3, "1.1", ScanConfig.epochs, "tune")

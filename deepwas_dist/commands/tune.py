@@ -15,52 +15,32 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..cli import key_values, run_cli
-from ..train.config import SIGMA_HELP
+from ..cli import add_config_flags, key_values, run_cli
+from ..tune.config import ScanConfig
 
 
 def parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """The ScanConfig flags (help and defaults written once, in tune/config.py), --space and --storage-option."""
     ap = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    a = ap.add_argument
-    a("--data", help="dataset URL (default: the embedded demo dataset)")
-    a("--traits", default="all", help="'all' or a comma list")
-    a("--space", help="YAML file: {size: {choice: [tiny, small]}, lr: {loguniform: [1e-4, 1e-2]}, ...}")
-    a("--num-samples", type=int, default=8, help="configurations to sample (default 8)")
-    a("--epochs", type=int, default=12, help="maximum epochs per trial (default 12)")
-    a("--grace-period", type=int, default=2, help="ASHA: epochs before a trial can be stopped (default 2)")
-    a("--reduction-factor", type=int, default=2, help="ASHA reduction factor (default 2)")
-    a("--gpus-per-trial", type=float, default=0.0, help="GPUs per trial (fractions pack trials on a GPU)")
-    a("--workers-per-trial", type=int, default=1, help="CPU cores (threads) per trial (default 1)")
-    a("--max-concurrent", type=int, default=None, help="cap on simultaneously running trials")
-    a("--val-chroms", default="auto", help="validation chromosomes (default: before the test ones)")
-    a("--test-chroms", default="auto", help="test chromosomes (default: the last quarter)")
-    a("--objective", default="likelihood", choices=["likelihood", "ldsc"])
-    a("--sigma", default="sldsc", help=SIGMA_HELP)
-    a("--storage", default="runs", help="local path or s3:// URL for the scan directory")
-    a("--storage-option", action="append", default=[], metavar="KEY=VALUE", help="fsspec/S3 option")
-    a("--name", default="tune", help="scan name (default 'tune')")
-    a("--resume", action="store_true", help="continue the scan --name: finished trials are not redone")
-    a("--seed", type=int, default=0)
+    add_config_flags(ap, ScanConfig)
+    ap.add_argument("--space", help="YAML file: {size: {choice: [tiny, small]}, lr: {loguniform: [1e-4, 1e-2]}, ...}")
+    ap.add_argument("--storage-option", action="append", default=[], metavar="KEY=VALUE",
+                    help="fsspec/S3 option (repeatable); credentials are never written to the scan directory")
     return ap
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
-    args = parser(prog).parse_args(argv)
+    args = vars(parser(prog).parse_args(argv))
+    space_file, options = args.pop("space"), args.pop("storage_option")
 
     def go():
-        from deepwas_dist.tune.scan import ScanConfig, run_scan
+        from deepwas_dist.tune.scan import run_scan
         space = {}
-        if args.space:
+        if space_file:
             import yaml
-            space = yaml.safe_load(Path(args.space).read_text()) or {}
-        sc = ScanConfig(data=args.data, traits=args.traits, storage=args.storage, name=args.name,
-                        num_samples=args.num_samples, epochs=args.epochs, grace_period=args.grace_period,
-                        reduction_factor=args.reduction_factor, gpus_per_trial=args.gpus_per_trial,
-                        workers_per_trial=args.workers_per_trial, val_chroms=args.val_chroms,
-                        test_chroms=args.test_chroms, space=space, seed=args.seed, resume=args.resume,
-                        objective=args.objective, sigma=args.sigma, storage_options=key_values(args.storage_option),
-                        max_concurrent=args.max_concurrent)
-        run_scan(sc)
+            space = yaml.safe_load(Path(space_file).read_text()) or {}
+        given = {k: v for k, v in args.items() if v is not None}
+        run_scan(ScanConfig(**given, space=space, storage_options=key_values(options)))
     return run_cli(go)
 
 

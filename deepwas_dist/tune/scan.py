@@ -18,7 +18,6 @@ Design choices:
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from typing import Callable
 
 import pandas as pd
@@ -36,34 +35,10 @@ from ..train.resources import check_resources, wait_s_for
 from ..train.run import public_config, storage_for_ray
 from ..train.runplan import RunPlan
 from ..train.session import TuneSession
+from .config import ScanConfig
 
 METRIC = "heldout_improvement_per_snp"
 TUNED = ("model", "size", "bandwidth_kb", "lr", "weight_decay")
-
-
-@dataclass
-class ScanConfig:
-    """A scan: the data, the split, the search space and the resources of one trial."""
-
-    data: str | None = None
-    traits: str = "all"
-    storage: str = "runs"
-    name: str = "tune"
-    num_samples: int = 8
-    epochs: int = 12                       # max epochs of a trial (ASHA's max_t)
-    grace_period: int = 2
-    reduction_factor: int = 2
-    gpus_per_trial: float = 0.0
-    workers_per_trial: int = 1             # CPU threads (cores) of a trial
-    val_chroms: str = "auto"
-    test_chroms: str = "auto"
-    space: dict = field(default_factory=dict)
-    seed: int = 0
-    resume: bool = False
-    objective: str = "likelihood"
-    sigma: str = TrainConfig.sigma         # --sigma of every trial (train.config.SigmaSetting)
-    storage_options: dict = field(default_factory=dict)
-    max_concurrent: int | None = None
 
 
 def split_chromosomes(ds: Dataset, val: str, test: str) -> tuple[list[int], list[int], list[int]]:
