@@ -1,13 +1,32 @@
-"""A worker's slices: read once from the dataset, kept in memory up to a byte budget (LRU)."""
+"""A worker's slices: read once from the dataset, kept in memory up to a byte budget (LRU), on the device.
+
+With the fixed shards of :mod:`.assignment`, a rank asks for the same slices every epoch: when its shard
+(plus its share of the held-out slices, which evaluation reads through the same cache) fits
+``max_bytes``, the first epoch reads each slice once and later epochs read nothing; on a GPU worker the
+slices stay in GPU memory (``device``). When the shard does not fit, LRU keeps the most recently used
+slices, and because a rank's slices come in a new order each epoch a slice is often evicted before it
+comes round again: most of the shard is re-read every epoch (LRU thrash; ``tests/train/test_shard_reads.py``
+measures it). :meth:`prefetch` then overlaps those reads with compute: the loop asks for the next
+step's slices while it scores the current step, and one background thread reads the missing ones.
+``reads`` counts slices read from storage (prefetched or not).
+"""
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import torch
 
 from ..data.reader import Dataset, SliceBatch
 
 SliceKey = tuple[int, int]
+
+
+def batch_bytes(b: SliceBatch) -> int:
+    """Memory held by one slice: its LD factors, features and tracks."""
+    return b.ld.nbytes() + b.features.element_size() * b.features.nelement() + \
+        (0 if b.tracks is None else b.tracks.element_size() * b.tracks.nelement())
 
 
 class SliceCache:
@@ -19,21 +38,48 @@ class SliceCache:
         self.device, self.dtype, self.max_bytes = device, dtype, max_bytes
         self._items: OrderedDict[SliceKey, SliceBatch] = OrderedDict()
         self._bytes: dict[SliceKey, int] = {}
-        self.hits = self.misses = 0
+        self._total = 0
+        self._pending: dict[SliceKey, Future] = {}
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self.hits = self.misses = self.reads = 0
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the slices held now."""
+        return self._total
+
+    def _read(self, key: SliceKey) -> SliceBatch:
+        b = self.ds.read_slice(key[0], key[1], self.traits, bandwidth_kb=self.bandwidth_kb, device=self.device,
+                               dtype=self.dtype, keep_variance=self.keep_variance)
+        with self._lock:
+            self.reads += 1
+        return b
+
+    def prefetch(self, keys: list[SliceKey]) -> None:
+        """Start reading, in one background thread, those of ``keys`` that are neither held nor on the way;
+        :meth:`get` collects them. Nothing is read when they are all held (a resident shard)."""
+        todo = [k for k in keys if k not in self._items and k not in self._pending]
+        if not todo:
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="slice-prefetch")
+        for k in todo:
+            self._pending[k] = self._pool.submit(self._read, k)
 
     def get(self, key: SliceKey) -> SliceBatch:
-        """The slice, from memory or storage."""
+        """The slice, from memory, from a prefetch, or from storage."""
         if key in self._items:
             self._items.move_to_end(key)
             self.hits += 1
             return self._items[key]
         self.misses += 1
-        b = self.ds.read_slice(key[0], key[1], self.traits, bandwidth_kb=self.bandwidth_kb, device=self.device,
-                               dtype=self.dtype, keep_variance=self.keep_variance)
-        size = b.ld.nbytes() + b.features.element_size() * b.features.nelement() + \
-            (0 if b.tracks is None else b.tracks.element_size() * b.tracks.nelement())
+        pending = self._pending.pop(key, None)
+        b = pending.result() if pending is not None else self._read(key)
+        size = batch_bytes(b)
         self._items[key], self._bytes[key] = b, size
-        while sum(self._bytes.values()) > self.max_bytes and len(self._items) > 1:
+        self._total += size
+        while self._total > self.max_bytes and len(self._items) > 1:
             old, _ = self._items.popitem(last=False)
-            del self._bytes[old]
+            self._total -= self._bytes.pop(old)
         return b

@@ -1,9 +1,13 @@
 """The per-worker training loop that Ray Train runs on every worker (one per GPU, or per CPU slot).
 
-Each step, every rank scores its share of the step's slices (``assignment.plan_epoch``), every trait
-at once, accumulating gradients locally (DDP ``no_sync``) and all-reducing once at the step's last
-slice. The loss is normalised by the step's core-SNP count over *all* ranks, so the all-reduced
-gradient is exactly that of the step's per-SNP objective, whatever the number of workers.
+Each rank owns a fixed shard of the training slices for the whole run (``assignment.plan_shards``), so
+its slice cache fills in the first epoch and is hit after when the shard fits ``--cache-mib``; while
+it scores a step it reads the next step's missing slices in the background (``SliceCache.prefetch``).
+Each step, every rank scores its slices of the step, every trait at once, accumulating gradients
+locally (DDP ``no_sync``) and all-reducing once at the step's last slice (a rank without a slice at a
+step still joins the all-reduce, with a zero gradient). The loss is normalised by the step's core-SNP
+count over *all* ranks, so the all-reduced gradient is exactly that of the step's per-SNP objective,
+whatever the number of workers.
 """
 from __future__ import annotations
 
@@ -25,7 +29,7 @@ from ..data.reader import Dataset
 from ..evaluate.heldout import RunNull, prior_from_model, score_slices
 from ..mismatch import LAMBDA_INIT
 from ..models import build_prior
-from .assignment import plan_epoch, split_evenly
+from .assignment import plan_shards, split_evenly
 from .cache import SliceCache
 from .checkpoint import load_or_fall_back, save_state
 from .config import TrainConfig
@@ -129,8 +133,11 @@ def run_worker(cfg: TrainConfig, plan: RunPlan, session: Session, heldout_keys: 
     module = session.prepare(_Module(net))
     is_ddp = isinstance(module, nn.parallel.DistributedDataParallel)
     opt = make_optimizer(cfg, net)
-    probe = plan_epoch(plan.train_keys, plan.train_costs, plan.train_ncore, world, cfg.accumulation, cfg.seed, 0)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg, probe.num_steps))
+    planned = cfg.plan_world or world              # plan_world > world: test-only, see EpochPlan.for_rank
+    if planned < world:
+        raise ValueError(f"plan_world {planned} is below the {world} workers")
+    shards = plan_shards(plan.train_keys, plan.train_costs, plan.train_ncore, planned, cfg.accumulation, cfg.seed)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg, shards.num_steps))
 
     start_epoch, start_step, global_step, history = 0, 0, 0, list(plan.history)
     partial = None          # (loss, snps, slices, seconds) of a mid-epoch checkpoint, summed over ranks
@@ -170,14 +177,17 @@ def run_worker(cfg: TrainConfig, plan: RunPlan, session: Session, heldout_keys: 
 
     tb = EpochLogger(plan.run_url, restore_secrets(plan.storage_options)) if rank == 0 and plan.run_url else None
     for epoch in range(start_epoch, cfg.epochs):
-        ep = plan_epoch(plan.train_keys, plan.train_costs, plan.train_ncore, world, cfg.accumulation, cfg.seed, epoch)
+        ep = shards.epoch(epoch)
+        mine = ep.for_rank(rank, world)
         t0 = time.perf_counter()
-        loss_sum, snps, slices, before = 0.0, 0, 0, 0.0
+        loss_sum, snps, slices, before, reads0 = 0.0, 0, 0, 0.0, cache.reads
         first = start_step if epoch == start_epoch else 0
         if first and partial and rank == 0:       # the part of this epoch done before the checkpoint
             loss_sum, snps, slices, before = partial[0], int(partial[1]), int(partial[2]), partial[3]
         for s in range(first, ep.num_steps):
-            keys = ep.steps[s][rank]
+            keys = mine[s]
+            if s + 1 < ep.num_steps:
+                cache.prefetch(mine[s + 1])
             opt.zero_grad(set_to_none=False)
             scale = world / max(ep.snps[s], 1)       # DDP averages over ranks: undo, then per SNP
             if not keys:                               # no slice for this rank: still join the all-reduce
@@ -210,7 +220,7 @@ def run_worker(cfg: TrainConfig, plan: RunPlan, session: Session, heldout_keys: 
                 sums = session.allreduce([loss_sum, snps, slices, before + (time.perf_counter() - t0) / world])
                 report({"epoch": epoch, "step": global_step, "partial": True}, epoch, s + 1, sums.tolist())
         elapsed = time.perf_counter() - t0 + before * world
-        tot = session.allreduce([loss_sum, snps, slices])
+        tot = session.allreduce([loss_sum, snps, slices, cache.reads - reads0])
         where = np.zeros(world)
         where[rank] = int(session.node_id[:12], 16) + 1
         nodes = len(set(session.allreduce(where).tolist()))        # distinct nodes the workers ran on
@@ -218,7 +228,8 @@ def run_worker(cfg: TrainConfig, plan: RunPlan, session: Session, heldout_keys: 
         T = len(plan.traits)
         row = {"epoch": epoch + 1, "step": global_step, "train_loss_per_snp": float(tot[0] / max(tot[1] * T, 1)),
                "slices_per_s": float(tot[2] / max(secs, 1e-9)), "snps_per_s": float(tot[1] / max(secs, 1e-9)),
-               "lr": float(sched.get_last_lr()[0]), "seconds": secs, "nodes": nodes}
+               "lr": float(sched.get_last_lr()[0]), "seconds": secs, "nodes": nodes,
+               "slice_reads": int(tot[3])}       # training slices read from storage this epoch, all ranks
         if ho_keys and cfg.eval_every and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs):
             row.update(heldout_metrics(plan.traits, ho_keys, ho_costs, net, cache, session, log_N,
                                        null_prior(plan, net.log_lambda() is not None)))

@@ -19,7 +19,7 @@ HOLDOUT = "4"
 
 def base_config(data: str, storage: str, name: str, **kw):
     """The tests' training config: 2 CPU workers, one slice per worker per step (5 steps per epoch
-    on the 9 training slices, the last with a single slice, so rank 1 idles through one all-reduce)."""
+    on the 9 training slices in fixed shards of 4 and 5, so one rank idles through one all-reduce)."""
     from deepwas_dist.train.config import TrainConfig
     # sigma learned: the tests' datasets (12 Mb, mean chi^2 ~30) are far too small for an LD score regression
     # intercept (measured -0.7 to 0.25, SE > 1), so --sigma ldsc (the default) has its own tests (test_sigma)
@@ -108,8 +108,8 @@ def train_in_process(cfg, evaluate: bool = True) -> tuple:
 @pytest.fixture(scope="session")
 def ddp_two_workers(ray_session, sim_dataset, run_storage, tmp_path_factory) -> Run:
     """2 workers x accumulation 2, exact linear algebra, 2 epochs, parameters traced every step.
-    Steps of 4 slices (3 per epoch: 4, 4, 1): ranks accumulate over 2 slices (DDP no_sync), and at the
-    last step rank 1 has none and joins the all-reduce with a zero gradient.
+    Fixed shards of 4 and 5 slices, 3 steps per epoch (about 4 slices each): ranks accumulate over 1-2
+    slices per step (DDP no_sync), unequally at some steps.
     Shared by the DDP-equivalence test and (as the uninterrupted reference) the fault-tolerance test."""
     cfg = base_config(sim_dataset, str(run_storage), "ddp-2w", method="exact", accumulation=2)
     return run(cfg, tmp_path_factory.mktemp("trace-2w"))
