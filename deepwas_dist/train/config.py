@@ -77,11 +77,6 @@ class TrainConfig:
     jackknife: str = flag("refit", "standard errors of h2 and enrichment: refit the prior without each block, or "
                                    "hold it fixed", choices=("refit", "fixed"))
     jackknife_blocks: int = flag(20, "jackknife blocks of contiguous training slices")
-    # Test-only: make rank 0 raise once at this global step (a marker file records that it happened).
-    inject_failure_at_step: int | None = None
-    # Test-only: rank 0 saves the flattened parameters after every optimiser step as
-    # <trace_params_dir>/step_<global step>.npy, and the step's all-reduced gradient as grad_<step>.npy.
-    trace_params_dir: str | None = None
     # Test-only: plan the slice schedule for this many ranks (>= the workers); rank r then scores the planned
     # ranks r, r + workers, ...: one worker takes a 2-worker run's steps (tests/train/test_ddp.py).
     plan_world: int | None = None
@@ -146,7 +141,7 @@ class TrainConfig:
 
 FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
 #: Fields that exist for the tests only (not flags; still accepted in a file).
-TEST_ONLY = {"inject_failure_at_step", "trace_params_dir", "plan_world"}
+TEST_ONLY = {"plan_world"}
 _FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
 #: Flag spellings that differ from the field name.
 ALIASES = {"bandwidth": "bandwidth_kb"}

@@ -18,7 +18,7 @@ import os
 import random
 import tempfile
 import time
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -31,6 +31,7 @@ from ..mismatch import LAMBDA_INIT
 from ..models import build_prior
 from .assignment import plan_shards, split_evenly
 from .cache import SliceCache
+from .callbacks import StepCallback, StepEvent
 from .checkpoint import load_or_fall_back, save_state
 from .config import TrainConfig
 from .objective import probe_generator, slice_loss
@@ -115,18 +116,21 @@ def train_loop_per_worker(config: dict) -> None:
     quiet_ray_train_logs()
     cfg = TrainConfig(**config["train"])
     torch.set_num_threads(max(1, int(os.environ.get("DEEPWAS_THREADS_PER_WORKER", "1"))))
-    run_worker(cfg, RunPlan.from_json(config["plan"]), RayTrainSession(cfg.use_gpu))
+    run_worker(cfg, RunPlan.from_json(config["plan"]), RayTrainSession(cfg.use_gpu),
+               callbacks=config.get("callbacks") or ())
 
 
 def run_worker(cfg: TrainConfig, plan: RunPlan, session: Session, heldout_keys: list | None = None,
                final_metrics: Callable[[nn.Module, SliceCache], dict] | None = None,
-               cache: SliceCache | None = None) -> tuple[nn.Module, list[dict]]:
+               cache: SliceCache | None = None, callbacks: Sequence[StepCallback] = ()
+               ) -> tuple[nn.Module, list[dict]]:
     """Train on this rank until ``cfg.epochs``, resuming from the session's latest checkpoint.
 
     Reports one metrics row per epoch (with a checkpoint) and, if asked, every K steps. Returns the
     network and the per-epoch history. ``heldout_keys`` overrides the plan's held-out slices (Tune
     validates on its own chromosomes); ``final_metrics(net, cache)`` adds to the last epoch's row;
-    ``cache`` lets in-process callers keep read slices across fits.
+    ``cache`` lets in-process callers keep read slices across fits; ``callbacks`` run after every
+    optimiser step (:mod:`deepwas_dist.train.callbacks`).
     """
     rank, world, device = session.rank, session.world, session.device
     net = build_model(cfg, plan)
@@ -205,16 +209,17 @@ def run_worker(cfg: TrainConfig, plan: RunPlan, session: Session, heldout_keys: 
                 loss_sum += float(loss.detach())
                 snps += b.n
                 slices += 1
-            tracing = bool(cfg.trace_params_dir) and rank == 0
-            grad = _flat(p.grad for p in net.parameters()) if tracing else None   # all-reduced, unclipped
+            wants_grad = any(cb.wants_grad for cb in callbacks)
+            grad = _flat(p.grad for p in net.parameters()) if wants_grad else None   # all-reduced, unclipped
             if cfg.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
             opt.step()
             sched.step()
             global_step += 1
-            if tracing:
-                _trace(cfg.trace_params_dir, global_step, _flat(net.parameters()), grad)
-            _maybe_inject_failure(cfg, plan, rank, global_step)
+            if callbacks:
+                event = StepEvent(rank, global_step, lambda: _flat(net.parameters()), grad)
+                for cb in callbacks:
+                    cb.on_step(event)
             if cfg.checkpoint_every_steps and global_step % cfg.checkpoint_every_steps == 0 \
                     and s + 1 < ep.num_steps:
                 sums = session.allreduce([loss_sum, snps, slices, before + (time.perf_counter() - t0) / world])
@@ -308,26 +313,6 @@ def _quiet(_: str) -> None:
 
 def _flat(tensors) -> np.ndarray:
     return torch.cat([t.detach().reshape(-1).cpu().double() for t in tensors]).numpy()
-
-
-def _trace(directory: str, global_step: int, params: np.ndarray, grad: np.ndarray) -> None:
-    """Test-only (``trace_params_dir``): the flattened parameters after optimiser step ``global_step``
-    (``step_<n>.npy``) and the all-reduced gradient, before clipping, that the step used (``grad_<n>.npy``)."""
-    os.makedirs(directory, exist_ok=True)
-    np.save(os.path.join(directory, f"step_{global_step}.npy"), params)
-    np.save(os.path.join(directory, f"grad_{global_step}.npy"), grad)
-
-
-def _maybe_inject_failure(cfg: TrainConfig, plan: RunPlan, rank: int, global_step: int) -> None:
-    """Test-only: raise once on rank 0 at the configured step (a marker file makes it happen once)."""
-    if cfg.inject_failure_at_step is None or rank != 0 or global_step != cfg.inject_failure_at_step:
-        return
-    marker = os.path.join(plan.run_dir_local or tempfile.gettempdir(), f".injected-failure-{cfg.name}")
-    if os.path.exists(marker):
-        return
-    with open(marker, "w") as fh:
-        fh.write(str(global_step))
-    raise RuntimeError(f"injected failure at global step {global_step} (test setting inject_failure_at_step)")
 
 
 __all__ = ["train_loop_per_worker", "run_worker", "RunPlan", "build_model"]

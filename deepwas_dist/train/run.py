@@ -15,12 +15,14 @@ import signal
 import sys
 import threading
 import time
+from typing import Sequence
 
 from ..credentials import redact, secrets_env
 from ..data.reader import Dataset
 from ..data.storage import absolute_url, filesystem, is_local, is_local_url, join
 from ..demo import demo_dataset_url
 from ..errors import InputError
+from .callbacks import StepCallback
 from .checkpoint import load_or_fall_back, prune_unregistered
 from .config import TrainConfig
 from .evaluation import evaluate_run, saved_plan
@@ -87,10 +89,12 @@ def default_run_name(cfg: TrainConfig) -> str:
     return f"{cfg.model}-{cfg.size}-{cfg.objective}-{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
 
 
-def run_training(cfg: TrainConfig, *, log=print, ray_init_kwargs: dict | None = None, evaluate: bool = True) -> dict:
+def run_training(cfg: TrainConfig, *, log=print, ray_init_kwargs: dict | None = None, evaluate: bool = True,
+                 callbacks: Sequence[StepCallback] = ()) -> dict:
     """Train, evaluate and write every output; returns the metrics dict (also in metrics.json).
 
     ``evaluate=False`` skips the final evaluation and outputs and returns {"history": [...]} only.
+    ``callbacks`` run on every worker after every optimiser step (:mod:`deepwas_dist.train.callbacks`).
     """
     import ray
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
@@ -141,7 +145,7 @@ def run_training(cfg: TrainConfig, *, log=print, ray_init_kwargs: dict | None = 
     storage_path, storage_fs = storage_for_ray(cfg.storage, cfg.storage_options)
     trainer = TorchTrainer(
         train_loop_per_worker,
-        train_loop_config={"train": public_config(cfg), "plan": plan.to_json()},
+        train_loop_config={"train": public_config(cfg), "plan": plan.to_json(), "callbacks": list(callbacks)},
         scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
                                      resources_per_worker=None if cfg.use_gpu else {"CPU": 1},
                                      placement_strategy=cfg.placement_strategy),

@@ -73,17 +73,19 @@ def wait_for_output(capfd, text: str, seconds: float = 15.0) -> str:
         time.sleep(0.5)
 
 
-def run(cfg, trace_dir: Path | None = None) -> Run:
+def run(cfg, trace_dir: Path | None = None, callbacks: list | None = None) -> Run:
+    """Train ``cfg`` on Ray; ``trace_dir``: the parameters and gradients of every step saved there
+    (TraceSteps); ``callbacks``: more step callbacks."""
+    from deepwas_dist.train.callbacks import TraceSteps
     from deepwas_dist.train.run import run_training
-    if trace_dir is not None:
-        cfg.trace_params_dir = str(trace_dir)
-    metrics = run_training(cfg)
+    cbs = ([TraceSteps(str(trace_dir))] if trace_dir is not None else []) + list(callbacks or [])
+    metrics = run_training(cfg, callbacks=cbs)
     return Run(cfg, metrics, Path(cfg.storage) / cfg.name, trace_dir)
 
 
-def train_in_process(cfg, evaluate: bool = True) -> tuple:
-    """One in-process worker (no Ray): plan, train, and (``evaluate``) evaluate and write the outputs.
-    Returns (dataset, plan, split, net, history, metrics or None)."""
+def train_in_process(cfg, evaluate: bool = True, callbacks: list | None = None) -> tuple:
+    """One in-process worker (no Ray): plan, train (with step ``callbacks``), and (``evaluate``) evaluate and
+    write the outputs. Returns (dataset, plan, split, net, history, metrics or None)."""
     import torch
 
     from deepwas_dist.data.reader import Dataset
@@ -97,7 +99,7 @@ def train_in_process(cfg, evaluate: bool = True) -> tuple:
     plan, split = make_plan(cfg, ds, [TRAIT])
     session = LocalSession()
     try:
-        net, history = run_worker(cfg, plan, session)
+        net, history = run_worker(cfg, plan, session, callbacks=callbacks or ())
     finally:
         session.close()
     net.eval()

@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 import torch
 
+from deepwas_dist.train.callbacks import FailOnce
+
 from .conftest import TRAIT, base_config, run, wait_for_output
 
 FAIL_AT = 5      # global step 5 = epoch 2, step 2 of 3: resumes mid-epoch from the step-4 checkpoint
@@ -26,10 +28,11 @@ def test_injected_failure_recovers_to_the_uninterrupted_result(ddp_two_workers, 
     the reference exactly: parameters after every step, epoch rows, final metrics, model.pt."""
     ref = ddp_two_workers
     cfg = base_config(sim_dataset, str(run_storage), "fault", method="exact", accumulation=2,
-                      checkpoint_every_steps=1, max_failures=1, inject_failure_at_step=FAIL_AT)
-    res = run(cfg, tmp_path / "trace")
+                      checkpoint_every_steps=1, max_failures=1)
+    marker = tmp_path / "failed-once"
+    res = run(cfg, tmp_path / "trace", callbacks=[FailOnce(FAIL_AT, str(marker))])
 
-    assert (res.run_dir / ".injected-failure-fault").read_text() == str(FAIL_AT), "the failure did happen"
+    assert marker.read_text() == str(FAIL_AT), "the failure did happen"
     assert any(p.name.startswith("checkpoint_") for p in res.run_dir.iterdir())
 
     for kind in ("grad", "step"):      # gradient each step used, parameters after it
