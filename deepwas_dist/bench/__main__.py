@@ -4,6 +4,7 @@
     python -m deepwas_dist.bench training [--workers 1 2] [--epochs 4] [--json FILE]
     python -m deepwas_dist.bench mismatch-bias [--panels 500 1000 2000] [--truth chromosome|band] [--json FILE]
     python -m deepwas_dist.bench ld-decay [--seeds 3] [--length-mb 12] [--json FILE]
+    python -m deepwas_dist.bench checksum [--data URL] [--repeats 5] [--json FILE]
 """
 from __future__ import annotations
 
@@ -47,7 +48,18 @@ def main(argv: list[str] | None = None, prog: str = "python -m deepwas_dist.benc
     ld.add_argument("--seeds", type=int, default=3, help="simulated chromosomes per history")
     ld.add_argument("--length-mb", type=float, default=12.0, help="length of each simulated chromosome")
     ld.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    ck = sub.add_parser("checksum", help="first-pass read throughput with checksum verification on vs off")
+    ck.add_argument("--data", default=None, help="dataset URL (default: the embedded demo dataset)")
+    ck.add_argument("--repeats", type=int, default=5, help="timed passes per mode (median reported)")
+    ck.add_argument("--json", default=None, help="also write the rows to this JSON file")
     a = ap.parse_args(argv)
+    if a.name == "checksum":
+        from .checksum import format_table as fmt_ck
+        from .checksum import run as run_ck
+        rows = run_ck(a.data, a.repeats)
+        print(fmt_ck(rows))
+        _write_json(a.json, "checksum", rows)
+        return 0
     if a.name == "ld-decay":
         from .ld_decay import format_table as fmt_ld
         from .ld_decay import run as run_ld

@@ -1,34 +1,55 @@
 """Content checksums of a dataset's files and of its manifests.
 
-Every file the manifest lists has a checksum in the manifest's ``checksums`` section, ``"crc32:<8 hex
-digits>"``: CRC-32 (zlib, IEEE polynomial) of the file's bytes, computed while the writer writes them
-(:class:`HashingFile`, no re-read). CRC-32 detects every burst error of up to 32 bits and any other
-random corruption with probability 1 - 2^-32; it guards against damage (bit rot, truncated or partial
-copies, a byte flipped in transit), not against a deliberate forgery. It was chosen over sha256
-because the lock file pins no crc32c library and zlib's CRC-32 was the fastest hash at hand (measured
-on this machine: crc32 1.56 GB/s, sha256 1.20 GB/s, blake2b 0.48 GB/s on 64 MiB).
+Every file the manifest lists has a checksum in the manifest's ``checksums`` section,
+``"<algorithm>:<8 hex digits>"``, so a reader knows which algorithm a file was written with. Writers
+record ``crc32c`` (:data:`ALGORITHM`): CRC-32C (Castagnoli polynomial, as in iSCSI, ext4 and GCS) of the
+file's bytes, computed while the writer writes them (:class:`HashingFile`, no re-read), by the
+``google-crc32c`` package (its C extension, SSE4.2 / ARMv8 CRC instructions where the CPU has them; the
+package falls back to pure Python, ~1000x slower, only where no wheel fits). ``crc32`` (zlib, IEEE
+polynomial), which the first checksummed manifests used, is still checked on read (:data:`ALGORITHMS`);
+any other algorithm is a :class:`~deepwas_dist.errors.SchemaError`. A 32-bit CRC detects every burst error
+of up to 32 bits and any other random corruption with probability 1 - 2^-32; it guards against damage
+(bit rot, truncated or partial copies, a byte flipped in transit), not against a deliberate forgery.
+Throughput: ``python -m deepwas_dist.bench checksum`` (docs/results/bench_checksum.json).
 
 A reader checks a file's checksum the first time a :class:`~deepwas_dist.data.reader.Dataset` opens
-it (:func:`file_checksum` streams it in 8 MiB blocks, so memory stays bounded), before Parquet decodes
-a byte of it; a mismatch is a :class:`~deepwas_dist.errors.SchemaError` naming the file and what to
-re-ingest (:func:`refetch_fix`). Manifests written before checksums existed have none: their files are
-read unchecked (``prepare.py info --verify`` says so).
+it, on the same bytes Parquet then decodes: the file is read from storage once
+(:class:`~deepwas_dist.data.storage.ParquetHandle`), before Parquet decodes a byte of it; a mismatch is a
+:class:`~deepwas_dist.errors.SchemaError` naming the file and what to re-ingest (:func:`refetch_fix`).
+``prepare.py info --verify`` streams each file through :func:`file_checksum` in 8 MiB blocks instead.
+Manifests written before checksums existed have none: their files are read unchecked (``prepare.py info
+--verify`` says so).
 
-A manifest checks itself: ``manifest_crc32`` is the CRC-32 of the canonical JSON of every other key
-(:func:`manifest_digest`: sorted keys, no whitespace), so any change of a value, however the file is
-re-formatted, is detected when the manifest is read.
+A manifest checks itself: ``manifest_crc32`` is the checksum (same format, so ``crc32c:...``) of the
+canonical JSON of every other key (:func:`manifest_digest`: sorted keys, no whitespace), so any change of
+a value, however the file is re-formatted, is detected when the manifest is read.
 """
 from __future__ import annotations
 
 import json
 import re
 import zlib
+from collections.abc import Callable
 from typing import Any
+
+import google_crc32c
+import pyarrow as pa
 
 from ..errors import SchemaError
 from . import schema as S
 
-ALGORITHM = "crc32"
+#: The algorithm writers record.
+ALGORITHM = "crc32c"
+
+
+def _crc32c(crc: int, data) -> int:
+    # the C extension takes read-only buffers only (not a memoryview); a pyarrow buffer wraps any
+    # buffer-protocol object without copying
+    return google_crc32c.extend(crc, pa.py_buffer(data))
+
+
+#: Algorithm name -> running update ``(crc, data) -> crc`` (initial value 0) of every algorithm a reader checks.
+ALGORITHMS: dict[str, Callable[[int, Any], int]] = {"crc32c": _crc32c, "crc32": lambda crc, data: zlib.crc32(data, crc)}
 #: The manifest key holding the manifest's own checksum.
 MANIFEST_DIGEST_KEY = "manifest_crc32"
 _BLOCK = 8 << 20
@@ -36,38 +57,59 @@ _SUMSTATS_RE = re.compile(rf"^{S.SUMSTATS_DIR}/(?P<trait>[^/]+)/chr=(?P<chrom>\d
 _SNPS_RE = re.compile(rf"^{S.SNPS_DIR}/chr=(?P<chrom>\d+)/")
 
 
-def format_checksum(crc: int) -> str:
-    return f"{ALGORITHM}:{crc & 0xFFFFFFFF:08x}"
+def algorithm_of(recorded: str, where: str) -> str:
+    """The algorithm of a recorded checksum ``"<algorithm>:<hex>"``; SchemaError naming ``where`` when unknown."""
+    alg = str(recorded).partition(":")[0]
+    if alg not in ALGORITHMS:
+        raise SchemaError(f"{where}: checksum {recorded!r} uses an algorithm this version does not know (knows "
+                          f"{sorted(ALGORITHMS)}); fix: upgrade deepwas_dist, or re-write the dataset")
+    return alg
 
 
-def checksum_bytes(data: bytes) -> str:
-    return format_checksum(zlib.crc32(data))
+class Hasher:
+    """A running checksum of one algorithm: :meth:`update` with consecutive blocks, then :attr:`checksum`."""
+
+    def __init__(self, algorithm: str = ALGORITHM):
+        self.algorithm, self._update, self._crc = algorithm, ALGORITHMS[algorithm], 0
+
+    def update(self, data) -> None:
+        self._crc = self._update(self._crc, data)
+
+    @property
+    def checksum(self) -> str:
+        return f"{self.algorithm}:{self._crc & 0xFFFFFFFF:08x}"
 
 
-def file_checksum(f) -> str:
+def checksum_bytes(data, algorithm: str = ALGORITHM) -> str:
+    h = Hasher(algorithm)
+    h.update(data)
+    return h.checksum
+
+
+def file_checksum(f, algorithm: str = ALGORITHM) -> str:
     """Checksum of an open binary file object, read from its start in blocks (the position is left at 0)."""
     f.seek(0)
-    crc = 0
+    h = Hasher(algorithm)
     while True:
         block = f.read(_BLOCK)
         if not block:
             break
-        crc = zlib.crc32(block, crc)
+        h.update(block)
     f.seek(0)
-    return format_checksum(crc)
+    return h.checksum
 
 
 class HashingFile:
-    """A write-only file wrapper that checksums and counts the bytes written through it (Parquet writers
-    accept any object with ``write``)."""
+    """A write-only file wrapper that checksums (:data:`ALGORITHM`) and counts the bytes written through it
+    (Parquet writers accept any object with ``write``)."""
 
     def __init__(self, f):
-        self._f, self._crc, self.nbytes = f, 0, 0
+        self._f, self._hash, self.nbytes = f, Hasher(), 0
         self.closed = False
 
     def write(self, data) -> int:
         mv = memoryview(data)
-        self._crc = zlib.crc32(mv, self._crc)
+        self._hash.update(mv)
         self.nbytes += mv.nbytes
         self._f.write(mv)
         return mv.nbytes
@@ -92,7 +134,7 @@ class HashingFile:
 
     @property
     def checksum(self) -> str:
-        return format_checksum(self._crc)
+        return self._hash.checksum
 
 
 def refetch_fix(rel: str) -> str:
@@ -110,6 +152,8 @@ def refetch_fix(rel: str) -> str:
 
 
 def check_file(where: str, rel: str, expected: str, actual: str) -> None:
+    """SchemaError naming the file and what to re-ingest unless ``actual`` (computed with ``expected``'s
+    algorithm, :func:`algorithm_of`) is ``expected``."""
     if expected != actual:
         raise SchemaError(f"{where}: checksum mismatch ({actual}, the manifest recorded {expected}): the file is "
                           f"corrupt; fix: {refetch_fix(rel)}")
@@ -120,9 +164,9 @@ def _canonical(obj: dict[str, Any]) -> bytes:
     return json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False).encode("utf-8")
 
 
-def manifest_digest(obj: dict[str, Any]) -> str:
+def manifest_digest(obj: dict[str, Any], algorithm: str = ALGORITHM) -> str:
     """The checksum of a manifest's JSON object (every key but :data:`MANIFEST_DIGEST_KEY`)."""
-    return checksum_bytes(_canonical(obj))
+    return checksum_bytes(_canonical(obj), algorithm)
 
 
 def check_manifest(obj: dict[str, Any], where: str) -> bool:
@@ -130,7 +174,7 @@ def check_manifest(obj: dict[str, Any], where: str) -> bool:
     expected = obj.get(MANIFEST_DIGEST_KEY)
     if expected is None:
         return False
-    actual = manifest_digest(obj)
+    actual = manifest_digest(obj, algorithm_of(expected, where))
     if actual != expected:
         raise SchemaError(f"{where}: manifest checksum mismatch ({actual}, recorded {expected}): the manifest is "
                           "corrupt; fix: restore it from a copy, or re-write the dataset (prepare.py ... --overwrite)")

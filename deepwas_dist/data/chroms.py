@@ -78,4 +78,16 @@ def chrom_codes(values: pd.Series, where: str) -> np.ndarray:
     return out.to_numpy().astype(np.int32)
 
 
-__all__ = ["CHROM_CODES", "chrom_code", "chrom_label", "parse_chroms", "chrom_codes"]
+def lenient_chrom_codes(col: pd.Series) -> np.ndarray:
+    """Integer chromosome codes of a CHR column, -1 where missing or unreadable (for checks that count the
+    rows whose chromosome disagrees, instead of refusing at the first)."""
+    codes = {}
+    for v in pd.unique(col):
+        try:
+            codes[v] = -1 if pd.isna(v) else chrom_code(v)
+        except InputError:
+            codes[v] = -1
+    return col.map(codes).fillna(-1).to_numpy(dtype=np.int64)
+
+
+__all__ = ["CHROM_CODES", "chrom_code", "chrom_label", "parse_chroms", "chrom_codes", "lenient_chrom_codes"]

@@ -1,12 +1,14 @@
 """Writing a dataset's Parquet part files: LD shards (one row group per slice), row-indexed tables, the
 slice index.
 
-Every file is named ``part-<writer id>-<k>.parquet`` and recorded with the writer (``w._record``: its
-size and the checksum of the bytes written, :class:`~.checksum.HashingFile`) once complete; local files
-are written under a temporary name and renamed (object stores publish an object only when its upload
-completes). The ``w`` these take is the
+Every file is named ``part-<writer id>-<k>.parquet`` and recorded in the writer's ledger (``w._ledger``,
+:mod:`.ledger`: its size and the checksum of the bytes written, :class:`~.checksum.HashingFile`) once
+complete; local files are written under a temporary name and renamed (object stores publish an object
+only when its upload completes). Sizes: an LD shard is closed after the first slice that takes it to
+``target_file_mib`` (64 MiB by default), so it is at most that plus one slice; a table's part file holds
+``target_file_mib`` worth of rows, in row groups of about ``row_group_mib``. The ``w`` these take is the
 :class:`~deepwas_dist.data.writer.DatasetWriter` whose files they are: its filesystem, URL, writer id,
-size targets and compression, and its file bookkeeping.
+size targets and compression, and its ledger.
 """
 from __future__ import annotations
 
@@ -43,7 +45,7 @@ class ShardWriter:
             if is_local(w.fs):
                 w.fs.makedirs(join(w.root, f"{S.LD_DIR}/chr={self.chrom}"), exist_ok=True)
             fh = w.fs.open(target, "wb")
-        w._pending.add(target)
+        w._ledger.pending.add(target)
         hf = HashingFile(fh)
         # float factors: dictionary encoding only adds a dictionary page (+58% size measured), and
         # min/max statistics of list elements are useless
@@ -75,9 +77,9 @@ class ShardWriter:
             cur["fh"].close()
             if cur["target"] != cur["path"]:
                 w.fs.mv(cur["target"], cur["path"])
-            w._pending.discard(cur["target"])
-            w._record(cur["rel"], cur["hf"].checksum)
-        self.done.append({"path": cur["rel"], "n_slices": cur["rows"], "bytes": w._files[cur["rel"]]})
+            w._ledger.pending.discard(cur["target"])
+            nbytes = w._ledger.record(cur["rel"], cur["hf"].checksum)
+        self.done.append({"path": cur["rel"], "n_slices": cur["rows"], "bytes": nbytes})
 
     def abort(self) -> None:
         cur, self.cur = self.cur, None
@@ -100,8 +102,8 @@ def write_row_parts(w: DatasetWriter, table: pa.Table, reldir: str, bytes_per_ro
             pq.write_table(table.slice(lo, hi - lo), f, row_group_size=rg_rows,
                            compression=w.compression or "none", use_dictionary=dictionary)
         with storage_errors(w.url, "write"):
-            w._record(rel, f.checksum)
-        out.append({"path": rel, "row_lo": lo, "row_hi": hi, "bytes": w._files[rel]})
+            nbytes = w._ledger.record(rel, f.checksum)
+        out.append({"path": rel, "row_lo": lo, "row_hi": hi, "bytes": nbytes})
     return out
 
 
@@ -120,5 +122,5 @@ def write_slice_index(w: DatasetWriter, rows: list[dict]) -> str:
     with atomic_open(w.fs, join(w.root, index_rel), w.url) as f:
         pq.write_table(index, f, compression="zstd")
     with storage_errors(w.url, "write"):
-        w._record(index_rel, f.checksum)
+        w._ledger.record(index_rel, f.checksum)
     return index_rel

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 
 from ..errors import InputError, SchemaError
 from . import schema as S
-from .checksum import HashingFile, check_file, file_checksum
+from .checksum import HashingFile, algorithm_of, check_file, checksum_bytes, file_checksum
 
 _CRED_FIX = {
     "s3": ("fix: give credentials (env AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE, or "
@@ -152,29 +152,52 @@ def read_json(fs, path: str, url: str) -> dict:
     return out
 
 
+#: Largest file a reader checks from memory. A dataset's files are far smaller: an LD shard ends at the first
+#: slice that takes it to ``target_file_mib`` (64 MiB by default, :class:`~.shards.ShardWriter`), and SNP and
+#: sumstats part files are cut at about the same size (:func:`~.shards.write_row_parts`). A larger file (a
+#: dataset written with a larger ``target_file_mib``) is checked by streaming it, then read a second time.
+BUFFER_LIMIT = 256 << 20
+
+
 class ParquetHandle:
     """An open, checked Parquet file of a dataset: size and (if given) checksum against the manifest,
-    footer, required columns. The checksum is computed by streaming the whole file once, before Parquet
-    reads it (:mod:`.checksum`)."""
+    footer, required columns.
+
+    With a checksum to check, the file is read from storage once, whole (one GET on an object store),
+    the checksum computed on those bytes, and Parquet decodes from the same in-memory buffer, which the
+    handle holds until :meth:`close` (so memory is about one file per open handle, at most
+    :data:`BUFFER_LIMIT`; a larger file is streamed through the checksum, then read again by Parquet).
+    Without one (a file this ``Dataset`` checked before, or an old manifest without checksums), Parquet
+    reads from storage lazily, the footer and then the row groups asked for."""
 
     def __init__(self, fs, root: str, rel: str, url: str, *, expected_bytes: int | None,
                  required: tuple[str, ...] = (), checksum: str | None = None):
         self.rel, self.where = rel, f"{url.rstrip('/')}/{rel}"
         path = join(root, rel)
+        algorithm = None if checksum is None else algorithm_of(checksum, self.where)
+        buffered = algorithm is not None and expected_bytes is not None and int(expected_bytes) <= BUFFER_LIMIT
+        self._f = None
         try:
             with storage_errors(self.where, "read"):
-                self._f = fs.open(path, "rb")
+                if buffered:
+                    data = fs.cat_file(path)
+                    size = len(data)
+                else:
+                    self._f = fs.open(path, "rb")
+                    size = getattr(self._f, "size", None)
         except FileNotFoundError as e:
             raise SchemaError(f"{self.where}: file listed in the manifest is missing; the dataset is incomplete "
                               "or was partly deleted; fix: re-write the dataset") from e
         try:
-            size = getattr(self._f, "size", None)
             if expected_bytes is not None and size is not None and int(size) != int(expected_bytes):
                 raise SchemaError(f"{self.where}: file is {size} bytes but the manifest recorded {expected_bytes}; "
                                   "it is truncated or was overwritten; fix: re-write the dataset")
-            if checksum is not None:
+            if buffered:
+                check_file(self.where, rel, checksum, checksum_bytes(data, algorithm))
+                self._f = pa.BufferReader(pa.py_buffer(data))
+            elif algorithm is not None:
                 with storage_errors(self.where, "read"):
-                    actual = file_checksum(self._f)
+                    actual = file_checksum(self._f, algorithm)
                 check_file(self.where, rel, checksum, actual)
             try:
                 self.pf = pq.ParquetFile(self._f)
@@ -213,6 +236,7 @@ class ParquetHandle:
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self._f.close()
+        self.pf = None                  # drops the in-memory file, if any
 
 
 def new_write_id() -> str:

@@ -1,7 +1,9 @@
 """Row-range reads of a dataset's row-indexed tables (SNP tables, dense sumstats) from their part files.
 
 A table is stored as part files of row groups, each listed in the manifest with its [row_lo, row_hi);
-:class:`RowReader` serves any row range from them through a small LRU of row groups, and
+:class:`RowReader` serves any row range from them through a small LRU of row groups, with at most
+``open_files`` part files open at once (a file opened for the first time is held in memory while open,
+:class:`~.storage.ParquetHandle`; a row range spans one or two part files), and
 :class:`ChromReaders` holds the readers one chromosome's slices need (its SNP table and the requested
 traits). The ``ds`` they take is a :class:`~deepwas_dist.data.reader.Dataset` (its ``url``,
 ``manifest``, ``feature_names`` and ``_parquet``).
@@ -25,14 +27,20 @@ if TYPE_CHECKING:   # annotation only: the reader imports this module
 class RowReader:
     """Row ranges [lo, hi) of a row-indexed table stored as part files of row groups (small LRU)."""
 
-    def __init__(self, ds: Dataset, files: list[dict], required: tuple[str, ...], cache_groups: int = 6):
+    def __init__(self, ds: Dataset, files: list[dict], required: tuple[str, ...], cache_groups: int = 6,
+                 open_files: int = 2):
         self.ds, self.files, self.required = ds, sorted(files, key=lambda e: e["row_lo"]), required
-        self.handles: dict[str, tuple[ParquetHandle, np.ndarray]] = {}
+        self.handles: OrderedDict[str, tuple[ParquetHandle, np.ndarray]] = OrderedDict()
+        self.open_files = open_files
         self.cache: OrderedDict = OrderedDict()
         self.cache_groups = cache_groups
 
     def _handle(self, e: dict) -> tuple[ParquetHandle, np.ndarray]:
-        if e["path"] not in self.handles:
+        if e["path"] in self.handles:
+            self.handles.move_to_end(e["path"])
+        else:
+            while len(self.handles) >= self.open_files:
+                self.handles.popitem(last=False)[1][0].close()
             h = self.ds._parquet(e["path"], self.required)
             rows = np.asarray(h.row_group_rows, dtype=np.int64)
             if int(rows.sum()) != e["row_hi"] - e["row_lo"]:

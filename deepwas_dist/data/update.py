@@ -5,7 +5,7 @@ version first, re-applies the update to it (:meth:`UpdateMixin._rebase`) or refu
 An update writes only new files (under its own writer id), then publishes the next manifest version
 (:mod:`.commit`); until then the old manifest and every file it lists stay untouched. Files the new
 manifest no longer lists are deleted after the swap (``DatasetWriter.close``). :class:`UpdateMixin` holds
-these steps; it relies on the writer's state (``_chroms``, ``_files``, ``_traits``, ...), set up by
+these steps; it relies on the writer's state (``_chroms``, ``_ledger``, ``_traits``, ...), set up by
 ``DatasetWriter.__init__``.
 
 Rebasing: an update that only added and/or removed traits commutes with another writer's update of
@@ -17,7 +17,6 @@ the annotations) is a conflict: the update fails and publishes nothing.
 """
 from __future__ import annotations
 
-import contextlib
 import copy
 import datetime as _dt
 from dataclasses import replace
@@ -34,7 +33,6 @@ from .feature_stats import FeatureStats
 from .manifest import Manifest, TraitInfo, writer_version
 from .reader import Dataset
 from .records import ChromRecord
-from .storage import join
 
 
 class UpdateMixin:
@@ -74,9 +72,7 @@ class UpdateMixin:
         if t is not None:
             self._tracks_shape, self._track_names = (t.K, t.w), t.names
         self._traits: dict[str, TraitInfo] = copy.deepcopy(m.traits)
-        self._files = dict(m.files)
-        self._checksums = dict(m.checksums)
-        self._inherited = set(self._files)
+        self._ledger.inherit(m.files, m.checksums)
         for c in ds.chromosomes:
             df = ds.snps(c, columns=[S.SNP, S.BP, S.CM, S.A1, S.A2])
             ids = pa.array(df[S.SNP].to_numpy(dtype=object), type=pa.string())
@@ -96,14 +92,7 @@ class UpdateMixin:
         """Unlist files from the manifest being built: kept files are deleted after the swap (close),
         files this writer wrote are deleted now."""
         for e in entries:
-            rel = e["path"]
-            self._files.pop(rel, None)
-            self._checksums.pop(rel, None)
-            if rel in self._inherited:
-                self._inherited.discard(rel)
-            else:
-                with contextlib.suppress(Exception):
-                    self.fs.rm(join(self.root, rel))
+            self._ledger.unlist(e["path"])
 
     @property
     def base_manifest(self) -> Manifest | None:
@@ -158,10 +147,11 @@ class UpdateMixin:
         if both:
             raise CommitConflict(f"both writers changed trait(s) {both}")
         drop = {e["path"] for t in removed for e in b.traits[t].file_entries()}
-        mine = set(self._files) - set(b.files)
-        files = {k: v for k, v in new.files.items() if k not in drop} | {k: self._files[k] for k in mine}
-        sums = {k: v for k, v in new.checksums.items() if k not in drop} | {k: self._checksums[k] for k in mine
-                                                                             if k in self._checksums}
+        own = self._ledger
+        mine = set(own.files) - set(b.files)
+        files = {k: v for k, v in new.files.items() if k not in drop} | {k: own.files[k] for k in mine}
+        sums = {k: v for k, v in new.checksums.items() if k not in drop} | {k: own.checksums[k] for k in mine
+                                                                             if k in own.checksums}
         traits = {t: i for t, i in new.traits.items() if t not in removed} | {t: self._traits[t] for t in added}
         now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         self._rebased = replace(new, write_id=self.write_id, writer=writer_version(), traits=traits,

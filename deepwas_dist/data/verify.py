@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import InputError
-from .checksum import check_file, file_checksum, refetch_fix
+from .checksum import algorithm_of, check_file, file_checksum, refetch_fix
 from .reader import Dataset
 from .storage import join, storage_errors
 
@@ -67,7 +67,7 @@ def verify_dataset(ds: Dataset, full: bool = False) -> VerifyReport:
                     unchecked.append(rel)
                     continue
                 with fs.open(join(root, rel), "rb") as f:
-                    actual = file_checksum(f)
+                    actual = file_checksum(f, algorithm_of(expected, where))
                 hashed += size
             check_file(where, rel, expected, actual)
         except InputError as e:           # SchemaError included

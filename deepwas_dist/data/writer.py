@@ -32,11 +32,11 @@ longer lists (a replaced trait's or SNP table's) are deleted after the swap. The
 another writer changed the same part of the dataset since :meth:`DatasetWriter.update` opened it; an
 update of other traits is rebased onto it (:meth:`UpdateMixin._rebase`).
 
-This module holds the writer's orchestration (what is added when, file bookkeeping, publishing the
-manifest). The concerns it delegates: table checks (:mod:`.validate`), annotation statistics
-(:mod:`.feature_stats`), LD numerics (:mod:`.ld_numerics`), the LD row format (:mod:`.slice_rows`), part
-files and shards (:mod:`.shards`), the typed manifest and its assembly (:mod:`.manifest`) and update
-transactions (:mod:`.update`).
+This module holds the writer's orchestration (what is added when, publishing the manifest). The concerns
+it delegates: table checks (:mod:`.validate`), annotation statistics (:mod:`.feature_stats`), LD numerics
+(:mod:`.ld_numerics`), the LD row format (:mod:`.slice_rows`), part files and shards (:mod:`.shards`), the
+files written with their sizes and checksums (:mod:`.ledger`), the typed manifest and its assembly
+(:mod:`.manifest`) and update transactions (:mod:`.update`).
 """
 from __future__ import annotations
 
@@ -55,10 +55,12 @@ from ..errors import InputError
 from . import schema as S
 from . import validate as V
 from .chroms import chrom_code as _as_chrom
+from .chroms import lenient_chrom_codes
 from .commit import Head, publish, read_head
 from .feature_stats import FeatureStats
 from .gc import WriterLease
 from .ld_numerics import ld_settings, slice_from_ld
+from .ledger import FileLedger
 from .manifest import LDInfo, Manifest, TracksInfo, TraitInfo, build_manifest, ld_section, simulation_section
 from .records import ChromRecord
 from .shards import ShardWriter, write_row_parts, write_slice_index
@@ -72,17 +74,6 @@ log = logging.getLogger(__name__)
 
 MiB = 1 << 20
 _TRAIT_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
-
-
-def _chrom_codes(col: pd.Series) -> np.ndarray:
-    """Integer chromosome codes of a CHR column (-1 where missing or unreadable)."""
-    codes = {}
-    for v in pd.unique(col):
-        try:
-            codes[v] = -1 if pd.isna(v) else _as_chrom(v)
-        except InputError:
-            codes[v] = -1
-    return col.map(codes).fillna(-1).to_numpy(dtype=np.int64)
 
 
 class DatasetWriter(UpdateMixin):
@@ -128,16 +119,13 @@ class DatasetWriter(UpdateMixin):
         self._ld_files: list[dict] = []
         self._slice_rows: list[dict] = []
         self._traits: dict[str, TraitInfo] = {}
-        self._files: dict[str, int] = {}
-        self._checksums: dict[str, str] = {}
-        self._pending: set[str] = set()
+        self._ledger = FileLedger(self.fs, self.root)          # the files written, their sizes and checksums
         self._closed = False
         self.manifest: Manifest | None = None
         # update mode (DatasetWriter.update): the dataset being updated, files kept from it, and the
         # chromosomes whose annotations set_annotations still has to replace (None: not replacing)
         self._base: Manifest | None = None
         self._base_ds = None
-        self._inherited: set[str] = set()
         self._annot_pending: set[int] | None = None
         self._rebased: Manifest | None = None
         self._garbage: set[str] = set()
@@ -176,10 +164,6 @@ class DatasetWriter(UpdateMixin):
         return self._replace_annotations(c, annotations)
 
     # ------------------------------------------------------------------------------ bookkeeping
-    def _record(self, rel: str, checksum: str) -> None:
-        self._files[rel] = int(self.fs.size(join(self.root, rel)))
-        self._checksums[rel] = checksum
-
     def _check_open(self) -> None:
         if self._closed:
             raise InputError(f"{self.url}: the writer is closed; open a new DatasetWriter")
@@ -213,7 +197,7 @@ class DatasetWriter(UpdateMixin):
     def _put_snps(self, c: int, snps: pd.DataFrame, annotations, tracks, track_names) -> int:
         """Validate and write one chromosome's SNP table (add_snps, set_annotations)."""
         where = f"SNP table for chr{c}"
-        sc = V.check_snp_table(snps, c, where, _chrom_codes)
+        sc = V.check_snp_table(snps, c, where, lenient_chrom_codes)
         ids, n = sc.ids, len(sc.ids)
         feats, X = V.check_annotations(annotations, ids, n, where)
         self._stats.expect(feats, where)
@@ -320,7 +304,7 @@ class DatasetWriter(UpdateMixin):
                              " (it is already in the dataset); fix: remove_trait first to replace it"))
         if not self._chroms:
             raise InputError(f"{where}: no SNP tables yet; fix: call add_snps for every chromosome first")
-        ss = V.check_sumstats(df, where, _chrom_codes)
+        ss = V.check_sumstats(df, where, lenient_chrom_codes)
         ids, z, nn, f_true = ss.ids, ss.z, ss.n, ss.f_true
         matches, total = V.match_to_reference(ss, self._chroms, where)
         files: dict[int, list[dict]] = {}
@@ -372,7 +356,7 @@ class DatasetWriter(UpdateMixin):
             description=self.description, simulation=self.simulation, build=self.build, chroms=self._chroms,
             features=self._base.features if keep_features else self._stats.section(),
             tracks=None if self._tracks_shape is None else TracksInfo(*self._tracks_shape, names=self._track_names),
-            traits=self._traits, ld=ld, files=self._files, checksums=self._checksums,
+            traits=self._traits, ld=ld, files=self._ledger.files, checksums=self._ledger.checksums,
             updated=None if self._base is None else now)
         done = publish(self.fs, self.root, self.url, self._head, manifest.to_json(), self._rebase, self.write_id)
         final = replace(self._rebased or manifest, version=done.version)
@@ -396,12 +380,7 @@ class DatasetWriter(UpdateMixin):
             return
         self._closed = True
         self._lease.release()
-        for rel in [r for r in self._files if r not in self._inherited] + list(self._pending):
-            path = rel if rel in self._pending else join(self.root, rel)
-            with contextlib.suppress(Exception):
-                self.fs.rm(path)
-        self._files.clear()
-        self._pending.clear()
+        self._ledger.delete_own()
 
     def __enter__(self) -> DatasetWriter:
         return self

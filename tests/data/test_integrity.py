@@ -2,20 +2,24 @@
 is a clear error on read and in `info --verify`; gc deletes only old, unreferenced, non-live files."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from deepwas_dist.commands.prepare import main as prepare_main
 from deepwas_dist.data import Dataset, DatasetWriter
+from deepwas_dist.data.checksum import Hasher, checksum_bytes
 from deepwas_dist.data.gc import collect
+from deepwas_dist.data.storage import join
 from deepwas_dist.data.verify import verify_dataset
 from deepwas_dist.errors import SchemaError
 from deepwas_dist.ingest.info import dataset_info
-from tests.conftest import make_legacy, manifest_path
+from tests.conftest import edit_manifest, make_legacy, manifest_path
 
 from .conftest import make_toy, write_toy
 
@@ -70,6 +74,76 @@ def test_a_flipped_byte_is_detected_on_read(ds_url, kind):
     full = verify_dataset(Dataset.open(ds_url), full=True)
     assert len(full.problems) == 1 and rel in full.problems[0] and "checksum mismatch" in full.problems[0]
     assert prepare_main(["info", ds_url, "--verify"]) == 1
+
+
+def test_crc32c_of_the_check_vector():
+    assert checksum_bytes(b"123456789") == "crc32c:e3069283"          # the CRC-32C check value
+    h = Hasher()
+    for part in (b"1234", memoryview(b"567"), bytearray(b"89")):       # any buffer, in blocks
+        h.update(part)
+    assert h.checksum == "crc32c:e3069283"
+    assert checksum_bytes(b"123456789", "crc32") == "crc32:cbf43926"   # zlib's CRC-32, still checked on read
+
+
+def test_entries_name_their_algorithm_and_crc32_entries_still_check(ds_url):
+    m = Dataset.open(ds_url).manifest
+    assert set(m.checksums) == set(m.files) and all(v.startswith("crc32c:") for v in m.checksums.values())
+    assert json.loads(manifest_path(ds_url).read_text())["manifest_crc32"].startswith("crc32c:")
+    rel = m.ld.index
+    crc32 = checksum_bytes((Path(ds_url) / rel).read_bytes(), "crc32")
+    edit_manifest(ds_url, lambda o: o["checksums"].__setitem__(rel, crc32))
+    _read_all(ds_url)
+    assert verify_dataset(Dataset.open(ds_url), full=True).ok
+    edit_manifest(ds_url, lambda o: o["checksums"].__setitem__(rel, "md5:" + "0" * 32))
+    with pytest.raises(SchemaError, match=rf"{rel}: checksum 'md5:0+' uses an algorithm this version does not know"):
+        _read_all(ds_url)
+
+
+class _CountingFile:
+    def __init__(self, f, counts: Counter, path: str):
+        self._f, self._counts, self._path = f, counts, path
+
+    def __getattr__(self, k):
+        return getattr(self._f, k)
+
+    def read(self, *a):
+        out = self._f.read(*a)
+        self._counts[self._path] += len(out)
+        return out
+
+    def readinto(self, b):
+        n = self._f.readinto(b)
+        self._counts[self._path] += n or 0
+        return n
+
+
+class _CountingFS:
+    """A filesystem proxy counting, per path, requests (open, cat_file) and bytes read from storage."""
+
+    def __init__(self, fs):
+        self._fs, self.bytes, self.requests = fs, Counter(), Counter()
+
+    def __getattr__(self, k):
+        return getattr(self._fs, k)
+
+    def cat_file(self, path, *a, **kw):
+        out = self._fs.cat_file(path, *a, **kw)
+        self.requests[path] += 1
+        self.bytes[path] += len(out)
+        return out
+
+    def open(self, path, mode="rb", **kw):
+        self.requests[path] += 1
+        return _CountingFile(self._fs.open(path, mode, **kw), self.bytes, path)
+
+
+def test_the_first_read_of_each_file_reads_it_from_storage_once(tiny_ds):
+    ds = Dataset.open(tiny_ds)
+    fs = ds._fs = _CountingFS(ds.fs)
+    assert len(list(ds.slices(traits=ds.traits))) > 0         # every file: index, LD, SNP tables, sumstats
+    want = {join(ds.root, rel): n for rel, n in ds.manifest.files.items()}
+    assert dict(fs.bytes) == want                              # each byte once: checksummed and decoded
+    assert set(fs.requests.values()) == {1}                    # in one request per file
 
 
 def test_a_flipped_byte_in_the_manifest_is_detected(ds_url):
