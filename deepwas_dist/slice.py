@@ -24,7 +24,7 @@ from functools import cached_property
 import numpy as np
 import torch
 
-from .device import resolve_dtype
+from .device import resolve_dtype, to_device
 from .errors import InputError
 
 #: Default relative eigenvalue threshold: eigenpairs of R_CC with lambda <= EIG_THRESHOLD * lambda_max are
@@ -80,7 +80,8 @@ class LDSlice:
         ``R`` is the (m, m) LD (correlation) matrix of the slice's SNPs, ``core_mask`` the (m,) bool
         mask of core SNPs. Eigenpairs of R_CC with lambda <= eig_threshold * lambda_max are dropped
         (this is how rank-deficient reference-panel LD is handled). ``name`` labels errors.
-        Linear algebra runs in float64; the stored factors are cast to ``dtype`` (float64 default).
+        Linear algebra runs in float64 on R's device (a CUDA tensor is factored there, numpy on the CPU);
+        the stored factors are cast to ``dtype`` (float64 default) and moved to ``device`` if given.
         """
         R64 = _as_float64_matrix(R, name)
         m = R64.shape[0]
@@ -192,11 +193,14 @@ class LDSlice:
         return r2
 
     def to(self, device: torch.device | str | None = None, dtype: torch.dtype | str | None = None) -> "LDSlice":
-        """The same slice on ``device`` with float tensors cast to ``dtype`` (default: keep float64)."""
+        """The same slice on ``device`` with float tensors cast to ``dtype`` (default: keep float64).
+
+        Host-to-CUDA copies of the float factors are pinned and non-blocking
+        (:func:`deepwas_dist.device.to_device`)."""
         dt = resolve_dtype(dtype)
 
         def cast(x: torch.Tensor | None) -> torch.Tensor | None:
-            return None if x is None else x.to(device=device, dtype=dt)
+            return None if x is None else to_device(x, device, dt)
 
         return replace(self, Z=cast(self.Z), T=cast(self.T), lam=cast(self.lam), omega=cast(self.omega),
                        core_diag=cast(self.core_diag), core_mask=self.core_mask.to(device=device))
@@ -260,7 +264,7 @@ def _as_float64_matrix(R: np.ndarray | torch.Tensor, name: str) -> torch.Tensor:
         raise InputError(f"{name}: LD matrix must be square (m, m), got shape {tuple(R_t.shape)}")
     if R_t.shape[0] == 0:
         raise InputError(f"{name}: LD matrix is empty")
-    R_t = R_t.to(torch.float64).cpu()
+    R_t = R_t.to(torch.float64)                     # stays on its device: a CUDA R is factored on the GPU
     bad = ~torch.isfinite(R_t)
     if bool(bad.any()):
         i, j = (int(v) for v in torch.nonzero(bad)[0])

@@ -5,6 +5,7 @@
     python -m deepwas_dist.bench mismatch-bias [--panels 500 1000 2000] [--truth chromosome|band] [--json FILE]
     python -m deepwas_dist.bench ld-decay [--seeds 3] [--length-mb 12] [--json FILE]
     python -m deepwas_dist.bench checksum [--data URL] [--repeats 5] [--json FILE]
+    python -m deepwas_dist.bench gpu [--device cuda|cpu] [--small] [--json docs/results/bench_gpu.json]
 """
 from __future__ import annotations
 
@@ -52,7 +53,23 @@ def main(argv: list[str] | None = None, prog: str = "python -m deepwas_dist.benc
     ck.add_argument("--data", default=None, help="dataset URL (default: the embedded demo dataset)")
     ck.add_argument("--repeats", type=int, default=5, help="timed passes per mode (median reported)")
     ck.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    gp = sub.add_parser("gpu", help="GPU readiness: likelihood in float64/float32/TF32 and a training epoch at "
+                                    "UKB slice size (m 12,000, r 4,000) on CUDA, in under 5 minutes")
+    gp.add_argument("--device", choices=["cuda", "cpu"], default="cuda",
+                    help="cuda (without one: a one-line note, exit 0) or cpu (use with --small)")
+    gp.add_argument("--small", action="store_true", help="small sizes: the same code paths in seconds")
+    gp.add_argument("--json", default="docs/results/bench_gpu.json", help="where the rows go")
     a = ap.parse_args(argv)
+    if a.name == "gpu":
+        from .gpu import format_report
+        from .gpu import run as run_gpu
+        res = run_gpu(a.device, a.small)
+        if res is None:
+            return 0
+        print(format_report(res))
+        _write_json(a.json, "gpu", res["likelihood"] + res["training"],
+                    extra={k: res[k] for k in ("device", "small", "wall_s", "likelihood", "training")})
+        return 0
     if a.name == "checksum":
         from .checksum import format_table as fmt_ck
         from .checksum import run as run_ck
@@ -93,14 +110,16 @@ def main(argv: list[str] | None = None, prog: str = "python -m deepwas_dist.benc
     return 0
 
 
-def _write_json(path: str | None, name: str, rows: list[dict]) -> None:
+def _write_json(path: str | None, name: str, rows: list[dict], extra: dict | None = None) -> None:
     if not path:
         return
     import torch
     info = {"torch": torch.__version__, "threads": torch.get_num_threads(), "machine": platform.machine(),
-            "processor": platform.processor(), "python": platform.python_version(), "cpus": os.cpu_count()}
+            "processor": platform.processor(), "python": platform.python_version(), "cpus": os.cpu_count(),
+            "cuda": torch.version.cuda}
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w") as fh:
-        json.dump({"benchmark": name, "machine": info, "rows": rows}, fh, indent=1)
+        json.dump({"benchmark": name, "machine": info, **(extra or {}), "rows": rows}, fh, indent=1)
     print(f"wrote {path}")
 
 

@@ -18,16 +18,29 @@ import torch
 class BruteForce:
     """Trait-independent set-up (R_{C,:}, R_CC and U_r) done once; :meth:`nll` is the timed part."""
 
-    def __init__(self, R: np.ndarray, core: np.ndarray, eig_threshold: float = 1e-6):
+    def __init__(self, R: np.ndarray | torch.Tensor, core: np.ndarray, eig_threshold: float = 1e-6,
+                 dtype: torch.dtype = torch.float64):
+        """``R`` as numpy (CPU) or a torch tensor (kept on its device, e.g. CUDA); U_r is found in float64,
+        then R_{C,:}, R_CC and U_r are stored in ``dtype`` (what :meth:`nll` computes in)."""
         Rt = torch.as_tensor(R, dtype=torch.float64)
-        c = torch.as_tensor(core)
-        self.R_C = Rt[c].contiguous()
-        self.R_CC = self.R_C[:, c].contiguous()
-        ev, U = torch.linalg.eigh(self.R_CC)
-        self.U = U[:, ev > eig_threshold * ev[-1]].contiguous()
+        c = torch.as_tensor(core).to(Rt.device)
+        R_C = Rt[c].contiguous()
+        R_CC = R_C[:, c].contiguous()
+        ev, U = torch.linalg.eigh(R_CC)
+        self.U = U[:, ev > eig_threshold * ev[-1]].to(dtype).contiguous()
+        self.R_C, self.R_CC = R_C.to(dtype), R_CC.to(dtype)
+
+    def to(self, dtype: torch.dtype) -> "BruteForce":
+        """The same set-up in ``dtype`` (no second eigendecomposition)."""
+        out = object.__new__(BruteForce)
+        out.R_C, out.R_CC, out.U = self.R_C.to(dtype), self.R_CC.to(dtype), self.U.to(dtype)
+        return out
 
     def nll(self, z: torch.Tensor, log_s: torch.Tensor, log_sigma: torch.Tensor) -> torch.Tensor:
-        """Differentiable NLL of one trait's core z-scores (n,) given log_s (m,) and log_sigma ()."""
+        """Differentiable NLL of one trait's core z-scores (n,) given log_s (m,) and log_sigma ()
+        (computed in the stored dtype; gradients reach log_s and log_sigma in theirs)."""
+        dt = self.R_C.dtype
+        z, log_s, log_sigma = z.to(dt), log_s.to(dt), log_sigma.to(dt)
         Sigma = self.R_C @ (log_s.exp()[:, None] * self.R_C.T) + log_sigma.exp() * self.R_CC
         Sp = self.U.T @ Sigma @ self.U
         zt = self.U.T @ z

@@ -135,10 +135,11 @@ COLUMNS = [("kind", "{}"), ("m", "{}"), ("n", "{}"), ("rank", "{}"), ("brute_s",
            ("iter_grad_cos", "{:.4f}"), ("exact_vs_brute_nll_rel", "{:.1e}"), ("gpytorch_s", "{:.3f}")]
 
 
-def format_table(rows: list[dict]) -> str:
-    """Rows as an aligned text table (columns absent from every row are left out)."""
-    cols = [(k, f) for k, f in COLUMNS if any(k in r for r in rows)]
-    cells = [[k for k, _ in cols]] + [[f.format(r[k]) if k in r else "-" for k, f in cols] for r in rows]
+def format_table(rows: list[dict], columns: list[tuple[str, str]] = COLUMNS) -> str:
+    """Rows as an aligned text table (columns absent from every row are left out; a None cell is "-")."""
+    cols = [(k, f) for k, f in columns if any(k in r for r in rows)]
+    cells = [[k for k, _ in cols]] + [[f.format(r[k]) if r.get(k) is not None else "-" for k, f in cols]
+                                      for r in rows]
     widths = [max(len(c[i]) for c in cells) for i in range(len(cols))]
     return "\n".join("  ".join(c.rjust(w) for c, w in zip(line, widths)) for line in cells)
 

@@ -25,7 +25,7 @@ import pandas as pd
 import pyarrow as pa
 import torch
 
-from ..device import resolve_dtype
+from ..device import resolve_dtype, to_device
 from ..errors import InputError, SchemaError
 from ..slice import LDSlice
 from . import schema as S
@@ -366,7 +366,7 @@ class Dataset:
         X = self._standardised(snp, m)[keep]
         trk = None
         if want_tracks:
-            trk = torch.from_numpy(tracks_array(snp)[keep]).to(device)
+            trk = torch.from_numpy(tracks_array(snp)[keep])
 
         dt = resolve_dtype(dtype)
         dev = torch.device("cpu") if device is None else torch.device(device)
@@ -375,9 +375,9 @@ class Dataset:
             snp_ids=snp.column(S.SNP).to_numpy(zero_copy_only=False)[keep], bp=bp[keep],
             cm=None if cm is None else cm[keep],
             ld=sl.to(device=dev, dtype=dt),
-            features=torch.from_numpy(X).to(dev),
-            tracks=None if trk is None else trk.to(dev),
-            z=torch.from_numpy(zs[core_rows]).to(device=dev, dtype=dt),
-            N=torch.from_numpy(ns[core_rows]).to(device=dev, dtype=dt),
-            f_true=torch.from_numpy(ft).to(device=dev, dtype=dt) if any_truth else None,
+            features=to_device(torch.from_numpy(X), dev),          # pinned + non_blocking when dev is CUDA
+            tracks=None if trk is None else to_device(trk, dev),
+            z=to_device(torch.from_numpy(zs[core_rows]), dev, dt),
+            N=to_device(torch.from_numpy(ns[core_rows]), dev, dt),
+            f_true=to_device(torch.from_numpy(ft), dev, dt) if any_truth else None,
             traits=list(traits), n_demoted=int((~have).sum()))

@@ -28,6 +28,7 @@ def exact_parts(op: KOperator, u: torch.Tensor, need_grad: bool) -> SliceParts:
     eye = torch.eye(op.r, dtype=u.dtype, device=u.device)
     for t in range(T):
         L, info = torch.linalg.cholesky_ex(op.dense(t))
+        # One host sync per trait (not in an iteration): a non-PD K must raise here, not return NaNs.
         if int(info) != 0:
             raise InputError(f"K is not positive definite for trait {t} (sigma={float(op.sigma[t]):.3g}); "
                              "check that log_sigma and log_s are finite")

@@ -9,6 +9,11 @@ comes round again: most of the shard is re-read every epoch (LRU thrash; ``tests
 measures it). :meth:`prefetch` then overlaps those reads with compute: the loop asks for the next
 step's slices while it scores the current step, and one background thread reads the missing ones.
 ``reads`` counts slices read from storage (prefetched or not).
+
+Host-to-GPU copies of what is read are pinned and non-blocking (``Dataset.read_slice`` builds the slice on
+the host and moves it with :func:`deepwas_dist.device.to_device`). A prefetch thread issues those copies
+on the device's default stream, so they are ordered with (not overlapped with) the main thread's kernels;
+what the prefetch overlaps is the host side: storage reads, decoding and the pinned staging copy.
 """
 from __future__ import annotations
 
@@ -76,10 +81,18 @@ class SliceCache:
         self.misses += 1
         pending = self._pending.pop(key, None)
         b = pending.result() if pending is not None else self._read(key)
+        self.put(key, b)
+        return b
+
+    def put(self, key: SliceKey, b: SliceBatch) -> None:
+        """Hold ``b`` under ``key`` (most recently used), evicting LRU slices over ``max_bytes``. ``get``
+        uses it for what it reads; benchmarks use it for slices built in memory (never read: no dataset)."""
         size = batch_bytes(b)
+        if key in self._items:
+            self._total -= self._bytes[key]
         self._items[key], self._bytes[key] = b, size
+        self._items.move_to_end(key)
         self._total += size
         while self._total > self.max_bytes and len(self._items) > 1:
             old, _ = self._items.popitem(last=False)
             self._total -= self._bytes.pop(old)
-        return b

@@ -86,3 +86,21 @@ def test_max_iters_is_respected_and_residual_reported():
     true_res = (B - A @ res.X).norm(dim=1) / B.norm(dim=1)
     assert bool((res.residual > tol).all())
     torch.testing.assert_close(res.residual, true_res, rtol=1e-8, atol=1e-12)
+
+
+def test_checking_convergence_every_k_iterations_changes_nothing_but_padding():
+    """check_every > 1 (the CUDA default, fewer host syncs) runs a few no-op iterations past convergence:
+    same solutions, iteration counts and Lanczos log-determinants; alpha/beta only gain zero rows."""
+    from deepwas_dist.linalg.lanczos import quadrature_logdet, tridiagonal_from_cg
+    A, _, _ = spd_batch(4)
+    B = torch.randn(T, R_DIM, K, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    one = batched_pcg(lambda X: A @ X, B, identity, tol=1e-6, max_iters=200, check_every=1)
+    for k in (2, 3, 8):
+        res = batched_pcg(lambda X: A @ X, B, identity, tol=1e-6, max_iters=200, check_every=k)
+        J = one.alpha.shape[0]
+        assert J <= res.alpha.shape[0] < J + k
+        assert torch.equal(res.n_iters, one.n_iters) and torch.equal(res.X, one.X)
+        assert torch.equal(res.alpha[:J], one.alpha) and not bool(res.alpha[J:].any())
+        ld = quadrature_logdet(tridiagonal_from_cg(res.alpha, res.beta, res.n_iters))
+        ld1 = quadrature_logdet(tridiagonal_from_cg(one.alpha, one.beta, one.n_iters))
+        torch.testing.assert_close(ld, ld1, rtol=1e-12, atol=1e-12)
