@@ -121,6 +121,17 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--bed-window", type=int, default=0, metavar="BP",
                    help="extend every BED interval by BP on both sides, like make_annot's --windowsize (default 0)")
 
+    p = sub.add_parser("tracks", parents=[common, out],
+                       help="set the track windows (and track_mean_* annotations) of a dataset from bigWig files")
+    p.add_argument("--bigwig", action="append", required=True, metavar="NAME=FILE",
+                   help="one track: a local bigWig file (repeatable; the tracks' order is the flags' order)")
+    p.add_argument("--window", type=int, default=256, metavar="BP",
+                   help="window width in bp, centred on each SNP (default 256)")
+    p.add_argument("--bins", type=int, metavar="N",
+                   help="average the window into N bins (must divide --window; default: one per base)")
+    p.add_argument("--fill", type=float, default=0.0,
+                   help="value of bases without signal (no data, NaN, beyond the chromosome) (default 0)")
+
     p = sub.add_parser("simulate", parents=[common], help="write a semi-synthetic dataset")
     p.add_argument("--out", required=True, metavar="URL", help="dataset URL")
     p.add_argument("--individuals", type=int, default=1000,
@@ -173,6 +184,7 @@ def run(args: argparse.Namespace):
     from deepwas_dist.ingest.from_ukbb import prepare_ukbb_ld
     from deepwas_dist.ingest.info import dataset_info
     from deepwas_dist.ingest.pipeline import parse_columns
+    from deepwas_dist.ingest.tracks import prepare_tracks
     from deepwas_dist.ingest.updates import prepare_annotations, prepare_sumstats
     from deepwas_dist.simulate.prepare import prepare_simulate
 
@@ -199,6 +211,8 @@ def run(args: argparse.Namespace):
         return prepare_annotations(args.out, args.file, fill=args.fill, beds=args.bed,
                                    bed_continuous=args.bed_continuous, bed_window=args.bed_window,
                                    input_storage_options=iso, **common)
+    if args.command == "tracks":
+        return prepare_tracks(args.out, args.bigwig, window=args.window, bins=args.bins, fill=args.fill, **common)
     if args.command == "simulate":
         return prepare_simulate(args.out, individuals=args.individuals, gwas_individuals=args.gwas_individuals,
                                 design=args.design, chroms=args.chroms,
