@@ -22,12 +22,12 @@ from ..data.schema import BP, CHR
 from ..errors import InputError
 
 
-def _pybigwig():
+def _pybigtools():
     try:
-        import pyBigWig
+        import pybigtools
     except ImportError as e:
-        raise InputError("bigWig export needs pyBigWig; fix: pip install pyBigWig (see requirements.lock)") from e
-    return pyBigWig
+        raise InputError("bigWig export needs pybigtools; fix: pip install pybigtools (see requirements.lock)") from e
+    return pybigtools
 
 
 def export_tracks_bigwig(snps: pd.DataFrame, tracks: np.ndarray, out_dir: str, step_bp: int,
@@ -69,17 +69,18 @@ def export_tracks_bigwig(snps: pd.DataFrame, tracks: np.ndarray, out_dir: str, s
     out = {}
     for k, name in enumerate(names):
         path = os.path.join(out_dir, f"{name}.bw")
-        bw = _pybigwig().open(path, "w")
-        bw.addHeader([(prefix + chrom_label(c), int(sizes[c])) for c in sorted(plan)], maxZooms=0)
-        for c in sorted(plan):
-            r, j = plan[c]
-            if len(r):
-                s = starts[r, j]
-                bw.addEntries([prefix + chrom_label(c)] * len(s), s.tolist(), ends=(s + step).tolist(),
-                              values=tracks[r, k, j].astype(np.float64).tolist())
-        bw.close()
+        _pybigtools().open(path, "w").write({prefix + chrom_label(c): int(sizes[c]) for c in sorted(plan)},
+                                            _entries(plan, starts, tracks[:, k], step, prefix))
         out[name] = path
     return out, cut
+
+
+def _entries(plan: dict, starts: np.ndarray, values: np.ndarray, step: int, prefix: str):
+    """(chrom, start, end, value) of one track, sorted, for pybigtools' writer."""
+    for c in sorted(plan):
+        r, j = plan[c]
+        label, s = prefix + chrom_label(c), starts[r, j]
+        yield from zip([label] * len(s), s.tolist(), (s + step).tolist(), values[r, j].astype(np.float64).tolist())
 
 
 def export_dataset_tracks(url: str, out_dir: str, step_bp: int = 50, storage_options: dict | None = None
