@@ -5,6 +5,7 @@
     python -m deepwas_dist.bench mismatch-bias [--panels 500 1000 2000] [--truth chromosome|band] [--json FILE]
     python -m deepwas_dist.bench ld-decay [--seeds 3] [--length-mb 12] [--json FILE]
     python -m deepwas_dist.bench checksum [--data URL] [--repeats 5] [--json FILE]
+    python -m deepwas_dist.bench tracks [--snps 100000] [--tracks 100] [--window 256] [--bins 32] [--json FILE]
 """
 from __future__ import annotations
 
@@ -52,7 +53,21 @@ def main(argv: list[str] | None = None, prog: str = "python -m deepwas_dist.benc
     ck.add_argument("--data", default=None, help="dataset URL (default: the embedded demo dataset)")
     ck.add_argument("--repeats", type=int, default=5, help="timed passes per mode (median reported)")
     ck.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    tk = sub.add_parser("tracks", help="prepare tracks ingest throughput (SNPs x tracks / s), bytes per SNP")
+    tk.add_argument("--snps", type=int, default=100_000)
+    tk.add_argument("--tracks", type=int, default=100)
+    tk.add_argument("--window", type=int, default=256)
+    tk.add_argument("--bins", type=int, default=32)
+    tk.add_argument("--files", type=int, default=4, help="distinct bigWig files the track names cycle over")
+    tk.add_argument("--json", default=None, help="also write the rows to this JSON file")
     a = ap.parse_args(argv)
+    if a.name == "tracks":
+        from .tracks_ingest import format_table as fmt_tk
+        from .tracks_ingest import run as run_tk
+        rows = run_tk(a.snps, a.tracks, a.window, a.bins, a.files)
+        print(fmt_tk(rows))
+        _write_json(a.json, "tracks", rows)
+        return 0
     if a.name == "checksum":
         from .checksum import format_table as fmt_ck
         from .checksum import run as run_ck
