@@ -6,6 +6,7 @@
     python -m deepwas_dist.bench ld-decay [--seeds 3] [--length-mb 12] [--json FILE]
     python -m deepwas_dist.bench checksum [--data URL] [--repeats 5] [--json FILE]
     python -m deepwas_dist.bench gpu [--device cuda|cpu] [--small] [--json docs/results/bench_gpu.json]
+    python -m deepwas_dist.bench tracks [--snps 100000] [--tracks 100] [--window 256] [--bins 32] [--json FILE]
 """
 from __future__ import annotations
 
@@ -59,6 +60,13 @@ def main(argv: list[str] | None = None, prog: str = "python -m deepwas_dist.benc
                     help="cuda (without one: a one-line note, exit 0) or cpu (use with --small)")
     gp.add_argument("--small", action="store_true", help="small sizes: the same code paths in seconds")
     gp.add_argument("--json", default="docs/results/bench_gpu.json", help="where the rows go")
+    tk = sub.add_parser("tracks", help="prepare tracks ingest throughput (SNPs x tracks / s), bytes per SNP")
+    tk.add_argument("--snps", type=int, default=100_000)
+    tk.add_argument("--tracks", type=int, default=100)
+    tk.add_argument("--window", type=int, default=256)
+    tk.add_argument("--bins", type=int, default=32)
+    tk.add_argument("--files", type=int, default=4, help="distinct bigWig files the track names cycle over")
+    tk.add_argument("--json", default=None, help="also write the rows to this JSON file")
     a = ap.parse_args(argv)
     if a.name == "gpu":
         from .gpu import format_report
@@ -69,6 +77,13 @@ def main(argv: list[str] | None = None, prog: str = "python -m deepwas_dist.benc
         print(format_report(res))
         _write_json(a.json, "gpu", res["likelihood"] + res["training"],
                     extra={k: res[k] for k in ("device", "small", "wall_s", "likelihood", "training")})
+        return 0
+    if a.name == "tracks":
+        from .tracks_ingest import format_table as fmt_tk
+        from .tracks_ingest import run as run_tk
+        rows = run_tk(a.snps, a.tracks, a.window, a.bins, a.files)
+        print(fmt_tk(rows))
+        _write_json(a.json, "tracks", rows)
         return 0
     if a.name == "checksum":
         from .checksum import format_table as fmt_ck

@@ -3,6 +3,9 @@
     python launch/prepare.py plink --bfile ../shared/data/1000G_eur_chr22 --out data/chr22
     python launch/prepare.py sumstats --trait height --file ../shared/data/ukb_height_chr22.fastGWA.gz --out data/chr22
     python launch/prepare.py annotations --file baseline.22.annot.gz --out data/chr22
+    python launch/prepare.py annotations --bed enh=enhancers.bed.gz --bed-window 500 --out data/chr22
+    python launch/prepare.py tracks --bigwig dnase=dnase.bw --bigwig cons=phylop.bw --window 256 --bins 32 \\
+        --out data/chr22
     python launch/prepare.py ukbb-ld --dir s3://my-ld-bucket/UKBB_LD --chroms 22 --bandwidth-kb 500 \\
         --out s3://bucket/ukbb22
     python launch/prepare.py simulate --chroms 1-2 --length-mb 2 --out s3://bucket/sim \\
@@ -106,9 +109,28 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace the trait if the dataset already has it")
 
     p = sub.add_parser("annotations", parents=[common, out], help="set the annotation columns of a dataset")
-    p.add_argument("--file", required=True, nargs="+", metavar="PATH",
+    p.add_argument("--file", nargs="+", metavar="PATH",
                    help="LDSC .annot(.gz) (full or thin; e.g. one per chromosome) or Parquet files")
     p.add_argument("--fill", type=float, help="value for dataset SNPs missing from the files (default: error)")
+    p.add_argument("--bed", action="append", default=[], metavar="NAME=FILE",
+                   help="binary annotation NAME: 1 for SNPs in an interval of the BED(.gz) FILE (repeatable; "
+                        "0-based half-open intervals, any order, overlaps fine)")
+    p.add_argument("--bed-continuous", action="append", default=[], metavar="NAME=FILE:COLUMN",
+                   help="annotation NAME: the value in COLUMN (1-based, or 'score') of the interval a SNP lies "
+                        "in; 0 outside intervals; the maximum where intervals overlap (repeatable)")
+    p.add_argument("--bed-window", type=int, default=0, metavar="BP",
+                   help="extend every BED interval by BP on both sides, like make_annot's --windowsize (default 0)")
+
+    p = sub.add_parser("tracks", parents=[common, out],
+                       help="set the track windows (and track_mean_* annotations) of a dataset from bigWig files")
+    p.add_argument("--bigwig", action="append", required=True, metavar="NAME=FILE",
+                   help="one track: a local bigWig file (repeatable; the tracks' order is the flags' order)")
+    p.add_argument("--window", type=int, default=256, metavar="BP",
+                   help="window width in bp, centred on each SNP (default 256)")
+    p.add_argument("--bins", type=int, metavar="N",
+                   help="average the window into N bins (must divide --window; default: one per base)")
+    p.add_argument("--fill", type=float, default=0.0,
+                   help="value of bases without signal (no data, NaN, beyond the chromosome) (default 0)")
 
     p = sub.add_parser("simulate", parents=[common], help="write a semi-synthetic dataset")
     p.add_argument("--out", required=True, metavar="URL", help="dataset URL")
@@ -162,6 +184,7 @@ def run(args: argparse.Namespace):
     from deepwas_dist.ingest.from_ukbb import prepare_ukbb_ld
     from deepwas_dist.ingest.info import dataset_info
     from deepwas_dist.ingest.pipeline import parse_columns
+    from deepwas_dist.ingest.tracks import prepare_tracks
     from deepwas_dist.ingest.updates import prepare_annotations, prepare_sumstats
     from deepwas_dist.simulate.prepare import prepare_simulate
 
@@ -185,7 +208,11 @@ def run(args: argparse.Namespace):
                                 keep_ambiguous=args.keep_ambiguous, overwrite=args.overwrite,
                                 input_storage_options=iso, **common)
     if args.command == "annotations":
-        return prepare_annotations(args.out, args.file, fill=args.fill, input_storage_options=iso, **common)
+        return prepare_annotations(args.out, args.file, fill=args.fill, beds=args.bed,
+                                   bed_continuous=args.bed_continuous, bed_window=args.bed_window,
+                                   input_storage_options=iso, **common)
+    if args.command == "tracks":
+        return prepare_tracks(args.out, args.bigwig, window=args.window, bins=args.bins, fill=args.fill, **common)
     if args.command == "simulate":
         return prepare_simulate(args.out, individuals=args.individuals, gwas_individuals=args.gwas_individuals,
                                 design=args.design, chroms=args.chroms,

@@ -89,20 +89,27 @@ class FeatureInfo:
 
 @dataclass(frozen=True)
 class TracksInfo:
-    """The "tracks" section: K functional tracks, windows of w positions per SNP (names optional)."""
+    """The "tracks" section: K functional tracks, windows of w positions per SNP (names optional).
+
+    ``ingest`` (optional; absent in simulated datasets and ones written before it existed): how ingested
+    tracks were made (``prepare tracks``: source files, window_bp, bins, fill) and the per-track
+    normalisation, stored = (window value - mean[k]) / std[k]."""
 
     K: int
     w: int
     names: list[str] | None = None
+    ingest: dict | None = None
 
     @classmethod
     def from_json(cls, d: dict | None, url: str) -> TracksInfo | None:
         if d is None:
             return None
-        return cls(K=int(_need(d, "K", "tracks", url)), w=int(_need(d, "w", "tracks", url)), names=d.get("names"))
+        return cls(K=int(_need(d, "K", "tracks", url)), w=int(_need(d, "w", "tracks", url)), names=d.get("names"),
+                   ingest=d.get("ingest"))
 
     def to_json(self) -> dict:
-        return {"K": self.K, "w": self.w, "names": self.names}
+        out = {"K": self.K, "w": self.w, "names": self.names}
+        return out if self.ingest is None else {**out, "ingest": self.ingest}
 
 
 @dataclass(frozen=True)

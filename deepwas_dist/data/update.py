@@ -70,7 +70,7 @@ class UpdateMixin:
         t = m.tracks
         self._has_tracks = t is not None
         if t is not None:
-            self._tracks_shape, self._track_names = (t.K, t.w), t.names
+            self._tracks_shape, self._track_names, self._tracks_ingest = (t.K, t.w), t.names, t.ingest
         self._traits: dict[str, TraitInfo] = copy.deepcopy(m.traits)
         self._ledger.inherit(m.files, m.checksums)
         for c in ds.chromosomes:
@@ -99,6 +99,11 @@ class UpdateMixin:
         """The manifest of the dataset being updated (None when writing a new dataset)."""
         return self._base
 
+    @property
+    def base_dataset(self) -> Dataset | None:
+        """The dataset being updated, open for reading (None when writing a new dataset)."""
+        return self._base_ds
+
     def remove_trait(self, trait: str) -> None:
         """Drop ``trait`` (e.g. to replace it by add_sumstats): its files leave the new manifest and are
         deleted once the new manifest is published."""
@@ -107,19 +112,32 @@ class UpdateMixin:
             raise InputError(f"{self.url}: no trait {trait!r} to remove (has {sorted(self._traits)})")
         self._drop_files(self._traits.pop(trait).file_entries())
 
-    def _replace_annotations(self, c: int, annotations: pd.DataFrame) -> int:
+    def set_tracks_ingest(self, ingest: dict | None) -> None:
+        """The manifest's tracks "ingest" entry (sources, normalisation; :class:`TracksInfo`) to publish."""
+        self._tracks_ingest = None if ingest is None else dict(ingest)
+
+    def _replace_annotations(self, c: int, annotations: pd.DataFrame, new_tracks=None, track_names=None) -> int:
         """set_annotations of chromosome ``c`` (checked to be in the dataset): the first call drops the old
-        annotation set and its statistics; the SNP table is re-written with the new columns."""
+        annotation set and its statistics (and, with ``new_tracks``, the old track shape and names); the SNP
+        table is re-written with the new columns."""
         if self._annot_pending is None:           # first call: the old annotation set goes entirely
             self._annot_pending = set(self._chroms)
             self._stats = FeatureStats()
+            self._tracks_replaced = new_tracks is not None
+            if new_tracks is not None:
+                self._has_tracks, self._tracks_shape, self._track_names = None, None, None
         elif c not in self._annot_pending:
             raise InputError(f"{self.url}: annotations of chr{c} set twice; fix: call set_annotations once per "
                              "chromosome")
-        snps, _, tracks = self._base_ds.features(c, tracks=True)
+        if (new_tracks is not None) != self._tracks_replaced:
+            raise InputError(f"{self.url}: chr{c}: tracks replaced on some chromosomes but not others; fix: pass "
+                             "tracks to set_annotations for every chromosome or for none")
+        snps, _, tracks = self._base_ds.features(c, tracks=new_tracks is None)
+        tracks = tracks if new_tracks is None else new_tracks
+        names = self._track_names if new_tracks is None else track_names
         old = self._chroms.pop(c)
         try:
-            n = self._put_snps(c, snps, annotations, tracks, self._track_names)
+            n = self._put_snps(c, snps, annotations, tracks, names)
         except BaseException:
             self._chroms[c] = old
             raise

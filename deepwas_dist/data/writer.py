@@ -115,6 +115,7 @@ class DatasetWriter(UpdateMixin):
         self._tracks_shape: tuple[int, int] | None = None
         self._track_names: list[str] | None = None
         self._has_tracks: bool | None = None
+        self._tracks_ingest: dict | None = None
         self._ld: dict | None = None
         self._ld_files: list[dict] = []
         self._slice_rows: list[dict] = []
@@ -146,13 +147,16 @@ class DatasetWriter(UpdateMixin):
             return pd.DataFrame({k: [] for k in (S.CHR, S.SNP, S.BP, S.A1, S.A2)})
         return pd.concat(parts, ignore_index=True)
 
-    def set_annotations(self, chrom, annotations: pd.DataFrame) -> int:
+    def set_annotations(self, chrom, annotations: pd.DataFrame, tracks: np.ndarray | None = None,
+                        track_names: list[str] | None = None) -> int:
         """Replace chromosome ``chrom``'s annotation columns (update mode only).
 
         ``annotations``: one row per SNP of the stored SNP table, in its order (an SNP column, if present,
         must match), every non-metadata column a numeric annotation; checked exactly as in
         :meth:`add_snps`. The whole annotation set is replaced, so call it for every chromosome before
-        close(); the standardisation statistics are recomputed. Track windows are kept. Returns the SNP count.
+        close(); the standardisation statistics are recomputed. Track windows are kept, unless ``tracks``
+        ((M, K, w) float32) replaces them (then on every chromosome; see :meth:`set_tracks_ingest`).
+        Returns the SNP count.
         """
         self._check_open()
         if self._base is None:
@@ -161,7 +165,7 @@ class DatasetWriter(UpdateMixin):
         c = _as_chrom(chrom)
         if c not in self._chroms:
             raise InputError(f"{self.url}: chr{c} is not in the dataset (has {sorted(self._chroms)})")
-        return self._replace_annotations(c, annotations)
+        return self._replace_annotations(c, annotations, tracks, track_names)
 
     # ------------------------------------------------------------------------------ bookkeeping
     def _check_open(self) -> None:
@@ -355,7 +359,8 @@ class DatasetWriter(UpdateMixin):
             write_id=self.write_id, created=now if self._base is None else (self._base.created or now),
             description=self.description, simulation=self.simulation, build=self.build, chroms=self._chroms,
             features=self._base.features if keep_features else self._stats.section(),
-            tracks=None if self._tracks_shape is None else TracksInfo(*self._tracks_shape, names=self._track_names),
+            tracks=None if self._tracks_shape is None else TracksInfo(*self._tracks_shape, names=self._track_names,
+                                                                       ingest=self._tracks_ingest),
             traits=self._traits, ld=ld, files=self._ledger.files, checksums=self._ledger.checksums,
             updated=None if self._base is None else now)
         done = publish(self.fs, self.root, self.url, self._head, manifest.to_json(), self._rebase, self.write_id)

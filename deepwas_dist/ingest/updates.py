@@ -11,6 +11,7 @@ from ..data.writer import DatasetWriter
 from ..errors import InputError
 from .align import align_annotations, metadata_note, position_note
 from .annotations import read_annotations
+from .bed import BedSpec, bed_annotations, parse_bed_spec
 from .pipeline import parse_columns
 from .steps import progress_bar
 from .summary import PrepareSummary, new_bytes
@@ -58,22 +59,42 @@ def prepare_sumstats(out: str, trait: str, file: str, *, fmt: str = "auto", colu
     return sm
 
 
-def prepare_annotations(out: str, files: str | list[str], *, fill: float | None = None,
-                        storage_options: dict | None = None, input_storage_options: dict | None = None,
-                        progress: bool | None = True) -> PrepareSummary:
+def prepare_annotations(out: str, files: str | list[str] | None = None, *, fill: float | None = None,
+                        beds: list[str | BedSpec] = (), bed_continuous: list[str | BedSpec] = (),
+                        bed_window: int = 0, storage_options: dict | None = None,
+                        input_storage_options: dict | None = None, progress: bool | None = True) -> PrepareSummary:
     """Replace the annotation columns of the dataset's SNP tables with those of ``files`` (LDSC .annot(.gz),
-    full or thin, or Parquet with a SNP column), atomically. Thin annots are aligned to the dataset's SNP
-    tables (chromosomes in ascending order). Dataset SNPs missing from the files: InputError listing the
-    first few, unless ``fill`` (e.g. 0)."""
+    full or thin, or Parquet with a SNP column) and of BED files (``beds``: ``NAME=FILE`` binary;
+    ``bed_continuous``: ``NAME=FILE:COLUMN``; rule in :mod:`deepwas_dist.ingest.bed`), atomically. Thin
+    annots are aligned to the dataset's SNP tables (chromosomes in ascending order). Dataset SNPs missing
+    from ``files``: InputError listing the first few, unless ``fill`` (e.g. 0); BED annotations cover every
+    SNP."""
     t0 = time.perf_counter()
-    files = [files] if isinstance(files, str) else list(files)
+    files = [files] if isinstance(files, str) else list(files or [])
+    specs = [b if isinstance(b, BedSpec) else parse_bed_spec(b, False) for b in beds]
+    specs += [b if isinstance(b, BedSpec) else parse_bed_spec(b, True) for b in bed_continuous]
+    if not files and not specs:
+        raise InputError("prepare annotations: no annotation input; fix: give --file, --bed or --bed-continuous")
+    counts, table, bed_notes, names = {"rows": 0, "matched": 0, "filled": 0, "not_in_dataset": 0}, None, {}, []
     with DatasetWriter.update(out, storage_options) as w:
         old = w.base_manifest
         ref = w.reference_snps()
-        table, names = read_annotations(files, reference=ref, storage_options=input_storage_options,
-                                        build=old.build)
         by_chrom = {int(c): df.reset_index(drop=True) for c, df in ref.groupby(S.CHR, sort=True)}
-        per_chrom, counts = align_annotations(table, names, by_chrom, fill, where=", ".join(files))
+        per_chrom = {c: df[[S.SNP]] for c, df in by_chrom.items()}
+        if files:
+            table, names = read_annotations(files, reference=ref, storage_options=input_storage_options,
+                                            build=old.build)
+            per_chrom, counts = align_annotations(table, names, by_chrom, fill, where=", ".join(files))
+        if specs:
+            clash = sorted(set(names) & {s.name for s in specs})
+            if clash:
+                raise InputError(f"annotation name(s) {clash} come from both --file and --bed; fix: rename the BED "
+                                 "annotation (NAME=FILE)")
+            bed, bed_notes = bed_annotations(specs, by_chrom, bed_window, input_storage_options)
+            per_chrom = {c: per_chrom[c].join(bed[c].drop(columns=[S.SNP])) for c in per_chrom}
+            names = names + [s.name for s in specs]
+            if not files:
+                counts["rows"] = counts["matched"] = len(ref)
         for c in progress_bar(progress, iterable=sorted(per_chrom), desc="annotations", unit="chrom"):
             w.set_annotations(c, per_chrom[c])
     man = w.manifest
@@ -82,12 +103,15 @@ def prepare_annotations(out: str, files: str | list[str], *, fill: float | None 
                                  "binary": ", ".join(man.features.binary) or "-",
                                  "constant (not scaled)": ", ".join(man.features.constant) or "-",
                                  "previous annotations": ", ".join(old.features.names) or "-",
-                                 **metadata_note(table)})
-    if fill is not None:
+                                 **(metadata_note(table) if table is not None else {})})
+    if specs:
+        sm.details["BED window (bp)"] = int(bed_window)
+        sm.details.update(bed_notes)
+    if fill is not None and files:
         sm.details[f"dataset SNPs filled with {fill:g}"] = counts["filled"]
     if counts["not_in_dataset"]:
         sm.dropped["not in the dataset (ignored)"] = counts["not_in_dataset"]
-    if position_note(table):
+    if table is not None and position_note(table):
         sm.dropped["CHR/BP not the reference's"] = table.attrs["position_mismatch"]
     sm.bytes_written = new_bytes(old, man)
     sm.elapsed_s = time.perf_counter() - t0

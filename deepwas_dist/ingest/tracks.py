@@ -1,0 +1,119 @@
+"""``prepare tracks``: bigWig signal windows as the dataset's track tensor, plus per-track summary
+annotations, in one atomic update (:meth:`DatasetWriter.update`).
+
+- tensor: (M, K, bins) per chromosome, K = the ``--bigwig`` files in order, windows by the rule of
+  :mod:`deepwas_dist.ingest.bigwig`; stored normalised per track, ``(x - mean[k]) / std[k]`` with the mean
+  and std (ddof 0; std 0 -> 1) of track k over every stored value of every SNP; they, the files, the
+  window, bins and fill go to the manifest's ``tracks.ingest``. Existing track windows are replaced.
+- annotations: ``track_mean_<NAME>``, the window mean of the raw (unnormalised, filled) signal, added to
+  the dataset's annotations (replacing ``track_mean_*`` columns of an earlier run; the reader
+  standardises them like every annotation), for the MLP and linear priors.
+
+Two passes: windows are read a chromosome at a time (:func:`~deepwas_dist.ingest.bigwig.windows`) and
+spilled to a temporary .npy per chromosome while the statistics accumulate; then each chromosome is
+normalised and written. Memory: one chromosome's windows.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+
+import numpy as np
+import pandas as pd
+
+from ..data import schema as S
+from ..data.builds import check_sizes
+from ..data.chroms import chrom_label
+from ..data.writer import DatasetWriter
+from ..errors import InputError
+from .bigwig import check_geometry, chrom_sizes, open_bigwig, windows
+from .steps import progress_bar
+from .summary import PrepareSummary, new_bytes
+
+MEAN_PREFIX = "track_mean_"
+
+
+def parse_bigwig_specs(specs: list[str]) -> list[tuple[str, str]]:
+    """``NAME=FILE`` arguments of --bigwig -> [(name, file)]; errors name the flag."""
+    out = []
+    for text in specs:
+        name, eq, path = str(text).partition("=")
+        if not eq or not name.strip() or not path.strip():
+            raise InputError(f"--bigwig {text!r}: expected NAME=FILE (e.g. dnase=ENCFF123.bw)")
+        out.append((name.strip(), path.strip()))
+    names = [n for n, _ in out]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise InputError(f"--bigwig: track name(s) {dup} given twice; fix: one name per file")
+    if not out:
+        raise InputError("prepare tracks: no --bigwig NAME=FILE given")
+    return out
+
+
+def prepare_tracks(out: str, bigwigs: list[str], *, window: int = 256, bins: int | None = None, fill: float = 0.0,
+                   storage_options: dict | None = None, progress: bool | None = True) -> PrepareSummary:
+    """Set the dataset's track windows and ``track_mean_*`` annotations from bigWig files (module docstring)."""
+    t0 = time.perf_counter()
+    specs = parse_bigwig_specs(bigwigs)
+    nb = check_geometry(int(window), bins)
+    names = [n for n, _ in specs]
+    K = len(specs)
+    notes: dict = {}
+    with DatasetWriter.update(out, storage_options) as w, tempfile.TemporaryDirectory(prefix="deepwas-tracks-") as tmp:
+        old = w.base_manifest
+        ref = w.reference_snps()
+        by_chrom = {int(c): df.reset_index(drop=True) for c, df in ref.groupby(S.CHR, sort=True)}
+        max_bp = {c: (int(df[S.BP].max()), str(df[S.SNP].iloc[int(df[S.BP].to_numpy().argmax())]))
+                  for c, df in by_chrom.items()}
+        files = []
+        for name, path in specs:
+            bw = open_bigwig(path)
+            sizes, labels = chrom_sizes(bw, path)
+            check_sizes(sizes, old.build, max_bp, path, "--bigwig")
+            missing = [chrom_label(c) for c in by_chrom if c not in sizes]
+            if len(missing) == len(by_chrom):
+                raise InputError(f"{path}: no chromosome of the dataset ({', '.join(map(chrom_label, by_chrom))}) "
+                                 f"in the bigWig (it has {', '.join(list(labels.values())[:8])}); fix: give the "
+                                 "bigWig of this panel's genome and build")
+            if missing:
+                notes[f"{name}: chromosome(s) not in the bigWig (filled with {fill:g})"] = ", ".join(missing)
+            files.append((bw, sizes, labels))
+        s1, s2, n_val = np.zeros(K), np.zeros(K), 0
+        for c in progress_bar(progress, iterable=sorted(by_chrom), desc="tracks: read", unit="chrom"):
+            bp = by_chrom[c][S.BP].to_numpy()
+            trk = np.empty((len(bp), K, nb), dtype=np.float32)
+            for k, (bw, sizes, labels) in enumerate(files):
+                trk[:, k] = windows(bw, labels.get(c), sizes.get(c, 0), bp, int(window), nb, fill)
+            s1 += trk.sum(axis=(0, 2), dtype=np.float64)
+            s2 += np.square(trk, dtype=np.float64).sum(axis=(0, 2))
+            n_val += len(bp) * nb
+            np.save(os.path.join(tmp, f"{c}.npy"), trk)
+        for bw, _, _ in files:
+            bw.close()
+        mean = s1 / max(n_val, 1)
+        std = np.sqrt(np.maximum(s2 / max(n_val, 1) - mean ** 2, 0.0))
+        std = np.where(std > 1e-12 * np.maximum(1.0, np.abs(mean)), std, 1.0)
+        keep = [n for n in old.features.names if not n.startswith(MEAN_PREFIX)]
+        w.set_tracks_ingest({"source": "bigwig", "files": dict(specs), "window_bp": int(window), "bins": nb,
+                             "fill": float(fill), "mean": mean.tolist(), "std": std.tolist()})
+        ds = w.base_dataset
+        for c in progress_bar(progress, iterable=sorted(by_chrom), desc="tracks: write", unit="chrom"):
+            trk = np.load(os.path.join(tmp, f"{c}.npy"))
+            ann = ds.snps(c, columns=[S.SNP] + keep) if keep else pd.DataFrame({S.SNP: by_chrom[c][S.SNP]})
+            for k, name in enumerate(names):
+                ann[MEAN_PREFIX + name] = trk[:, k].mean(axis=1, dtype=np.float64)
+            norm = ((trk - mean[None, :, None]) / std[None, :, None]).astype(np.float32)
+            w.set_annotations(c, ann, tracks=norm, track_names=names)
+    man = w.manifest
+    m = int(man.snps.n_total)
+    sm = PrepareSummary("tracks", out, snps_read=m, snps_kept=m,
+                        details={"tracks": ", ".join(names), "window": f"{window} bp in {nb} bins",
+                                 "fill": float(fill), "track tensor": f"{K} x {nb} float32 per SNP",
+                                 "annotations added": ", ".join(MEAN_PREFIX + n for n in names),
+                                 "previous tracks": (", ".join(old.tracks.names or []) or f"{old.tracks.K} unnamed")
+                                 if old.tracks else "-", **notes})
+    sm.bytes_written = new_bytes(old, man)
+    sm.elapsed_s = time.perf_counter() - t0
+    sm.details["throughput (SNP x tracks / s)"] = float(m * K / max(sm.elapsed_s, 1e-9))
+    return sm

@@ -1,0 +1,103 @@
+"""bigWig tracks (ingest/bigwig.py, ingest/tracks.py, `prepare tracks`) and the simulator's bigWig export
+(simulate/bigwig.py): window geometry at the 0/1-based boundary, NaN and missing signal, chr-prefix
+harmonisation, missing chromosomes, build checks, normalisation stats in the manifest, and the round trip."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pybigtools
+import pytest
+
+from deepwas_dist.commands.prepare import main as prepare_main
+from deepwas_dist.data import Dataset
+from deepwas_dist.data.builds import CHROM_SIZES
+from deepwas_dist.errors import InputError
+from deepwas_dist.ingest.tracks import prepare_tracks
+from deepwas_dist.simulate import simulate_tracks
+from deepwas_dist.simulate.bigwig import export_tracks_bigwig
+
+from .tiny_panel import write_panel
+
+HG19, HG38 = CHROM_SIZES["hg19"], CHROM_SIZES["hg38"]
+
+
+def _bw(path, sizes: dict[str, int], entries: dict[str, list[tuple[int, int, float]]]) -> str:
+    rows = [(ch, a, b, float(v)) for ch, ivs in entries.items() for a, b, v in ivs]
+    pybigtools.open(str(path), "w").write(dict(sizes), iter(rows))
+    return str(path)
+
+
+def _stored(url, chrom):
+    """(raw windows (m, K, w) de-normalised with the manifest's stats, annotations table)."""
+    ds = Dataset.open(url)
+    ing = ds.manifest.tracks.ingest
+    _, _, trk = ds.features(chrom, tracks=True)
+    raw = trk.numpy() * np.asarray(ing["std"])[None, :, None] + np.asarray(ing["mean"])[None, :, None]
+    return raw, ds.snps(chrom, columns=["SNP"] + ds.feature_names), ds
+
+
+def test_window_geometry_nan_fill_and_prefix(tmp_path, capsys):
+    url = write_panel(str(tmp_path / "ds"), {1: [101, 1000], 2: [50]}, tracks=True)
+    # chr1 base 100 (0-based) = BP 101: a one-base spike exactly at the SNP; NaN over [990, 1000)
+    a = _bw(tmp_path / "a.bw", {"chr1": HG19[1], "chr2": HG19[2]},
+            {"chr1": [(100, 101, 5.0), (990, 1000, float("nan"))], "chr2": [(0, 10, 2.0)]})
+    b = _bw(tmp_path / "b.bw", {"1": HG19[1]}, {"1": [(0, 2000, 1.0)]})      # no chr prefix, no chr2
+    rc = prepare_main(["tracks", "--bigwig", f"spike={a}", "--bigwig", f"flat={b}", "--window", "8",
+                       "--fill", "-1", "--out", url, "--no-progress"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    raw, ann, ds = _stored(url, 1)
+    assert ds.manifest.tracks.K == 2 and ds.manifest.tracks.w == 8 and ds.manifest.tracks.names == ["spike", "flat"]
+    # SNP BP 101 -> window 0-based [96, 104): the spike (base 100) is at offset 4 = window // 2
+    np.testing.assert_allclose(raw[0, 0], [-1, -1, -1, -1, 5, -1, -1, -1], atol=1e-5)
+    np.testing.assert_allclose(raw[1, 0], -1, atol=1e-5)            # NaN signal and no data: fill
+    np.testing.assert_allclose(raw[:, 1], 1, atol=1e-5)
+    np.testing.assert_allclose(ann["track_mean_spike"], [(5 - 7) / 8, -1], atol=1e-6)
+    assert list(ann.columns) == ["SNP", "base", "track_mean_spike", "track_mean_flat"]
+    raw2, _, _ = _stored(url, 2)
+    # SNP BP 50 -> [45, 53): no data there -> fill; 'flat' lacks chr2 -> fill, named in the summary
+    np.testing.assert_allclose(raw2[0], -1, atol=1e-5)
+    assert "flat: chromosome(s) not in the bigWig (filled with -1): 2" in out
+    # bins average; a second run replaces tracks and track_mean_* columns
+    prepare_tracks(url, [f"spike={a}"], window=8, bins=2, fill=0, progress=False)
+    raw, ann, ds = _stored(url, 1)
+    np.testing.assert_allclose(raw[0, 0], [0, 5 / 4], atol=1e-5)
+    assert ds.feature_names == ["base", "track_mean_spike"] and ds.manifest.tracks.ingest["bins"] == 2
+
+
+def test_build_and_chromosome_errors(tmp_path):
+    url = write_panel(str(tmp_path / "ds"), {22: [1000, 2000]}, build="hg19")
+    hg38 = _bw(tmp_path / "hg38.bw", {"chr22": HG38[22]}, {"chr22": [(0, 10, 1.0)]})
+    with pytest.raises(InputError, match=r"hg38\.bw: chr22 is 50,818,468 bp in its header, the hg38 build, but "
+                                         r"the dataset's build is hg19 \(51,304,566 bp\)"):
+        prepare_tracks(url, [f"x={hg38}"], window=8, progress=False)
+    other = _bw(tmp_path / "other.bw", {"chr1": HG19[1]}, {"chr1": [(0, 10, 1.0)]})
+    with pytest.raises(InputError, match=r"other\.bw: no chromosome of the dataset \(22\) in the bigWig"):
+        prepare_tracks(url, [f"x={other}"], window=8, progress=False)
+    with pytest.raises(InputError, match=r"--window 8 --bins 3"):
+        prepare_tracks(url, [f"x={other}"], window=8, bins=3, progress=False)
+    with pytest.raises(InputError, match=r"nope\.bw: cannot open as a bigWig"):
+        (tmp_path / "nope.bw").write_text("not a bigwig")
+        prepare_tracks(url, [f"x={tmp_path / 'nope.bw'}"], window=8, progress=False)
+    short = write_panel(str(tmp_path / "sim"), {22: [1000, 90_000]}, build="simulated")
+    tiny = _bw(tmp_path / "tiny.bw", {"22": 50_000}, {"22": [(0, 10, 1.0)]})
+    with pytest.raises(InputError, match=r"tiny\.bw: SNP s22_1 at chr22:90,000 lies beyond the file's chromosome"):
+        prepare_tracks(short, [f"x={tiny}"], window=8, progress=False)
+    assert Dataset.open(url).manifest.tracks is None                # nothing published
+
+
+def test_simulated_tracks_round_trip(tmp_path):
+    bp = np.arange(1, 41) * 3_000 + np.arange(40) % 7                # windows of 256 bp never overlap
+    snps = pd.DataFrame({"CHR": np.repeat([1, 2], 20), "SNP": [f"s{i}" for i in range(40)], "BP": bp})
+    sim = simulate_tracks(snps, n_tracks=3, window=32, seed=4, step_bp=8)
+    paths, cut = export_tracks_bigwig(snps, sim, str(tmp_path / "bw"), step_bp=8, names=["a", "b", "c"])
+    assert cut == 0
+    url = write_panel(str(tmp_path / "ds"), {1: bp[:20].tolist(), 2: bp[20:].tolist()}, build="simulated")
+    prepare_tracks(url, [f"{n}={p}" for n, p in paths.items()], window=256, bins=32, progress=False)
+    for c, rows in ((1, slice(0, 20)), (2, slice(20, 40))):
+        raw, ann, _ = _stored(url, c)
+        np.testing.assert_allclose(raw, sim[rows], rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(ann["track_mean_b"], sim[rows, 1].mean(axis=1), rtol=1e-5, atol=1e-6)
+    close = pd.DataFrame({"CHR": [1, 1], "BP": [1000, 1100]})        # overlapping windows: the later is cut
+    _, cut = export_tracks_bigwig(close, np.ones((2, 1, 32), np.float32), str(tmp_path / "bw2"), step_bp=8)
+    assert cut == 1
