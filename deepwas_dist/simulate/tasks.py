@@ -30,19 +30,16 @@ seconds since the command started.
 """
 from __future__ import annotations
 
-import os
+import contextlib
 import time
 from collections.abc import Callable, Iterator
 
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError
+from ..ray_tasks import as_completed, in_order, ray_workers
 from .genotypes import ChromPanel, check_chroms, chrom_simulator
 from .traits import TraitSpec, chrom_z
-
-#: Logical CPUs of a local Ray beyond the simulation's tasks, so that other Ray work is not starved.
-SPARE_CPUS = 2
 
 
 def _simulate_task(job: Callable[[int], tuple[ChromPanel, ChromPanel | None]], chrom: int
@@ -60,62 +57,30 @@ def _z_task(snps: pd.DataFrame, genotypes: np.ndarray, fs: list[np.ndarray], spe
 
 class RayGenome:
     """The Ray genome source of :func:`~.dataset.write_simulated_dataset` (same methods as its
-    ``LocalGenome``). A context manager: it starts a local Ray (``workers`` + SPARE_CPUS logical CPUs) or
-    joins RAY_ADDRESS's cluster unless Ray is already initialised, and shuts down only what it started.
-    ``workers``: round-1 tasks in flight (default: one per core locally, the cluster's CPUs when joined).
-    """
+    ``LocalGenome``). A context manager: Ray is joined or started as :func:`~deepwas_dist.ray_tasks.ray_workers`
+    says, with ``workers`` tasks in flight."""
 
     def __init__(self, spec, workers: int | None, log: Callable[[str], None], t0: float | None = None):
         self.spec, self.log, self.workers = spec, log, workers
         self.t0 = time.perf_counter() if t0 is None else t0          # progress lines: seconds since t0
         self.chroms = check_chroms(spec.chroms)
-        n_gwas = spec.gwas_individuals
-        self.job = chrom_simulator(spec.n_individuals, n_gwas or 0, spec.length_mb, spec.seed,
+        self.job = chrom_simulator(spec.n_individuals, spec.gwas_individuals or 0, spec.length_mb, spec.seed,
                                    {"demography": spec.demography})
-        self._started = False
         self._refs: list[list] = []
         self._tables: list[pd.DataFrame] = []
+        self._stack = contextlib.ExitStack()
 
     def __enter__(self) -> RayGenome:
-        import ray
-        if self.workers is not None and int(self.workers) < 1:
-            raise InputError(f"workers must be >= 1, got {self.workers}")
-        if not ray.is_initialized():
-            if os.environ.get("RAY_ADDRESS"):
-                ray.init(log_to_driver=True)
-            else:
-                self.workers = int(self.workers or len(os.sched_getaffinity(0)))
-                ray.init(address="local", num_cpus=self.workers + SPARE_CPUS, include_dashboard=False,
-                         log_to_driver=True)
-            self._started = True
-        if self.workers is None:
-            self.workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
-        where = "a local Ray" if self._started and not os.environ.get("RAY_ADDRESS") else "the Ray cluster"
-        self.log(f"[simulate] {len(self.chroms)} chromosomes as Ray tasks on {where} "
-                 f"({ray.cluster_resources().get('CPU', 0):g} CPUs), {self.workers} at a time "
-                 f"({time.perf_counter() - self.t0:.1f} s)")
-        self._ray = ray
+        self._ray, self.window = self._stack.enter_context(
+            ray_workers(self.workers, lambda m: self.log(f"[simulate] {m}"), f"{len(self.chroms)} chromosomes"))
         return self
 
     def __exit__(self, *exc) -> None:
         self._refs.clear()
-        if self._started:
-            self._ray.shutdown()
+        self._stack.close()
 
     def _progress(self, what: str, done: int) -> None:
         self.log(f"[simulate] {what} ({done}/{len(self.chroms)} chromosomes, {time.perf_counter() - self.t0:.1f} s)")
-
-    def _as_completed(self, submit: Callable[[int], list]) -> Iterator[tuple[int, list]]:
-        """Submit ``submit(i)`` (a task's refs) for every chromosome index i, at most ``workers`` in flight,
-        and yield (i, refs) as each task finishes (ray.wait on its first ref)."""
-        todo, pending = list(range(len(self.chroms))), {}
-        while todo or pending:
-            while todo and len(pending) < self.workers:
-                i = todo.pop(0)
-                refs = submit(i)
-                pending[refs[0]] = (i, refs)
-            (ready,), _ = self._ray.wait(list(pending), num_returns=1)
-            yield pending.pop(ready)
 
     def tables(self) -> list[pd.DataFrame]:
         """Round 1: every chromosome's SNP table, in order; the genotypes stay in the object store."""
@@ -124,7 +89,10 @@ class RayGenome:
         job = ray.put(self.job)
         refs: dict[int, list] = {}
         tables: dict[int, pd.DataFrame] = {}
-        for i, r in self._as_completed(lambda i: list(task.remote(job, self.chroms[i]))):
+        def submit(i: int) -> list:
+            return list(task.remote(job, self.chroms[i]))
+
+        for i, r in as_completed(ray, len(self.chroms), submit, self.window):
             refs[i], tables[i] = r, ray.get(r[0])
             self._progress(f"chr{self.chroms[i]} simulated: {len(tables[i]):,} SNPs", len(tables))
         self._refs = [refs[i] for i in range(len(self.chroms))]
@@ -141,14 +109,14 @@ class RayGenome:
             x = panel if spec.gwas_individuals is None else cohort   # in-sample: the panel's LD
             return [task.remote(self._refs[i][0], x, [f[i] for f in fs], spec.traits, spec.seed)]
 
-        done: dict[int, list[np.ndarray]] = {}
-        nxt = 0
-        for n_done, (i, (ref,)) in enumerate(self._as_completed(submit), 1):
-            done[i] = ray.get(ref)
-            self._refs[i] = self._refs[i][:2]            # the cohort's object can go
-            self._progress(f"chr{self.chroms[i]} z drawn", n_done)
-            while nxt in done:                           # the writer takes chromosomes in order
-                panel = ray.get(self._refs[nxt][1])
-                self._refs[nxt] = []
-                yield ChromPanel(self._tables[nxt], panel), done.pop(nxt)
-                nxt += 1
+        def finished() -> Iterator[tuple[int, list[np.ndarray]]]:
+            for n_done, (i, (ref,)) in enumerate(as_completed(ray, len(self.chroms), submit, self.window), 1):
+                z = ray.get(ref)
+                self._refs[i] = self._refs[i][:2]        # the cohort's object can go
+                self._progress(f"chr{self.chroms[i]} z drawn", n_done)
+                yield i, z
+
+        for i, z in in_order(finished()):                # the writer takes chromosomes in order
+            panel = ray.get(self._refs[i][1])
+            self._refs[i] = []
+            yield ChromPanel(self._tables[i], panel), z
