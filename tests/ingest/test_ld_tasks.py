@@ -33,3 +33,11 @@ def test_ray_slices_equal_the_serial_ones(ray_session, tmp_path):
             want = (u @ u.T).numpy()
             np.testing.assert_allclose((v @ v.T).numpy(), want, rtol=0, atol=1e-9 * np.abs(want).max())
     print(f"{sum(bitwise)}/{len(bitwise)} slices bit-identical")
+
+
+def test_executor_flags_parse():
+    from deepwas_dist.commands.prepare import parser
+    a = parser().parse_args(["plink", "--bfile", "p", "--out", "o", "--executor", "ray", "--workers", "3"])
+    assert (a.executor, a.workers) == ("ray", 3)
+    a = parser().parse_args(["simulate", "--out", "o"])
+    assert (a.executor, a.workers) == (None, None)         # simulate: ray when installed; plink: local
