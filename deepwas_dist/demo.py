@@ -30,6 +30,9 @@ def demo_dataset_url(log: Callable[[str], None] = print) -> str:
     log(f"[deepwas] simulating the demo dataset into {path} (once; under a minute)")
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
+        # in-process (executor "local"), not Ray tasks: on a 2-core machine a 2-process pool is as
+        # parallel, and starting a local Ray cost ~20 s plus ~10 s per worker's imports here, against
+        # seconds of msprime for 8 x 5 Mb; training then starts its own Ray with its own settings
         write_simulated_dataset(str(path), log=log)
     except InputError:
         if not (path / "manifest.json").exists():     # not a concurrent writer that finished first

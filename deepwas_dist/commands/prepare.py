@@ -82,7 +82,16 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
     new.add_argument("--fill", type=float, help="annotation value of SNPs missing from --annot (default: error)")
     new.add_argument("--overwrite", action="store_true", help="replace an existing dataset at --out")
 
-    p = sub.add_parser("plink", parents=[common, out, new], help="LD slices from a PLINK 1 .bed/.bim/.fam panel")
+    tasks = _Parser(add_help=False)
+    tasks.add_argument("--executor", choices=["ray", "local"],
+                       help="ray: Ray tasks (simulate: one per chromosome; plink: one per slice) on a local Ray, or on "
+                            "RAY_ADDRESS's cluster; local: in this process (simulate: a process pool). Default: ray "
+                            "for simulate when Ray is installed, local for plink. The dataset is the same")
+    tasks.add_argument("--workers", type=int, metavar="N",
+                       help="tasks at a time (default: one per core; on a Ray cluster: its CPUs)")
+
+    p = sub.add_parser("plink", parents=[common, out, new, tasks],
+                       help="LD slices from a PLINK 1 .bed/.bim/.fam panel")
     p.add_argument("--bfile", required=True, metavar="PREFIX", help="PLINK 1 prefix (PREFIX.bed/.bim/.fam)")
     p.add_argument("--maf", type=float, default=0.01, help="minimum minor-allele frequency (default 0.01)")
     bw = p.add_mutually_exclusive_group()
@@ -132,7 +141,7 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--fill", type=float, default=0.0,
                    help="value of bases without signal (no data, NaN, beyond the chromosome) (default 0)")
 
-    p = sub.add_parser("simulate", parents=[common], help="write a semi-synthetic dataset")
+    p = sub.add_parser("simulate", parents=[common, tasks], help="write a semi-synthetic dataset")
     p.add_argument("--out", required=True, metavar="URL", help="dataset URL")
     p.add_argument("--individuals", type=int, default=1000,
                    help="reference-panel individuals, the LD source (default 1000)")
@@ -197,7 +206,8 @@ def run(args: argparse.Namespace):
     if args.command == "plink":
         return prepare_plink(args.out, args.bfile, chroms=args.chroms, maf=args.maf, bandwidth_cm=args.bandwidth_cm,
                              annot=args.annot, fill=args.fill, build=args.build, overwrite=args.overwrite,
-                             input_storage_options=iso, **geometry, **common)
+                             input_storage_options=iso, executor=args.executor or "local", workers=args.workers,
+                             **geometry, **common)
     if args.command == "ukbb-ld":
         return prepare_ukbb_ld(args.out, args.dir, chroms=args.chroms, annot=args.annot, fill=args.fill,
                                build=args.build, overwrite=args.overwrite, input_storage_options=iso, **geometry,
@@ -217,7 +227,8 @@ def run(args: argparse.Namespace):
         return prepare_simulate(args.out, individuals=args.individuals, gwas_individuals=args.gwas_individuals,
                                 design=args.design, chroms=args.chroms,
                                 length_mb=args.length_mb, seed=args.seed, from_plink=args.from_plink, maf=args.maf,
-                                demography=args.demography, overwrite=args.overwrite, **geometry, **common)
+                                demography=args.demography, executor=args.executor, workers=args.workers,
+                                overwrite=args.overwrite, **geometry, **common)
     if args.command == "info":
         return dataset_info(args.url, so, verify=args.verify)
     if args.command == "gc":

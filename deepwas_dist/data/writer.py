@@ -239,7 +239,7 @@ class DatasetWriter(UpdateMixin):
                       core_kb: float = SliceGeometry.core_kb, bandwidth_kb: float | None = None,
                       bandwidth_cm: float | None = None, n_ref: int | None = None,
                       shrinkage: float = SliceGeometry.shrinkage, eig_threshold: float = SliceGeometry.eig_threshold,
-                      dtype: str = SliceGeometry.dtype, ld_source: str | None = None) -> dict:
+                      dtype: str = SliceGeometry.dtype, ld_source: str | None = None, slice_maker=None) -> dict:
         """Cut chromosome ``chrom`` into slices and store each slice's whitened LD factors.
 
         ``ld_fn(lo, hi)`` returns the LD (correlation) matrix R, shape (hi-lo, hi-lo), of SNP rows
@@ -249,7 +249,9 @@ class DatasetWriter(UpdateMixin):
         measured NLL cost). Geometry (``core_kb``, bandwidths) and LD settings must be the same on every
         chromosome; the defaults are :class:`~deepwas_dist.data.slicing.SliceGeometry`'s (the flank bandwidth
         has none here: give ``bandwidth_kb`` and/or ``bandwidth_cm``).
-        Returns {n_slices, bytes, bytes_per_slice, max_m, max_rank}.
+        ``slice_maker(plans, settings)``, if given, yields each plan's LDSlice in plan order instead (ld_fn is
+        then unused; e.g. Ray tasks, :mod:`deepwas_dist.ingest.ld_tasks`). Returns {n_slices, bytes,
+        bytes_per_slice, max_m, max_rank}.
         """
         self._check_open()
         self._check_new("LD slices", "write a new dataset (DatasetWriter(url, overwrite=True))")
@@ -269,9 +271,9 @@ class DatasetWriter(UpdateMixin):
         self._ld = geom
         shard = ShardWriter(self, c, S.ld_shard_schema(dtype))
         rows, nbytes = [], 0
+        made = (slice_from_ld(ld_fn, p, geom) for p in plans) if slice_maker is None else slice_maker(plans, geom)
         try:
-            for p in plans:
-                sl = slice_from_ld(ld_fn, p, geom)
+            for p, sl in zip(plans, made, strict=True):
                 table, b = encode_slice_row(sl, p, dtype)
                 rel, rg = shard.write(table, b)
                 rows.append({"chrom": c, "slice_id": p.slice_id, "lo": p.lo, "hi": p.hi, "core_lo": p.core_lo,

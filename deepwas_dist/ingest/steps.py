@@ -41,9 +41,10 @@ def chrom_blocks(snps: pd.DataFrame) -> list[tuple[int, int, int]]:
 
 
 def write_ld(w: DatasetWriter, c: int, bp: np.ndarray, cm: np.ndarray | None, ld_fn: Callable,
-              progress: bool | None,
+              progress: bool | None, slice_maker: Callable | None = None,
               **geometry) -> dict:
-    """add_ld_slices with a progress bar (one tick per slice)."""
+    """add_ld_slices with a progress bar (one tick per slice, "done/total"); ``slice_maker`` as
+    add_ld_slices' (e.g. Ray tasks, :mod:`.ld_tasks`) instead of ``ld_fn``."""
     n = len(plan_slices(c, bp, cm=cm, core_kb=geometry["core_kb"], bandwidth_kb=geometry.get("bandwidth_kb"),
                         bandwidth_cm=geometry.get("bandwidth_cm")))
     with progress_bar(progress, total=n, desc=f"chr{c} LD slices", unit="slice") as bar:
@@ -51,4 +52,9 @@ def write_ld(w: DatasetWriter, c: int, bp: np.ndarray, cm: np.ndarray | None, ld
             R = ld_fn(lo, hi)
             bar.update(1)
             return R
-        return w.add_ld_slices(c, fn, **geometry)
+
+        def made(plans, geom):
+            for sl in slice_maker(plans, geom):
+                bar.update(1)
+                yield sl
+        return w.add_ld_slices(c, fn, slice_maker=None if slice_maker is None else made, **geometry)

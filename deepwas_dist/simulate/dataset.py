@@ -15,7 +15,7 @@ Design (:data:`~deepwas_dist.simulate.traits.DESIGNS`, recorded in the manifest'
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,8 +35,11 @@ from .genotypes import (
     simulate_panel,
     simulate_panel_and_cohort,
 )
-from .traits import DEFAULT_TRAITS, DESIGNS, TraitSpec, simulate_traits
+from .tasks import RayGenome
+from .traits import DEFAULT_TRAITS, DESIGNS, TraitSpec, chrom_z, true_effects
 
+#: Where the per-chromosome simulations run (write_simulated_dataset's ``executor``, --executor).
+EXECUTORS = ("local", "ray")
 #: Default GWAS cohort size, as a multiple of the reference panel's.
 GWAS_PER_PANEL = 10
 
@@ -98,53 +101,96 @@ class SimulationSpec:
 
 def write_simulated_dataset(url: str, spec: SimulationSpec | None = None, *, storage_options: dict | None = None,
                             overwrite: bool = False, log: Callable[[str], None] = print,
-                            workers: int | None = None) -> Manifest:
+                            workers: int | None = None, executor: str = "local") -> Manifest:
     """Simulate and write a dataset at ``url``; returns the writer's manifest.
 
-    ``workers`` processes simulate the chromosomes' genotypes in parallel (default: one per core, at most
-    4); the dataset does not depend on it.
+    ``executor`` runs the per-chromosome msprime simulations and z draws: "local" in ``workers`` forked
+    processes (default: one per core, at most 4), "ray" as Ray tasks (:mod:`~deepwas_dist.simulate.tasks`;
+    ``workers`` tasks at a time). A real panel (``spec.panels``) has nothing to simulate and always runs
+    locally. The dataset does not depend on the executor, ``workers`` or the order chromosomes finish in.
     """
     spec = (spec or SimulationSpec()).check()
+    if executor not in EXECUTORS:
+        raise InputError(f"executor (--executor) must be one of {list(EXECUTORS)}, got {executor!r}")
     t0 = time.perf_counter()
+    if executor == "ray" and spec.panels is None:
+        with RayGenome(spec, workers, log, t0) as genome:
+            return _write(url, spec, genome, storage_options, overwrite, log, t0)
     workers = default_workers(len(spec.chroms)) if workers is None else int(workers)
-    n_gwas = spec.gwas_individuals
-    cohorts = None
-    if spec.panels is not None:
-        panels = spec.panels
-    elif n_gwas is None:
-        panels = simulate_panel(spec.n_individuals, spec.chroms, spec.length_mb, seed=spec.seed, workers=workers,
-                                demography=spec.demography)
-    else:
-        pairs = simulate_panel_and_cohort(spec.n_individuals, n_gwas, spec.chroms, spec.length_mb, seed=spec.seed,
-                                          workers=workers, demography=spec.demography)
-        panels, cohorts = [p for p, _ in pairs], [c for _, c in pairs]
-    feats = simulate_features(panels, seed=spec.seed, n_binary=spec.n_binary, n_continuous=spec.n_continuous,
+    return _write(url, spec, LocalGenome(spec, workers), storage_options, overwrite, log, t0)
+
+
+class LocalGenome:
+    """The in-process genome source: every chromosome simulated up front (a process pool of ``workers``),
+    z drawn per chromosome as the writer asks for it. The Ray source (:class:`~.tasks.RayGenome`) has the
+    same two methods."""
+
+    def __init__(self, spec: SimulationSpec, workers: int):
+        n_gwas = spec.gwas_individuals
+        self.cohorts: list[ChromPanel | None] | None = None
+        if spec.panels is not None:
+            self.panels = list(spec.panels)
+        elif n_gwas is None:
+            self.panels = simulate_panel(spec.n_individuals, spec.chroms, spec.length_mb, seed=spec.seed,
+                                         workers=workers, demography=spec.demography)
+        else:
+            pairs = simulate_panel_and_cohort(spec.n_individuals, n_gwas, spec.chroms, spec.length_mb, seed=spec.seed,
+                                              workers=workers, demography=spec.demography)
+            self.panels, self.cohorts = [p for p, _ in pairs], [c for _, c in pairs]
+        self.spec = spec
+
+    def tables(self) -> list[pd.DataFrame]:
+        """Every chromosome's SNP table, in ``spec.chroms`` order."""
+        return [p.snps for p in self.panels]
+
+    def chromosomes(self, fs: list[list[np.ndarray]]) -> Iterator[tuple[ChromPanel, list[np.ndarray]]]:
+        """(reference panel, z of each trait) per chromosome in order; fs[t][i] is trait t's f on chromosome i."""
+        for i, p in enumerate(self.panels):
+            x = p if self.cohorts is None else self.cohorts[i]
+            z = chrom_z(x, [f[i] for f in fs], self.spec.traits, self.spec.seed)
+            if self.cohorts is not None:
+                self.cohorts[i] = None                # only z needs the cohort's genotypes
+            yield p, z
+
+
+def _write(url: str, spec: SimulationSpec, genome, storage_options: dict | None, overwrite: bool,
+           log: Callable[[str], None], t0: float) -> Manifest:
+    """Features and true f from the genome's SNP tables (genome-wide: each truth is normalised over all
+    SNPs), then the dataset chromosome by chromosome in order, as ``genome.chromosomes`` delivers them."""
+    tables = genome.tables()
+    feats = simulate_features(tables, seed=spec.seed, n_binary=spec.n_binary, n_continuous=spec.n_continuous,
                               n_tracks=spec.n_tracks, window=spec.window)
-    traits = simulate_traits(panels, feats, spec.traits, seed=spec.seed, cohorts=cohorts)
-    del cohorts                                                   # only z needs the cohort's genotypes
-    n_panel = panels[0].n_individuals
+    sizes = [len(t) for t in tables]
+    _, fs = true_effects(feats, spec.traits, spec.seed, sizes)
+    n_gwas = spec.gwas_individuals
+    n_panel = spec.panels[0].n_individuals if spec.panels is not None else spec.n_individuals
     people = (f"reference panel {n_panel:,} people (LD), GWAS cohort {n_gwas:,} people (z)" if n_gwas else
               f"reference panel {n_panel:,} people (LD and z)")
-    log(f"[simulate] {spec.design} design: {len(panels)} chromosomes, {feats.n_snps:,} SNPs, {people}, "
-        f"{len(traits)} traits ({time.perf_counter() - t0:.1f} s)")
-    bounds = np.cumsum([0] + [p.n_snps for p in panels])
+    log(f"[simulate] {spec.design} design: {len(tables)} chromosomes, {feats.n_snps:,} SNPs, {people}, "
+        f"{len(spec.traits)} traits ({time.perf_counter() - t0:.1f} s)")
+    bounds = np.cumsum([0, *sizes])
+    zs: list[list[np.ndarray]] = [[] for _ in spec.traits]
     with DatasetWriter(url, storage_options, build="simulated", overwrite=overwrite,
                        description=f"deepwas_dist semi-synthetic dataset: {spec!r}"[:2000],
                        simulation={"design": spec.design, "n_panel": n_panel, "n_gwas": n_gwas,
                                    "demography": None if spec.panels is not None else spec.demography}) as w:
-        for i, p in enumerate(panels):
+        for i, (p, z) in enumerate(genome.chromosomes(fs)):
             part = feats.take(slice(bounds[i], bounds[i + 1]))
             ann = pd.DataFrame(part.annotations, columns=list(part.names))
             ann.insert(0, S.SNP, part.snp)
             w.add_snps(p.chrom, p.snps, ann, tracks=part.tracks)
             X = p.standardized()
-            w.add_ld_slices(p.chrom, lambda lo, hi, X=X: ld_matrix(X[:, lo:hi]), core_kb=spec.core_kb,
-                            bandwidth_kb=spec.bandwidth_kb, n_ref=p.n_individuals, shrinkage=spec.shrinkage,
-                            dtype=spec.storage_dtype, ld_source="simulated panel (msprime)")
-        for ts in spec.traits:
-            z, f = traits[ts.name]
-            df = pd.DataFrame({S.SNP: np.concatenate([p.snps[S.SNP].to_numpy() for p in panels]),
-                               S.Z: np.concatenate(z), S.N: float(ts.N), S.F_TRUE: np.concatenate(f)})
+            info = w.add_ld_slices(p.chrom, lambda lo, hi, X=X: ld_matrix(X[:, lo:hi]), core_kb=spec.core_kb,
+                                   bandwidth_kb=spec.bandwidth_kb, n_ref=p.n_individuals, shrinkage=spec.shrinkage,
+                                   dtype=spec.storage_dtype, ld_source="simulated panel (msprime)")
+            del X, p
+            for acc, zc in zip(zs, z):
+                acc.append(zc)
+            log(f"[simulate] chr{tables[i][S.CHR].iloc[0]} written: {sizes[i]:,} SNPs, {info['n_slices']} slices "
+                f"({i + 1}/{len(tables)} chromosomes, {time.perf_counter() - t0:.1f} s)")
+        snp_ids = np.concatenate([t[S.SNP].to_numpy() for t in tables])
+        for ts, z, f in zip(spec.traits, zs, fs):
+            df = pd.DataFrame({S.SNP: snp_ids, S.Z: np.concatenate(z), S.N: float(ts.N), S.F_TRUE: np.concatenate(f)})
             w.add_sumstats(ts.name, df)
     log(f"[simulate] wrote {url} in {time.perf_counter() - t0:.1f} s")
     return w.manifest

@@ -85,15 +85,16 @@ class Features:
 
 
 def simulate_features(
-    panels: Sequence[ChromPanel],
+    panels: Sequence[ChromPanel | pd.DataFrame],
     seed: int = 0,
     n_binary: int = 8,
     n_continuous: int = 4,
     n_tracks: int = 4,
     window: int = 32,
 ) -> Features:
-    """Simulated annotations (and, if ``n_tracks`` > 0, track windows) for all SNPs of ``panels``."""
-    snps = pd.concat([p.snps for p in panels], ignore_index=True)
+    """Simulated annotations (and, if ``n_tracks`` > 0, track windows) for all SNPs of ``panels`` (panels or
+    just their SNP tables: the features depend on the SNPs' positions only)."""
+    snps = pd.concat([p.snps if isinstance(p, ChromPanel) else p for p in panels], ignore_index=True)
     frame, names = simulate_annotations(snps, n_binary=n_binary, n_continuous=n_continuous, seed=seed)
     tracks = simulate_tracks(snps, n_tracks=n_tracks, window=window, seed=seed) if n_tracks > 0 else None
     return Features.from_frame(frame, names, tracks)

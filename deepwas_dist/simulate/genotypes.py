@@ -139,6 +139,15 @@ _OPTIONS = ("demography", "maf_min", "recombination_rate", "mutation_rate", "Ne"
 
 def _simulate(n: int, n_cohort: int, chroms: Sequence[int], length_mb: float, seed: int, workers: int,
               options: dict) -> list[tuple[ChromPanel, ChromPanel | None]]:
+    job = chrom_simulator(n, n_cohort, length_mb, seed, options)
+    return map_chroms(job, check_chroms(chroms), workers)
+
+
+def chrom_simulator(n: int, n_cohort: int, length_mb: float, seed: int, options: dict
+                    ) -> Callable[[int], tuple[ChromPanel, ChromPanel | None]]:
+    """The picklable job ``chrom -> (panel, cohort or None)`` that :func:`simulate_panel` (n_cohort 0) and
+    :func:`simulate_panel_and_cohort` run per chromosome, wherever it runs (a process pool, a Ray task);
+    ``options`` as theirs. Arguments are checked here, before any job runs."""
     unknown = set(options) - set(_OPTIONS)
     if unknown:
         raise InputError(f"unknown options {sorted(unknown)}; use {', '.join(_OPTIONS)}")
@@ -146,11 +155,10 @@ def _simulate(n: int, n_cohort: int, chroms: Sequence[int], length_mb: float, se
     maf_min = float(options.get("maf_min", 0.01))
     mu = options.get("mutation_rate")
     _check_args(n, length_mb, maf_min)
-    job = partial(_simulate_chrom, n=n, n_cohort=n_cohort, length_bp=length_mb * 1e6, seed=seed, maf_min=maf_min,
-                  rec_rate=float(options.get("recombination_rate", 1e-8)),
-                  mu=h.mutation_rate if mu is None else float(mu),
-                  demography=h.build(float(options.get("Ne", DEFAULT_NE))))
-    return map_chroms(job, _check_chroms(chroms), workers)
+    return partial(_simulate_chrom, n=n, n_cohort=n_cohort, length_bp=length_mb * 1e6, seed=seed, maf_min=maf_min,
+                   rec_rate=float(options.get("recombination_rate", 1e-8)),
+                   mu=h.mutation_rate if mu is None else float(mu),
+                   demography=h.build(float(options.get("Ne", DEFAULT_NE))))
 
 
 def default_workers(n_tasks: int) -> int:
@@ -178,7 +186,7 @@ def _check_args(n_individuals: int, length_mb: float, maf_min: float) -> None:
         raise InputError(f"maf_min must be in [0, 0.5), got {maf_min}")
 
 
-def _check_chroms(chroms: Sequence[int]) -> list[int]:
+def check_chroms(chroms: Sequence[int]) -> list[int]:
     chroms = [int(c) for c in chroms]
     if not chroms or len(set(chroms)) != len(chroms) or min(chroms) < 1:
         raise InputError(f"chroms must be distinct positive integers, got {chroms}")

@@ -7,6 +7,7 @@ checks the command's arguments, reads a PLINK panel's genotypes when asked, and 
 """
 from __future__ import annotations
 
+import importlib.util
 import sys
 import time
 from typing import Any
@@ -23,6 +24,11 @@ from ..ingest.summary import PrepareSummary, finish_summary
 from .dataset import SimulationSpec, write_simulated_dataset
 from .demography import DEFAULT_HISTORY
 from .genotypes import panel_from_genotypes
+
+
+def default_executor() -> str:
+    """"ray" when Ray is installed, else "local"."""
+    return "ray" if importlib.util.find_spec("ray") is not None else "local"
 
 
 def _panels_from_plink(panel: Panel, progress: bool | None) -> tuple[list, int, int]:
@@ -49,7 +55,8 @@ def prepare_simulate(out: str, *, individuals: int = 1000, gwas_individuals: int
                      design: str | None = None, chroms=None, length_mb: float = 5.0, seed: int = 0,
                      core_kb: float = SIMULATED_GEOMETRY.core_kb,
                      bandwidth_kb: float = SIMULATED_GEOMETRY.bandwidth_kb, from_plink: str | None = None,
-                     maf: float = 0.01, demography: str | None = None, overwrite: bool = False,
+                     maf: float = 0.01, demography: str | None = None, executor: str | None = None,
+                     workers: int | None = None, overwrite: bool = False,
                      storage_options: dict | None = None,
                      progress: bool | None = True) -> PrepareSummary:
     """A semi-synthetic dataset (:func:`deepwas_dist.simulate.dataset.write_simulated_dataset`): msprime
@@ -58,8 +65,13 @@ def prepare_simulate(out: str, *, individuals: int = 1000, gwas_individuals: int
     ``from_plink`` the genotypes of a real PLINK panel (its chromosomes, or ``chroms`` of them; MAF >=
     ``maf``). ``design``: "out-of-sample" (default) or "in-sample" (the default and only design with
     ``from_plink``). ``demography``: the msprime population history (:mod:`~deepwas_dist.simulate.demography`,
-    default european)."""
+    default european). ``executor``: where the chromosomes are simulated, "ray" (Ray tasks,
+    :mod:`~deepwas_dist.simulate.tasks`; the default when Ray is installed) or "local" (a process pool);
+    ``workers`` of them at a time. The dataset does not depend on either."""
     t0 = time.perf_counter()
+    executor = executor or default_executor()
+    if workers is not None and workers < 1:
+        raise InputError(f"--workers must be >= 1, got {workers}; fix: give the chromosomes to simulate at a time")
     design = design or ("in-sample" if from_plink else "out-of-sample")
     if individuals < 2:
         raise InputError(f"--individuals must be >= 2, got {individuals}; fix: give the reference-panel size")
@@ -103,7 +115,10 @@ def prepare_simulate(out: str, *, individuals: int = 1000, gwas_individuals: int
     n_gwas = spec.check().gwas_individuals
     details["design"] = (f"{design}: z from a {n_gwas:,}-person GWAS cohort, LD from the {spec.n_individuals:,}-"
                          "person panel" if n_gwas else f"{design}: z and LD from the same panel")
+    if not from_plink:
+        details["executor"] = executor
     man = write_simulated_dataset(out, spec, storage_options=storage_options, overwrite=overwrite,
+                                  executor=executor, workers=workers,
                                   log=lambda msg: print(msg, file=sys.stderr) if progress is not False else None)
     n = man.snps.n_total
     sm = PrepareSummary("simulate", out, snps_read=n if read is None else read, snps_kept=n, dropped=dropped,

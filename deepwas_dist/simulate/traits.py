@@ -150,6 +150,18 @@ def simulate_traits(panels: Sequence[ChromPanel], features: Features, specs: Seq
                 raise InputError(f"chr{p.chrom}: the cohort's SNPs are not the panel's SNPs in panel order")
     if len({s.name for s in specs}) != len(specs):
         raise InputError("trait names must be unique")
+    truths, fs = true_effects(features, specs, seed, sizes)
+    zs: list[list[np.ndarray]] = [[] for _ in specs]
+    for i, x in enumerate(panels if cohorts is None else cohorts):   # one chromosome's genotypes at a time
+        for z, zc in zip(zs, chrom_z(x, [f[i] for f in fs], specs, seed)):
+            z.append(zc)
+    return {spec.name: SimulatedTrait(z, f, truth) for spec, z, f, truth in zip(specs, zs, fs, truths)}
+
+
+def true_effects(features: Features, specs: Sequence[TraitSpec], seed: int, sizes: Sequence[int]
+                 ) -> tuple[list[Truth], list[list[np.ndarray]]]:
+    """Each trait's Truth, built on the whole genome's ``features``, and its f split into chromosomes of
+    ``sizes`` SNPs: (truths, fs) with fs[t][c] the (sizes[c],) f of trait t on chromosome c."""
     bounds = np.cumsum([0, *sizes])
     truths, fs = [], []
     for spec in specs:
@@ -157,11 +169,13 @@ def simulate_traits(panels: Sequence[ChromPanel], features: Features, specs: Seq
                            **spec.truth_options)
         f_all = truth.f(features)
         truths.append(truth)
-        fs.append([f_all[bounds[i]:bounds[i + 1]] for i in range(len(panels))])
-    zs: list[list[np.ndarray]] = [[] for _ in specs]
-    for i, x in enumerate(panels if cohorts is None else cohorts):   # one chromosome's genotypes at a time
-        per_trait = [(f[i], spec.N, spec.sigma, derive_seed(seed, key(spec.name), x.chrom))
-                     for spec, f in zip(specs, fs)]
-        for z, zc in zip(zs, draw_z_traits(x, per_trait)):
-            z.append(zc)
-    return {spec.name: SimulatedTrait(z, f, truth) for spec, z, f, truth in zip(specs, zs, fs, truths)}
+        fs.append([f_all[bounds[i]:bounds[i + 1]] for i in range(len(sizes))])
+    return truths, fs
+
+
+def chrom_z(x: ChromPanel, fs: Sequence[np.ndarray], specs: Sequence[TraitSpec], seed: int) -> list[np.ndarray]:
+    """z of every trait of ``specs`` on one chromosome, with the LD of the genotypes ``x`` (the cohort
+    out-of-sample, the panel in-sample) and fs[t] that trait's f there; the seeds derive from (seed, trait
+    name, chromosome), so the result does not depend on where or in which order chromosomes run."""
+    per_trait = [(f, spec.N, spec.sigma, derive_seed(seed, key(spec.name), x.chrom)) for spec, f in zip(specs, fs)]
+    return draw_z_traits(x, per_trait)
