@@ -86,7 +86,8 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
     tasks.add_argument("--executor", choices=["ray", "local"],
                        help="ray: Ray tasks (simulate: one per chromosome; plink: one per slice) on a local Ray, or on "
                             "RAY_ADDRESS's cluster; local: in this process (simulate: a process pool). Default: ray "
-                            "for simulate when Ray is installed, local for plink. The dataset is the same")
+                            "for simulate on a Ray cluster (RAY_ADDRESS) or from 500 Mb of genome, else local; "
+                            "local for plink. The dataset is the same")
     tasks.add_argument("--workers", type=int, metavar="N",
                        help="tasks at a time (default: one per core; on a Ray cluster: its CPUs)")
 

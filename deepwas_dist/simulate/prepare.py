@@ -8,6 +8,7 @@ checks the command's arguments, reads a PLINK panel's genotypes when asked, and 
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 import time
 from typing import Any
@@ -25,10 +26,18 @@ from .dataset import SimulationSpec, write_simulated_dataset
 from .demography import DEFAULT_HISTORY
 from .genotypes import panel_from_genotypes
 
+#: Simulated genome length (Mb) from which --executor defaults to Ray on one machine: below it msprime takes
+#: minutes at most and a local Ray's start-up (9-20 s here) is not worth paying (8 x 10 Mb on 2 cores: 108 s
+#: in a process pool, 133 s as Ray tasks).
+RAY_FROM_MB = 500.0
 
-def default_executor() -> str:
-    """"ray" when Ray is installed, else "local"."""
-    return "ray" if importlib.util.find_spec("ray") is not None else "local"
+
+def default_executor(total_mb: float) -> str:
+    """"ray" when Ray is installed and either RAY_ADDRESS names a cluster to use or the genome is at least
+    :data:`RAY_FROM_MB`; else "local" (a process pool on this machine)."""
+    if importlib.util.find_spec("ray") is None:
+        return "local"
+    return "ray" if os.environ.get("RAY_ADDRESS") or total_mb >= RAY_FROM_MB else "local"
 
 
 def _panels_from_plink(panel: Panel, progress: bool | None) -> tuple[list, int, int]:
@@ -66,10 +75,10 @@ def prepare_simulate(out: str, *, individuals: int = 1000, gwas_individuals: int
     ``maf``). ``design``: "out-of-sample" (default) or "in-sample" (the default and only design with
     ``from_plink``). ``demography``: the msprime population history (:mod:`~deepwas_dist.simulate.demography`,
     default european). ``executor``: where the chromosomes are simulated, "ray" (Ray tasks,
-    :mod:`~deepwas_dist.simulate.tasks`; the default when Ray is installed) or "local" (a process pool);
+    :mod:`~deepwas_dist.simulate.tasks`; the default on a Ray cluster or from :data:`RAY_FROM_MB` of genome)
+    or "local" (a process pool);
     ``workers`` of them at a time. The dataset does not depend on either."""
     t0 = time.perf_counter()
-    executor = executor or default_executor()
     if workers is not None and workers < 1:
         raise InputError(f"--workers must be >= 1, got {workers}; fix: give the chromosomes to simulate at a time")
     design = design or ("in-sample" if from_plink else "out-of-sample")
@@ -90,6 +99,7 @@ def prepare_simulate(out: str, *, individuals: int = 1000, gwas_individuals: int
                          "drop one of them")
     refuse_existing(out, storage_options, overwrite)
     chrom_list = parse_chroms(chroms)
+    executor = executor or default_executor(len(chrom_list or SimulationSpec().chroms) * length_mb)
     details: dict[str, Any] = {}
     dropped: dict[str, int] = {}
     if from_plink:

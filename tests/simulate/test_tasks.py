@@ -76,3 +76,14 @@ def test_what_the_tasks_return():
 def test_unknown_executor(tmp_path):
     with pytest.raises(InputError, match="executor"):
         write_simulated_dataset(str(tmp_path / "x"), _spec(), executor="dask")
+
+
+def test_default_executor_is_ray_on_a_cluster_or_a_large_genome(monkeypatch):
+    """Small simulations stay in a process pool (Ray's start-up would dominate); a genome from RAY_FROM_MB,
+    or any size when RAY_ADDRESS names a cluster, runs as Ray tasks."""
+    from deepwas_dist.simulate.prepare import RAY_FROM_MB, default_executor
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    assert default_executor(8 * 5.0) == "local" and default_executor(RAY_FROM_MB) == "ray"
+    monkeypatch.setenv("RAY_ADDRESS", "ray://head:10001")
+    assert default_executor(10.0) == "ray"
