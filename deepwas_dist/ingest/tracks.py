@@ -101,8 +101,9 @@ def prepare_tracks(out: str, bigwigs: list[str], *, window: int = 256, bins: int
         for c in progress_bar(progress, iterable=sorted(by_chrom), desc="tracks: write", unit="chrom"):
             trk = np.load(os.path.join(tmp, f"{c}.npy"))
             ann = ds.snps(c, columns=[S.SNP] + keep) if keep else pd.DataFrame({S.SNP: by_chrom[c][S.SNP]})
-            for k, name in enumerate(names):
-                ann[MEAN_PREFIX + name] = trk[:, k].mean(axis=1, dtype=np.float64)
+            means = pd.DataFrame(trk.mean(axis=2, dtype=np.float64), columns=[MEAN_PREFIX + n for n in names],
+                                 index=ann.index)
+            ann = pd.concat([ann, means], axis=1)          # one concat: no frame fragmented column by column
             norm = ((trk - mean[None, :, None]) / std[None, :, None]).astype(np.float32)
             w.set_annotations(c, ann, tracks=norm, track_names=names)
     man = w.manifest
