@@ -54,7 +54,7 @@ from dataclasses import dataclass
 from ..errors import InputError
 from . import schema as S
 from .checksum import MANIFEST_DIGEST_KEY, manifest_digest
-from .storage import is_local, join, read_json, storage_errors, write_bytes
+from .storage import decode_json, is_local, join, read_json, storage_errors, write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +100,28 @@ def list_versions(fs, root: str, url: str, action: str = "read") -> list[int]:
     return sorted(out)
 
 
+def _cat_version(fs, path: str) -> bytes:
+    """The bytes of a version file that is known to exist (it was listed, or this process created it).
+
+    s3fs sizes an object from its directory-listing cache before reading it, and that cache is shared by
+    every thread using the same filesystem instance: a listing taken by another thread just before this
+    version was created can land in the cache after this thread invalidated it, and the read then fails
+    with FileNotFoundError without asking the store. Version files are never deleted, so a miss here is
+    always such a stale listing: drop the cache and ask the store again.
+    """
+    for _ in range(3):
+        try:
+            return bytes(fs.cat_file(path))
+        except FileNotFoundError:
+            fs.invalidate_cache(posixpath.dirname(path))
+    return bytes(fs.cat_file(path))
+
+
 def read_version(fs, root: str, url: str, n: int) -> dict:
-    return read_json(fs, join(root, version_rel(n)), url)
+    path = join(root, version_rel(n))
+    with storage_errors(url, "read"):
+        raw = _cat_version(fs, path)
+    return decode_json(raw, url)
 
 
 def read_head(fs, root: str, url: str, action: str = "read") -> Head:
@@ -168,7 +188,7 @@ def claim(fs, root: str, url: str, version: int, data: bytes, tag: str) -> bool:
         if not created:
             return False
         fs.invalidate_cache(posixpath.dirname(path))
-        return bytes(fs.cat_file(path)) == data     # a store that ignored the condition: we lost
+        return _cat_version(fs, path) == data      # a store that ignored the condition: we lost
 
 
 def _copy_latest(fs, root: str, url: str, version: int, data: bytes) -> None:
@@ -181,7 +201,7 @@ def _copy_latest(fs, root: str, url: str, version: int, data: bytes) -> None:
             return
         version = newest[-1]
         with storage_errors(url, "read"):
-            data = bytes(fs.cat_file(join(root, version_rel(version))))
+            data = _cat_version(fs, join(root, version_rel(version)))
 
 
 def publish(fs, root: str, url: str, base: Head, obj: dict, rebase: Callable[[Head], dict], tag: str) -> Committed:

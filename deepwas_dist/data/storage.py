@@ -142,6 +142,11 @@ def write_bytes(fs, path: str, data: bytes, url: str) -> int:
 def read_json(fs, path: str, url: str) -> dict:
     with storage_errors(url, "read"):
         raw = fs.cat_file(path)
+    return decode_json(raw, url)
+
+
+def decode_json(raw: bytes, url: str) -> dict:
+    """A manifest object from its bytes; SchemaError naming ``url`` when they are not a JSON object."""
     try:
         out = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:

@@ -13,6 +13,7 @@ import pytest
 
 from deepwas_dist.data import Dataset, DatasetWriter
 from deepwas_dist.data import schema as S
+from deepwas_dist.data.commit import LOG_DIR, claim, read_head, read_version
 from deepwas_dist.errors import InputError
 
 from .conftest import make_toy, write_toy
@@ -164,3 +165,35 @@ def test_two_new_datasets_at_one_url(tiny, tmp_path, where, request):
         assert len(parts) == len(ds.manifest.files), "the loser's files were not deleted"
         if where == "local":
             assert not list(Path(url).rglob("*.tmp"))
+
+
+def test_stale_listing_cache_does_not_hide_a_version_s3(tiny, s3_url, s3_storage_options):
+    """s3fs sizes an object from its listing cache, which threads share: a listing taken by another writer
+    just before a version was created can be cached after that version's creator invalidated it. Reading
+    the version (after listing it, or after creating it) must then ask the store, not fail with
+    FileNotFoundError (seen once in CI as a raw error from a race of two updates)."""
+    write_toy(tiny, s3_url, s3_storage_options)
+    ds = Dataset.open(s3_url, s3_storage_options)
+    fs, root = ds.fs, ds.root
+    head = read_head(fs, root, s3_url)
+    log_dir = f"{root}/{LOG_DIR}"
+    stale = list(fs.ls(log_dir, detail=True, refresh=True))
+    assert stale
+    nxt = head.version + 1
+    data = b'{"a": 1}'
+    real_invalidate = fs.invalidate_cache
+    calls = []
+
+    def invalidate_then_race(path=None):
+        real_invalidate(path)
+        if not calls:                                  # the other thread's older listing lands just after
+            fs.dircache[log_dir] = stale
+        calls.append(path)
+
+    fs.invalidate_cache = invalidate_then_race
+    try:
+        assert claim(fs, root, s3_url, nxt, data, "t")                 # created, and read back despite the cache
+        fs.dircache[log_dir] = stale
+        assert read_version(fs, root, s3_url, nxt) == {"a": 1}
+    finally:
+        del fs.invalidate_cache
