@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 
 from ..cli import key_values, run_cli
+from ..train.config import JACKKNIFE_CHOICES
 
 
 def parser(prog: str | None = None) -> argparse.ArgumentParser:
@@ -18,8 +19,9 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
     ap.add_argument("run", help="run directory (local path or s3://...)")
     ap.add_argument("--storage-option", action="append", default=[], metavar="KEY=VALUE",
                     help="fsspec option for remote storage, e.g. endpoint_url=..., key=..., secret=...")
-    ap.add_argument("--jackknife", choices=["refit", "fixed"],
-                    help="standard errors: refit the prior without each block (default: the run's) or hold it fixed")
+    ap.add_argument("--jackknife", choices=JACKKNIFE_CHOICES,
+                    help="standard errors: refit the prior without each block (a network: its scale and last layer), "
+                         "refit only its scale, or hold it fixed (default: the run's)")
     ap.add_argument("--jackknife-blocks", type=int, help="jackknife blocks of training slices (default: the run's)")
     return ap
 

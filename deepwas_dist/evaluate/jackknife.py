@@ -24,12 +24,15 @@ theta_hat by O(1/B) of the data, so a warm start converges in a few steps:
 - larger networks: up to ``refit_iters`` L-BFGS iterations from theta_hat (final gradient recorded).
   Not used by the report: unregularised full-batch fits of an mlp are not the AdamW-trained estimator and
   do not converge in this budget (measured: mlp/small polish to max |grad| 4e-3, h2 0.39 -> 10.7).
-- the report refits a larger network's *scale* instead (:func:`shape_held`): its trunk and head are
-  frozen at the trained values, so theta is the per-trait output offset (log f = shape(x) + c_t) and, when
-  learned, log sigma: a prior of 2T parameters, refitted by Newton as above. Its h2 replicates carry the
-  uncertainty of the total (and of the intercept under ``--sigma ldsc``), which dominates h2's SE; the
-  shape's own uncertainty is left out. Enrichment is scale-free (every replicate would give the same
-  table), so its SEs stay those of the fixed-prior jackknife, and the report says so.
+- the report refits a larger network's *last layer* instead (``refit-local``, the default;
+  :mod:`.local_shape`): the trained network is held and a per-trait offset plus a linear correction on
+  its trunk's K leading standardised feature directions (K <= 32) are refitted by Newton as above, so
+  h2 and enrichment replicates carry the uncertainty of the scale, of sigma and of the shape along the
+  network's own features; the trunk's uncertainty is left out. ``--jackknife refit-scale``
+  (:func:`shape_held`) refits only the per-trait offset (log f = shape(x) + c_t) and, when learned, log
+  sigma: its h2 replicates carry the uncertainty of the total (and of the intercept under ``--sigma
+  ldsc``); enrichment is scale-free (every replicate would give the same table), so its SEs stay those of
+  the fixed-prior jackknife, and the report says so.
 
 Statistics. For any statistic theta -> g(theta) (h2 = sum_j f_j; Prop._h2 and Enrichment per annotation)
 the replicate g_b = g(theta_(b)) is evaluated on ALL SNPs of the dataset, with f predicted by refit b.
@@ -101,7 +104,13 @@ class RefitJackknife:
     blocks: list[list[SliceKey]]
     full: FitTrace
     refits: list[FitTrace] = field(default_factory=list)
-    shape_held: bool = False                 # only the scale (and sigma) refitted: :func:`shape_held`
+    kind: str = "refit"                      # refit | refit-scale (:func:`shape_held`) | refit-local (LocalShape)
+    components: int | None = None            # refit-local: the feature directions refitted per trait
+
+    @property
+    def shape_held(self) -> bool:
+        """Only the scale (and sigma) refitted: every enrichment replicate is the same."""
+        return self.kind == "refit-scale"
 
     @property
     def n_blocks(self) -> int:
@@ -113,7 +122,8 @@ class RefitJackknife:
 
     def summary(self) -> dict:
         """What metrics.json records about the refits."""
-        return {"jackknife": "refit-scale" if self.shape_held else "refit", "blocks": self.n_blocks,
+        extra = {} if self.components is None else {"components": self.components}
+        return {"jackknife": self.kind, **extra, "blocks": self.n_blocks,
                 "full_fit_evaluations": self.full.evaluations,
                 "full_fit_max_grad": self.full.max_grad,
                 "refit_evaluations_max": max(r.evaluations for r in self.refits),
@@ -286,8 +296,10 @@ def refit_jackknife(net: torch.nn.Module, batches: Sequence[SliceBatch], log_N: 
     start = copy.deepcopy(full.state_dict())
     sigma_b = None if block_log_sigma is None else torch.as_tensor(block_log_sigma(which, B), dtype=torch.float64)
     out = RefitJackknife(log_f_full=_predict(full, features), log_f_blocks=np.empty(0), blocks=blocks, full=trace,
-                         shape_held=any(not p.requires_grad for n, p in full.named_parameters()
-                                        if n not in ("bias", "log_sigma", "log_lambda_raw")))
+                         kind=getattr(full, "jackknife_kind", None) or (
+                             "refit-scale" if any(not p.requires_grad for n, p in full.named_parameters()
+                                                  if n not in ("bias", "log_sigma", "log_lambda_raw")) else "refit"),
+                         components=getattr(full, "n_components", None))
     preds = []
     for b in range(B):
         full.load_state_dict(start)

@@ -48,6 +48,7 @@ from .jackknife import (
     refit_jackknife,
     shape_held,
 )
+from .local_shape import local_shape
 from .plots import curves_png, enrichment_png, truth_png
 
 #: SNP blocks of the fixed-prior jackknife (``--jackknife fixed``).
@@ -105,11 +106,17 @@ def evaluate_model(cfg: TrainConfig, ds: Dataset, plan: RunPlan, split: HoldoutS
     is_ho = heldout_snp_mask(ds, plan.heldout_keys, chroms)
     jk, fallback = None, None
     n_params = sum(p.numel() for p in net.parameters() if p.requires_grad)
-    if cfg.jackknife == "refit":
+    if cfg.jackknife in ("refit", "refit-scale"):
         # A large network's unregularised full-batch refits do not estimate what AdamW training does (on the
-        # test simulation L-BFGS took an mlp/small from h2 0.39 to 10.7): refit its scale, shape held.
-        jk_net = net if n_params <= NEWTON_MAX_PARAMS else shape_held(net)
-        if jk_net is not net:
+        # test simulation L-BFGS took an mlp/small from h2 0.39 to 10.7): refit its scale and its last layer
+        # on its leading features (refit-local), or its scale alone (refit-scale), the rest held.
+        jk_net = net
+        if n_params > NEWTON_MAX_PARAMS and cfg.jackknife == "refit" and getattr(net, "head", None) is not None:
+            jk_net = local_shape(net, [ds.features(c)[1:] for c in chroms], NEWTON_MAX_PARAMS)
+            log(f"[jackknife] the prior has {n_params:,} parameters: refitting its scale and its last layer on "
+                f"the trunk's {jk_net.n_components} leading feature directions per block (the trunk held)")
+        elif n_params > NEWTON_MAX_PARAMS:
+            jk_net = shape_held(net)
             log(f"[jackknife] the prior has {n_params:,} parameters: refitting its scale per block with its "
                 "shape held (h2 SEs include the fit of the total and of sigma; enrichment SEs are fixed-prior)")
         # --sigma ldsc: each refit holds the intercept estimated without its block
@@ -268,6 +275,12 @@ def summary_table(metrics: dict) -> str:
     if any(m.get("jackknife", {}).get("jackknife") == "refit-scale" for m in metrics["traits"].values()):
         lines.append("refit-scale: h2 SEs refit the prior's scale (and sigma's intercept) per block with its shape "
                      "held; enrichment SEs are fixed-prior, which ignore the uncertainty of the shape")
+    local = {m["jackknife"]["components"] for m in metrics["traits"].values()
+             if m.get("jackknife", {}).get("jackknife") == "refit-local"}
+    if local:
+        lines.append(f"refit-local: each block refits the prior's scale and its last layer on the trunk's "
+                     f"{', '.join(map(str, sorted(local)))} leading feature directions (and sigma's intercept); "
+                     "the trunk is held, so its own uncertainty is left out")
     return "\n".join(lines) + "\n" + format_warnings(metrics["traits"])
 
 

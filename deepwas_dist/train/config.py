@@ -30,6 +30,10 @@ def flag(default: Any, help: str, choices: tuple | list | None = None, shown: st
     return field(default=default, metadata=meta)
 
 
+#: --jackknife: refit (a large network: refit-local, evaluate/local_shape.py), refit-scale, fixed.
+JACKKNIFE_CHOICES = ("refit", "refit-scale", "fixed")
+
+
 @dataclass
 class TrainConfig:
     """Everything a training run needs; serialised into the run directory as ``config.json``."""
@@ -74,8 +78,10 @@ class TrainConfig:
     cache_mib: float = 2048.0               # per-worker in-memory slice cache
     dtype: str = flag("float64", "linear-algebra precision", choices=("float64", "float32"))
     log_every_epoch: bool = True
-    jackknife: str = flag("refit", "standard errors of h2 and enrichment: refit the prior without each block, or "
-                                   "hold it fixed", choices=("refit", "fixed"))
+    jackknife: str = flag("refit", "standard errors of h2 and enrichment: refit the prior without each block (a "
+                                   "network over 200 parameters: its scale and its last layer on its leading "
+                                   "features), refit only its scale (refit-scale), or hold it fixed",
+                          choices=JACKKNIFE_CHOICES)
     jackknife_blocks: int = flag(20, "jackknife blocks of contiguous training slices")
     # Test-only: plan the slice schedule for this many ranks (>= the workers); rank r then scores the planned
     # ranks r, r + workers, ...: one worker takes a 2-worker run's steps (tests/train/test_ddp.py).
@@ -130,8 +136,8 @@ class TrainConfig:
             raise InputError(f"--bandwidth must be >= 0 kb, got {self.bandwidth_kb}")
         if self.holdout_blocks < 0:
             raise InputError(f"--holdout-blocks must be >= 0 (0: off), got {self.holdout_blocks}")
-        if self.jackknife not in ("refit", "fixed"):
-            raise InputError(f"--jackknife must be refit or fixed, got {self.jackknife!r}")
+        if self.jackknife not in JACKKNIFE_CHOICES:
+            raise InputError(f"--jackknife must be one of {', '.join(JACKKNIFE_CHOICES)}, got {self.jackknife!r}")
         if self.jackknife_blocks < 2:
             raise InputError(f"--jackknife-blocks must be >= 2, got {self.jackknife_blocks}")
         if self.dtype not in ("float64", "float32"):

@@ -28,6 +28,8 @@ from deepwas_dist.evaluate.jackknife import (
     shape_held,
 )
 
+from .conftest import shaped_mlp
+
 
 def test_jackknife_se_brute_force(rng):
     B, K = 17, 3
@@ -70,33 +72,6 @@ def test_block_of_is_contiguous():
     order = sorted(keys)
     assert [which[k] for k in order] == sorted(which[k] for k in order)
     assert set(which.values()) == {0, 1, 2, 3}
-
-
-@pytest.fixture(scope="module")
-def small_fit(tmp_path_factory):
-    """A tiny simulated dataset (2 chromosomes x 3 Mb, 6 slices) and a linear prior polished on it."""
-    from deepwas_dist.data.reader import Dataset
-    from deepwas_dist.simulate.dataset import SimulationSpec, write_simulated_dataset
-    from deepwas_dist.simulate.traits import TraitSpec
-    from deepwas_dist.train.config import TrainConfig
-    from deepwas_dist.train.holdout import HoldoutSplit
-    from deepwas_dist.train.loop import build_model
-    from deepwas_dist.train.plan import plan_for, slice_keys
-
-    url = str(tmp_path_factory.mktemp("jk") / "sim")
-    # In-sample design and no mismatch term: this checks the refit numerics on a well-posed fit (on the
-    # out-of-sample design the unregularised Newton refits of this tiny case diverge; see report.py's fallback).
-    write_simulated_dataset(url, SimulationSpec(n_individuals=500, chroms=(1, 2), length_mb=3.0, seed=1, n_tracks=0,
-                                                design="in-sample",
-                                                traits=(TraitSpec("t", h2=0.3, N=30_000, truth="linear"),)),
-                            log=lambda s: None)
-    ds = Dataset.open(url)
-    cfg = TrainConfig(data=url, model="linear", method="exact", mismatch="off", sigma="learn")   # tiny: no intercept
-    plan = plan_for(cfg, ds, ["t"], HoldoutSplit("none", slice_keys(ds), []))
-    batches = [ds.read_slice(c, s, ["t"]) for c, s in plan.train_keys]
-    feats = [ds.features(c)[1:] for c in ds.chromosomes]
-    A = np.concatenate([ds.snps(c)[ds.binary_features].to_numpy(np.float64) for c in ds.chromosomes])
-    return build_model(cfg, plan), batches, torch.tensor(plan.log_N, dtype=torch.float64), feats, A, url
 
 
 @pytest.mark.slow
@@ -170,28 +145,12 @@ def test_report_writes_the_chosen_jackknife(small_fit, tmp_path, jackknife):
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["traits"]["t"]["h2_se"] == m["h2_se"]
 
 
-def _shaped_mlp(url: str):
-    """An mlp/small prior of the dataset at ``url`` with a random (not flat) shape."""
-    from deepwas_dist.data.reader import Dataset
-    from deepwas_dist.train.config import TrainConfig
-    from deepwas_dist.train.holdout import HoldoutSplit
-    from deepwas_dist.train.loop import build_model
-    from deepwas_dist.train.plan import plan_for, slice_keys
-
-    ds = Dataset.open(url)
-    cfg = TrainConfig(data=url, model="mlp", size="small", method="exact", mismatch="off", sigma="learn")
-    net = build_model(cfg, plan_for(cfg, ds, ["t"], HoldoutSplit("none", slice_keys(ds), [])))
-    with torch.no_grad():
-        net.head.weight.normal_(0.0, 0.3, generator=torch.Generator().manual_seed(0))
-    return net
-
-
 def test_shape_held_refits_only_the_scale_and_sigma(small_fit):
     """A large prior's jackknife refits 2T parameters (offset, log sigma) and keeps its shape: every
     replicate's log f is the full fit's plus a per-trait constant, and each refit is the cold optimum of the
     scale without its block (one-dimensional problems, so the warm Newton refit must match the cold fit)."""
     _, batches, log_N, feats, A, url = small_fit
-    net = _shaped_mlp(url)
+    net = shaped_mlp(url)
     held = shape_held(net)
     assert [n for n, p in held.named_parameters() if p.requires_grad] == ["bias", "log_sigma"]
     assert all(p.requires_grad for p in net.parameters())          # the trained network is untouched
@@ -212,7 +171,8 @@ def test_shape_held_refits_only_the_scale_and_sigma(small_fit):
 
 def test_report_refits_a_large_priors_scale(small_fit, tmp_path):
     """An mlp is not refitted as a whole (unregularised full-batch refits of it are not the trained
-    estimator): the report refits its scale, so h2 has a refit SE, and gives fixed-prior enrichment SEs."""
+    estimator): with --jackknife refit-scale the report refits its scale, so h2 has a refit SE, and gives
+    fixed-prior enrichment SEs (the default, refit-local: tests/evaluate/test_local_shape.py)."""
     from deepwas_dist.data.reader import Dataset
     from deepwas_dist.evaluate.report import evaluate_model
     from deepwas_dist.train.config import TrainConfig
@@ -221,9 +181,10 @@ def test_report_refits_a_large_priors_scale(small_fit, tmp_path):
     *_, url = small_fit
     ds = Dataset.open(url)
     cfg = TrainConfig(data=url, model="mlp", size="small", method="exact", mismatch="off", storage=str(tmp_path),
-                      name="run", sigma="learn", jackknife_blocks=3, holdout_chroms="2").validate()
+                      name="run", sigma="learn", jackknife="refit-scale", jackknife_blocks=3,
+                      holdout_chroms="2").validate()
     plan, holdout = make_plan(cfg, ds, ["t"])
-    m = evaluate_model(cfg, ds, plan, holdout, _shaped_mlp(url), [], log=lambda s: None)["traits"]["t"]
+    m = evaluate_model(cfg, ds, plan, holdout, shaped_mlp(url), [], log=lambda s: None)["traits"]["t"]
     assert m["jackknife"]["jackknife"] == "refit-scale" and m["h2_se"] > 0
     tab = pd.read_csv(tmp_path / "run" / "enrichment" / "t.results", sep="\t")
     assert (tab["Enrichment_std_error"] > 0).all()
