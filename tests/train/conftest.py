@@ -23,8 +23,11 @@ def base_config(data: str, storage: str, name: str, **kw):
     from deepwas_dist.train.config import TrainConfig
     # sigma learned: the tests' datasets (12 Mb, mean chi^2 ~30) are far too small for an LD score regression
     # intercept (measured -0.7 to 0.25, SE > 1), so --sigma ldsc (the default) has its own tests (test_sigma)
+    # jackknife fixed: these tests are about training; the refit jackknifes (refit-local costs ~50 s on this
+    # dataset under load, against ~10 s fixed) have their own tests in tests/evaluate
     values = dict(data=data, storage=storage, name=name, workers=2, accumulation=1, epochs=2, seed=0,
-                  holdout_chroms=HOLDOUT, model="mlp", size="small", lr=1e-2, cache_mib=256.0, sigma="learn")
+                  holdout_chroms=HOLDOUT, model="mlp", size="small", lr=1e-2, cache_mib=256.0, sigma="learn",
+                  jackknife="fixed")
     values.update(kw)
     return TrainConfig(**values).validate()
 
