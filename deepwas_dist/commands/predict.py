@@ -17,7 +17,7 @@ import argparse
 
 from ..cli import key_values, run_cli
 
-CHUNK_ROWS = 200_000        # = deepwas_dist.evaluate.predict.DEFAULT_CHUNK_ROWS (torch loads after parsing)
+CHUNK_ROWS = 100_000        # = deepwas_dist.evaluate.predict.DEFAULT_CHUNK_ROWS (torch loads after parsing)
 
 
 def parser(prog: str | None = None) -> argparse.ArgumentParser:

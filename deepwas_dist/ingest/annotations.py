@@ -149,8 +149,11 @@ def iter_annotation_chunks(path: str, names: list[str], chunk_rows: int,
                     out[CHR] = chrom_codes(raw[CHR], f"{path} ({unit}s {pos + offset}-{pos + offset + len(raw) - 1})")
                 if BP in meta:
                     out[BP] = _positions(raw[BP], snps, path, pos + offset, unit)
-                yield AnnotChunk(out, vals.to_numpy(np.float64).reshape(len(raw), len(names)), pos + offset, unit)
+                chunk = AnnotChunk(out, vals.to_numpy(np.float64).reshape(len(raw), len(names)), pos + offset, unit)
                 pos += len(raw)
+                del raw, snps, vals, out          # not alive while the next chunk is parsed: one chunk in memory
+                yield chunk
+                del chunk
         except (pd.errors.ParserError, ValueError) as e:
             if isinstance(e, InputError):
                 raise
