@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Apply a trained prior to any dataset's SNPs that carry its annotations, and write SNPVAR files.
+"""Apply a trained prior to any variants that carry its annotations, and write PolyFun SNPVAR files.
 
 A thin wrapper: the command line is deepwas_dist.commands.predict, the same as `deepwas predict`
 (`--help` lists its flags). Needs the package installed: `uv pip install -e .`.

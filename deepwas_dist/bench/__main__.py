@@ -7,6 +7,8 @@
     python -m deepwas_dist.bench checksum [--data URL] [--repeats 5] [--json FILE]
     python -m deepwas_dist.bench gpu [--device cuda|cpu] [--small] [--json docs/results/bench_gpu.json]
     python -m deepwas_dist.bench tracks [--snps 100000] [--tracks 100] [--window 256] [--bins 32] [--json FILE]
+    python -m deepwas_dist.bench predict [--snps 200000 1000000 2000000] [--features 50]
+                                         [--chunk-rows 100000 10000] [--json docs/results/bench_predict.json]
 """
 from __future__ import annotations
 
@@ -67,7 +69,21 @@ def main(argv: list[str] | None = None, prog: str = "python -m deepwas_dist.benc
     tk.add_argument("--bins", type=int, default=32)
     tk.add_argument("--files", type=int, default=4, help="distinct bigWig files the track names cycle over")
     tk.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    pr = sub.add_parser("predict", help="deepwas predict --annot: wall, CPU, peak RSS at each size, projection to 10M")
+    pr.add_argument("--snps", type=int, nargs="+", default=[200_000, 1_000_000, 2_000_000],
+                    help="variant counts to measure")
+    pr.add_argument("--features", type=int, default=50, help="annotations of the prior (80%% binary)")
+    pr.add_argument("--chunk-rows", type=int, nargs="+", default=[100_000, 10_000],
+                    help="deepwas predict --chunk-rows values (the first: the projection's)")
+    pr.add_argument("--json", default="docs/results/bench_predict.json", help="where the rows go")
     a = ap.parse_args(argv)
+    if a.name == "predict":
+        from .predict import format_table as fmt_pr
+        from .predict import run as run_pr
+        rows = run_pr(a.snps, a.features, a.chunk_rows)
+        print(fmt_pr(rows))
+        _write_json(a.json, "predict", rows)
+        return 0
     if a.name == "gpu":
         from .gpu import format_report
         from .gpu import run as run_gpu

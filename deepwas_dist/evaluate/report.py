@@ -234,7 +234,7 @@ def write_outputs(cfg, ds, traits, preds, snps_all, log_f_all, is_ho, metrics, n
     torch.save(saved_prior(net, cfg.model, cfg.size, plan.n_features, plan.tracks_shape, traits=traits,
                            log_N=plan.log_N, feature_names=list(ds.feature_names),
                            feature_mean=list(ds.manifest.features.mean),
-                           feature_std=list(ds.manifest.features.std)), buf)
+                           feature_std=list(ds.manifest.features.std), **_track_record(ds, plan.tracks_shape)), buf)
     put("model.pt", buf.getvalue())
     put("metrics.json", json.dumps(metrics, indent=1, default=float).encode())
     table = summary_table(metrics)
@@ -242,6 +242,16 @@ def write_outputs(cfg, ds, traits, preds, snps_all, log_f_all, is_ho, metrics, n
     log(table)
     log(f"[deepwas] outputs written to {cfg.storage.rstrip('/')}/{cfg.name}/ (metrics.json, snpvar/, effects/, "
         "enrichment/, plots/, model.pt)")
+
+
+def _track_record(ds, tracks_shape) -> dict:
+    """What ``deepwas predict`` needs to feed a conv prior another dataset's tracks: their names and, for
+    ingested tracks, the window and the per-track normalisation (none for annotation-only priors)."""
+    if not tracks_shape:
+        return {}
+    t = ds.manifest.tracks
+    ingest = None if t.ingest is None else {k: t.ingest[k] for k in ("window_bp", "bins", "fill", "mean", "std")}
+    return {"track_names": None if t.names is None else list(t.names), "tracks_ingest": ingest}
 
 
 def gzip_tsv(df: pd.DataFrame) -> bytes:

@@ -4,6 +4,10 @@
 - thin annot: annotation columns only, row i belonging to row i of the reference SNP list;
 - Parquet: a ``SNP`` column + annotation columns.
 
+:func:`read_annotations` reads whole files into one table (``prepare``); :func:`iter_annotation_chunks`
+streams one file in chunks of rows (``predict --annot``: memory bounded by the chunk, not the file), with the
+same numeric checks.
+
 Metadata columns (``ANNOT_METADATA_COLUMNS``: CHR BP SNP CM A1 A2 MAF) are not annotations; those beyond
 LDSC's CHR BP SNP CM (e.g. an ``MAF`` column) are named in ``table.attrs["metadata_columns"]`` of
 :func:`read_annotations`, for the ingest summary. A file's CHR and BP, where present, are checked against
@@ -12,15 +16,17 @@ dropped (their count is ``table.attrs["position_mismatch"]``), too many refuse t
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from dataclasses import dataclass
+from typing import Iterator, NamedTuple
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from ..data.chroms import chrom_codes
-from ..data.schema import ANNOT_METADATA_COLUMNS, BP, CHR, CM, RESERVED_COLUMNS, SNP
+from ..data.schema import A1, A2, ANNOT_METADATA_COLUMNS, BP, CHR, CM, RESERVED_COLUMNS, SNP
 from ..errors import InputError
-from ._common import ensure_sequence, header_and_sep, open_file, read_table
+from ._common import ensure_sequence, gzip_errors, header_and_sep, one_line, open_file, read_table
 from .positions import position_mismatch
 
 
@@ -30,6 +36,18 @@ class AnnotStats(NamedTuple):
     mean: float
     std: float
     binary: bool
+
+
+@dataclass(frozen=True)
+class AnnotChunk:
+    """Consecutive rows of one annotation file: the metadata columns it has (of those asked for; CHR as
+    integer codes, SNP and alleles as strings), the annotations as float64 (rows, len(names)) in the order
+    asked for, and where the rows are (``first``: the file line, or Parquet row, of the first)."""
+
+    meta: pd.DataFrame
+    values: np.ndarray
+    first: int
+    unit: str
 
 
 def _is_parquet(path: str) -> bool:
@@ -82,6 +100,76 @@ def _read_one(path: str, storage_options: dict | None) -> tuple[pd.DataFrame | N
     names = [c for c in raw.columns if c not in ANNOT_METADATA_COLUMNS]
     snps = raw[SNP].astype(str) if SNP in header else None
     return snps, raw, names, "line"
+
+
+def annotation_columns(path: str, storage_options: dict | None = None) -> tuple[list[str], list[str]]:
+    """(every column, the annotation columns: those not in ANNOT_METADATA_COLUMNS) of one file, from its
+    header line or Parquet schema (nothing else is read)."""
+    if _is_parquet(path):
+        with open_file(path, "rb", storage_options) as f:
+            cols = list(pq.ParquetFile(f).schema_arrow.names)
+    else:
+        cols = header_and_sep(path, storage_options)[0]
+    return cols, [c for c in cols if c not in ANNOT_METADATA_COLUMNS]
+
+
+def iter_annotation_chunks(path: str, names: list[str], chunk_rows: int,
+                           metadata: tuple[str, ...] = (CHR, SNP, BP, A1, A2),
+                           storage_options: dict | None = None) -> Iterator[AnnotChunk]:
+    """One full annotation file (text or Parquet; it needs a SNP column) in chunks of ``chunk_rows`` rows:
+    only the ``metadata`` columns it has and the annotations ``names`` are parsed. A non-numeric, NaN or
+    infinite annotation value is an InputError naming the file, line (or row), SNP and column, as in
+    :func:`read_annotations`; the caller checks that ``names`` are all in the file (:func:`annotation_columns`)."""
+    cols, _ = annotation_columns(path, storage_options)
+    meta = [c for c in metadata if c in cols]
+    if SNP not in meta:
+        raise InputError(f"{path}: no {SNP!r} column (columns: {cols}); a thin annot (annotation columns only) "
+                         "cannot be streamed on its own; fix: give the full annot (CHR BP SNP CM + annotations)")
+    use = meta + [n for n in names if n not in meta]
+    strs = {c: str for c in (SNP, A1, A2) if c in meta}
+    parquet, pos = _is_parquet(path), 0
+    unit, offset = ("row", 1) if parquet else ("line", 2)
+    with gzip_errors(path), open_file(path, "rb" if parquet else "rt", storage_options,
+                                      compression=None if parquet else "infer") as f:
+        if parquet:
+            parts = (b.to_pandas() for b in pq.ParquetFile(f).iter_batches(batch_size=chunk_rows, columns=use))
+        else:
+            parts = pd.read_csv(f, sep=header_and_sep(path, storage_options)[1], usecols=use, dtype=strs,
+                                chunksize=chunk_rows)
+        try:
+            for raw in parts:
+                raw = raw.reset_index(drop=True)
+                snps = raw[SNP].astype(str)
+                vals = _numeric_columns(raw, list(names), snps, path, pos + offset, unit)
+                out = raw[meta].copy()
+                out[SNP] = snps
+                for c in strs:
+                    out[c] = out[c].astype(str)
+                if CHR in meta:
+                    out[CHR] = chrom_codes(raw[CHR], f"{path} ({unit}s {pos + offset}-{pos + offset + len(raw) - 1})")
+                if BP in meta:
+                    out[BP] = _positions(raw[BP], snps, path, pos + offset, unit)
+                chunk = AnnotChunk(out, vals.to_numpy(np.float64).reshape(len(raw), len(names)), pos + offset, unit)
+                pos += len(raw)
+                del raw, snps, vals, out          # not alive while the next chunk is parsed: one chunk in memory
+                yield chunk
+                del chunk
+        except (pd.errors.ParserError, ValueError) as e:
+            if isinstance(e, InputError):
+                raise
+            raise InputError(f"cannot parse {path} as a delimited table near {unit} {pos + offset}: {one_line(e)}; "
+                             "fix: every line needs as many fields as the header") from None
+
+
+def _positions(col: pd.Series, snps: pd.Series, path: str, offset: int, unit: str) -> np.ndarray:
+    """A BP column as int64; InputError naming the first value that is not a whole number."""
+    vals = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(vals) | (vals != np.round(vals))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError(f"{path}: {BP} {col.iloc[i]!r} at {unit} {i + offset} (SNP {snps.iloc[i]}) is not a whole "
+                         f"number; {int(bad.sum())} such values; fix: give base-pair positions as integers")
+    return vals.astype(np.int64)
 
 
 def _position_drops(raw: pd.DataFrame, snps: pd.Series, reference: pd.DataFrame | None, path: str,
