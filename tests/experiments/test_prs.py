@@ -127,9 +127,11 @@ def test_no_test_cohort_by_default(tmp_path):
         SimulationSpec(n_test=-1).check()
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_prs_quick_end_to_end(tmp_path):
-    """The quick experiment (3 x 2 Mb, panel 300, cohort 3,000, test 400, one seed, 4 epochs). Measured:
+    """The quick experiment (3 x 2 Mb, panel 300, cohort 3,000, test 400, one seed, 4 epochs; 25 s on 2 idle
+    cores, 110 s on a loaded machine, hence slow). Measured:
     held-out r^2 with g (mean of the two traits) true prior 0.737, likelihood mlp/small 0.675, constant
     0.673, LDSC-trained mlp/small 0.673; r^2 with g of random weights ~0.01."""
     spec = PRSSpec().quick()
