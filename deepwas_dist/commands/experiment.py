@@ -8,8 +8,12 @@
     python launch/experiment.py real [--reduced] [--out results/real]
         constant / linear / MLP priors on 1000G chr22 LD + UK Biobank height chr22, both objectives,
         held-out contiguous blocks, h2 with block-jackknife SE, LD shrinkage swept
+    python launch/experiment.py prs [--quick] [--out docs/results] [--data results/prs-data]
+        polygenic scores on a simulated test cohort (held-out people): r^2 with the true genetic value
+        and the phenotype, held-out chromosomes and genome-wide, for likelihood-trained MLP / linear /
+        constant priors, LDSC-trained priors and the true prior (3 seeds); writes prs_*.csv/.md/.png
 
-``--reduced`` runs a small version (a few minutes) used in CI.
+``--reduced`` runs a small version (a few minutes) used in CI; ``--quick`` the PRS experiment's (a minute).
 """
 from __future__ import annotations
 
@@ -29,6 +33,14 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
         if name == "real":
             p.add_argument("--seed", type=int, default=0,
                            help="training seed: network initialisation and baseline subsample (default 0)")
+    p = sub.add_parser("prs")
+    p.add_argument("--quick", action="store_true", help="tiny version, about a minute (tests)")
+    p.add_argument("--out", default="docs/results",
+                   help="directory of prs_table.md, prs_results.csv, prs_cells.csv, prs_r2.png, prs_regions.png "
+                        "(default docs/results)")
+    p.add_argument("--data", default="results/prs-data",
+                   help="simulated datasets and test cohorts, reused when present (default results/prs-data)")
+    p.add_argument("--processes", type=int, default=None, help="parallel fits (default: one per core)")
     return ap
 
 
@@ -44,6 +56,10 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
             from deepwas_dist.experiments.realistic import RealisticSpec, run_realistic
             spec = RealisticSpec()
             run_realistic(spec.reduced() if a.reduced else spec, a.out, processes=a.processes)
+        elif a.which == "prs":
+            from deepwas_dist.experiments.prs import PRSSpec, run_prs
+            spec = PRSSpec()
+            run_prs(spec.quick() if a.quick else spec, a.out, data_dir=a.data, processes=a.processes)
         else:
             from deepwas_dist.experiments.real import RealSpec, run_real
             spec = RealSpec(seed=a.seed)

@@ -149,6 +149,9 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--gwas-individuals", type=int, metavar="N",
                    help="GWAS-cohort individuals whose genotypes give z its LD, simulated with the panel but "
                         "never used for LD (default 10 x --individuals; out-of-sample design only)")
+    p.add_argument("--test-individuals", type=int, default=0, metavar="N",
+                   help="also keep a test cohort of N people from the same simulation (genotypes, true genetic "
+                        "values, phenotypes) at URL.testcohort, for scoring polygenic scores (default 0: none)")
     p.add_argument("--design", choices=["out-of-sample", "in-sample"],
                    help="out-of-sample: z from a GWAS cohort distinct from the LD panel, as with real data "
                         "(default); in-sample: z from the panel's own LD (the default with --from-plink, which "
@@ -229,7 +232,8 @@ def run(args: argparse.Namespace):
                                 design=args.design, chroms=args.chroms,
                                 length_mb=args.length_mb, seed=args.seed, from_plink=args.from_plink, maf=args.maf,
                                 demography=args.demography, executor=args.executor, workers=args.workers,
-                                overwrite=args.overwrite, **geometry, **common)
+                                overwrite=args.overwrite, test_individuals=args.test_individuals, **geometry,
+                                **common)
     if args.command == "info":
         return dataset_info(args.url, so, verify=args.verify)
     if args.command == "gc":

@@ -14,7 +14,7 @@ header`` reads, so a polygenic score is one PLINK call away.
 """
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -31,10 +31,17 @@ EFFECT_COLUMNS = ("SNP", "A1", "BETA", "BETA_STD", "POSTERIOR_SD", "CHR", "BP", 
 def posterior_arrays(batches: Iterable[SliceBatch], prior: PriorFn, log_N: torch.Tensor,
                      n_snps: dict[int, int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """Per chromosome: (mean, var) of gamma, each (M_c, T), NaN where a SNP is core in no slice."""
+    return batch_posterior_arrays(batches, lambda b: prior(b.features, b.tracks), log_N, n_snps)
+
+
+def batch_posterior_arrays(batches: Iterable[SliceBatch], prior_of: Callable[[SliceBatch], tuple],
+                           log_N: torch.Tensor, n_snps: dict[int, int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """:func:`posterior_arrays` with the prior given per slice: ``prior_of(batch)`` -> (log f (m, T),
+    log sigma (T,), log lambda (T,) or None), e.g. a simulation's true f (``batch.f_true``)."""
     T = int(log_N.shape[0])
     out = {c: (np.full((m, T), np.nan), np.full((m, T), np.nan)) for c, m in n_snps.items()}
     for b in batches:
-        log_f, log_sigma, log_lambda = prior(b.features, b.tracks)
+        log_f, log_sigma, log_lambda = prior_of(b)
         dt = b.ld.dtype
         log_s = log_f.to(dt) + log_N.to(dt)[None, :]
         post = posterior_effects(b.ld, b.z, log_s, log_sigma.to(dt),

@@ -16,6 +16,7 @@ import torch
 from ..data import schema as S
 from ..data.reader import Dataset
 from ..data.slicing import seeded_subsample
+from ..evaluate.effects import posterior_arrays
 from ..evaluate.heldout import BASELINE_SLICES, fit_nuisance, recovery, score_model, score_slices
 from ..evaluate.report import predict_all
 from ..settings import MismatchSetting
@@ -43,6 +44,9 @@ class FitResult:
     log_f: np.ndarray | None = None      # (M, T) predicted log f of every SNP, chromosomes in dataset order
     sigma: np.ndarray | None = None      # (T,) fitted sigma (as scored)
     lam: np.ndarray | None = None        # (T,) fitted lambda (as scored; None without mismatch)
+    #: with ``effects=True``: per chromosome the posterior mean of gamma = sqrt(N) beta, (M_c, T), under the
+    #: prior as scored (its sigma and lambda), each SNP from the slice where it is core (evaluate.effects)
+    effects: dict[int, np.ndarray] | None = None
 
 
 #: Slices read in this process, kept across fits of the same dataset (a process-pool worker runs many).
@@ -61,8 +65,10 @@ def shared_cache(cfg: TrainConfig, plan: RunPlan) -> SliceCache:
     return _CACHES[key]
 
 
-def fit_and_score(cfg: TrainConfig, plan: RunPlan, true_sigma: list[float] | None = None) -> FitResult:
-    """Train ``cfg`` on ``plan.train_keys`` in this process and score it on ``plan.heldout_keys``."""
+def fit_and_score(cfg: TrainConfig, plan: RunPlan, true_sigma: list[float] | None = None,
+                  effects: bool = False) -> FitResult:
+    """Train ``cfg`` on ``plan.train_keys`` in this process and score it on ``plan.heldout_keys``; with
+    ``effects`` also the posterior effects of every SNP (``FitResult.effects``)."""
     t0 = time.perf_counter()
     cache = shared_cache(cfg, plan)
     session = LocalSession()
@@ -94,6 +100,11 @@ def fit_and_score(cfg: TrainConfig, plan: RunPlan, true_sigma: list[float] | Non
             t_ls, t_ll = null_prior(plan, true_ll is not None)
             true += score_slices([b], lambda f, t, lf=lf: (lf, ts, true_ll), log_N, t_ls, null_log_lambda=t_ll).nll
     preds = predict_all(ds, net)                      # {chrom: (SNP table, (M_c, T) log f)}
+    post = None
+    if effects:
+        arrays = posterior_arrays(read(plan.train_keys + plan.heldout_keys + plan.buffer_keys), scored.prior, log_N,
+                                  {c: len(preds[c][0]) for c in preds})
+        post = {c: mean for c, (mean, _) in arrays.items()}
     truths = []
     if all(ds.manifest.traits[t].has_f_true for t in plan.traits):
         for c, (snps, _) in preds.items():
@@ -112,4 +123,4 @@ def fit_and_score(cfg: TrainConfig, plan: RunPlan, true_sigma: list[float] | Non
     return FitResult(parameters=int(sum(p.numel() for p in net.parameters())), seconds=seconds,
                      heldout_snps=sc.n_snps, nll=sc.nll, null=sc.null, true=true, h2=np.exp(log_f).sum(0),
                      recovery_r=rec_r, recovery_rmse=rec_rmse, history=history, log_f=log_f,
-                     sigma=sigma.exp().numpy(), lam=None if lam is None else lam.exp().numpy())
+                     sigma=sigma.exp().numpy(), lam=None if lam is None else lam.exp().numpy(), effects=post)

@@ -11,6 +11,11 @@ Design (:data:`~deepwas_dist.simulate.traits.DESIGNS`, recorded in the manifest'
     R_c S R_c + sigma R_c. The cohort is never used for stored LD.
   * ``in-sample``: z is drawn with the panel's own LD R (covariance R S R + sigma R, the fitted model
     exactly); the only design for a real panel (``panels``), which has no cohort.
+
+``n_test`` > 0 also keeps a test cohort of that many people from the same msprime runs, with their true
+genetic values and phenotypes, beside the dataset (:mod:`~deepwas_dist.simulate.testcohort`), for scoring
+polygenic scores. Off by default: it changes the genealogy (so the panel and cohort), and costs n_test
+bytes per SNP.
 """
 from __future__ import annotations
 
@@ -34,8 +39,10 @@ from .genotypes import (
     default_workers,
     simulate_panel,
     simulate_panel_and_cohort,
+    simulate_with_test,
 )
 from .tasks import RayGenome
+from .testcohort import TestCohortWriter
 from .traits import DEFAULT_TRAITS, DESIGNS, TraitSpec, chrom_z, true_effects
 
 #: Where the per-chromosome simulations run (write_simulated_dataset's ``executor``, --executor).
@@ -71,7 +78,7 @@ class SimulationSpec:
     n_gwas: int | None = None
     design: str = "out-of-sample"
     demography: str = DEFAULT_HISTORY                       # simulate.demography.HISTORIES
-
+    n_test: int = field(default=0, repr=False)              # test cohort (simulate.testcohort); 0: none
 
     @property
     def gwas_individuals(self) -> int | None:
@@ -83,6 +90,11 @@ class SimulationSpec:
     def check(self) -> SimulationSpec:
         """Raise InputError (naming the field and its prepare.py flag) on an impossible spec; returns self."""
         history(self.demography)
+        if int(self.n_test) != self.n_test or self.n_test < 0:
+            raise InputError(f"n_test (--test-individuals) must be an integer >= 0, got {self.n_test!r}")
+        if self.n_test and self.panels is not None:
+            raise InputError("a test cohort (n_test, --test-individuals) is simulated with msprime; a real panel "
+                             "(panels, --from-plink) has none; fix: drop one of them")
         if self.design not in DESIGNS:
             raise InputError(f"design (--design) must be one of {list(DESIGNS)}, got {self.design!r}")
         if self.design == "in-sample":
@@ -114,6 +126,9 @@ def write_simulated_dataset(url: str, spec: SimulationSpec | None = None, *, sto
         raise InputError(f"executor (--executor) must be one of {list(EXECUTORS)}, got {executor!r}")
     t0 = time.perf_counter()
     if executor == "ray" and spec.panels is None:
+        if spec.n_test:
+            raise InputError("a test cohort (--test-individuals) is not simulated by Ray tasks yet; fix: use "
+                             "--executor local")
         with RayGenome(spec, workers, log, t0) as genome:
             return _write(url, spec, genome, storage_options, overwrite, log, t0)
     workers = default_workers(len(spec.chroms)) if workers is None else int(workers)
@@ -128,8 +143,15 @@ class LocalGenome:
     def __init__(self, spec: SimulationSpec, workers: int):
         n_gwas = spec.gwas_individuals
         self.cohorts: list[ChromPanel | None] | None = None
+        self.tests: list[ChromPanel | None] | None = None
+        self.z_sd: dict[int, np.ndarray] = {}
         if spec.panels is not None:
             self.panels = list(spec.panels)
+        elif spec.n_test:
+            trios = simulate_with_test(spec.n_individuals, n_gwas or 0, spec.n_test, spec.chroms, spec.length_mb,
+                                       seed=spec.seed, workers=workers, demography=spec.demography)
+            self.panels, self.tests = [p for p, _, _ in trios], [t for _, _, t in trios]
+            self.cohorts = None if n_gwas is None else [c for _, c, _ in trios]
         elif n_gwas is None:
             self.panels = simulate_panel(spec.n_individuals, spec.chroms, spec.length_mb, seed=spec.seed,
                                          workers=workers, demography=spec.demography)
@@ -148,9 +170,16 @@ class LocalGenome:
         for i, p in enumerate(self.panels):
             x = p if self.cohorts is None else self.cohorts[i]
             z = chrom_z(x, [f[i] for f in fs], self.spec.traits, self.spec.seed)
+            if self.tests is not None:
+                self.z_sd[i] = x.column_scale()[1]    # the per-allele scale of the true effects
             if self.cohorts is not None:
                 self.cohorts[i] = None                # only z needs the cohort's genotypes
             yield p, z
+
+    def test_sample(self, i: int) -> tuple[ChromPanel, np.ndarray]:
+        """Chromosome i's test cohort and the genotype sd of the sample its z came from (after
+        :meth:`chromosomes` has yielded it); both are released here."""
+        return self.tests[i], self.z_sd.pop(i)
 
 
 def _write(url: str, spec: SimulationSpec, genome, storage_options: dict | None, overwrite: bool,
@@ -170,6 +199,7 @@ def _write(url: str, spec: SimulationSpec, genome, storage_options: dict | None,
         f"{len(spec.traits)} traits ({time.perf_counter() - t0:.1f} s)")
     bounds = np.cumsum([0, *sizes])
     zs: list[list[np.ndarray]] = [[] for _ in spec.traits]
+    tc = TestCohortWriter(url, spec.traits, spec.seed, spec.n_test, storage_options) if spec.n_test else None
     with DatasetWriter(url, storage_options, build="simulated", overwrite=overwrite,
                        description=f"deepwas_dist semi-synthetic dataset: {spec!r}"[:2000],
                        simulation={"design": spec.design, "n_panel": n_panel, "n_gwas": n_gwas,
@@ -186,11 +216,17 @@ def _write(url: str, spec: SimulationSpec, genome, storage_options: dict | None,
             del X, p
             for acc, zc in zip(zs, z):
                 acc.append(zc)
+            if tc is not None:
+                tc.add(*genome.test_sample(i), [f[i] for f in fs])
+                genome.tests[i] = None
             log(f"[simulate] chr{tables[i][S.CHR].iloc[0]} written: {sizes[i]:,} SNPs, {info['n_slices']} slices "
                 f"({i + 1}/{len(tables)} chromosomes, {time.perf_counter() - t0:.1f} s)")
         snp_ids = np.concatenate([t[S.SNP].to_numpy() for t in tables])
         for ts, z, f in zip(spec.traits, zs, fs):
             df = pd.DataFrame({S.SNP: snp_ids, S.Z: np.concatenate(z), S.N: float(ts.N), S.F_TRUE: np.concatenate(f)})
             w.add_sumstats(ts.name, df)
+    if tc is not None:
+        tc.close(w.manifest.write_id)
+        log(f"[simulate] test cohort: {spec.n_test:,} people at {tc.url}")
     log(f"[simulate] wrote {url} in {time.perf_counter() - t0:.1f} s")
     return w.manifest

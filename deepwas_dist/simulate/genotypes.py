@@ -6,7 +6,9 @@ CM A1 A2 MAF, ordered by BP) and an (n individuals, M SNPs) int8 matrix of diplo
 copies of A1. With standardised genotypes X (columns mean 0, variance 1 in this sample), the sample's LD
 is R = X^T X / n. The out-of-sample design draws a panel (n_ref people, the stored LD R) and a cohort
 (n_c people, LD R_c) in one genealogy: R and R_c estimate the same population LD with errors of order
-1/sqrt(n_ref) and 1/sqrt(n_c), and differ by about 1/sqrt(n_ref) when n_c >> n_ref.
+1/sqrt(n_ref) and 1/sqrt(n_c), and differ by about 1/sqrt(n_ref) when n_c >> n_ref. A third, optional
+sample of the same genealogy, the *test cohort* (``n_test`` people, disjoint from both), is kept for scoring
+polygenic scores (:mod:`~deepwas_dist.simulate.testcohort`); it plays no part in the SNP filter, LD or z.
 """
 from __future__ import annotations
 
@@ -134,6 +136,20 @@ def simulate_panel_and_cohort(n_individuals: int = 1000, n_cohort: int = 10_000,
     return _simulate(n_individuals, int(n_cohort), chroms, length_mb, seed, workers, options)
 
 
+def simulate_with_test(n_individuals: int, n_cohort: int, n_test: int, chroms: Sequence[int] = (1, 2, 3),
+                       length_mb: float = 5.0, seed: int = 0, workers: int = 1,
+                       **options) -> list[tuple[ChromPanel, ChromPanel | None, ChromPanel]]:
+    """(panel, cohort or None, test cohort) per chromosome: :func:`simulate_panel_and_cohort` (``n_cohort``
+    0: :func:`simulate_panel`) with ``n_test`` more people of the same msprime run, individuals
+    n_individuals + n_cohort onwards. They are disjoint from both, follow the same SNP table and do not
+    enter its filter (a SNP may be monomorphic among them; the test cohort's MAF column is its own).
+    Another genealogy than without them: adding test people changes the panel and cohort too."""
+    if int(n_test) != n_test or n_test < 1:
+        raise InputError(f"n_test must be an integer >= 1, got {n_test!r}")
+    job = chrom_simulator(n_individuals, int(n_cohort), length_mb, seed, options, n_test=int(n_test))
+    return map_chroms(job, check_chroms(chroms), workers)
+
+
 _OPTIONS = ("demography", "maf_min", "recombination_rate", "mutation_rate", "Ne")
 
 
@@ -143,11 +159,12 @@ def _simulate(n: int, n_cohort: int, chroms: Sequence[int], length_mb: float, se
     return map_chroms(job, check_chroms(chroms), workers)
 
 
-def chrom_simulator(n: int, n_cohort: int, length_mb: float, seed: int, options: dict
-                    ) -> Callable[[int], tuple[ChromPanel, ChromPanel | None]]:
+def chrom_simulator(n: int, n_cohort: int, length_mb: float, seed: int, options: dict, n_test: int = 0
+                    ) -> Callable[[int], tuple]:
     """The picklable job ``chrom -> (panel, cohort or None)`` that :func:`simulate_panel` (n_cohort 0) and
     :func:`simulate_panel_and_cohort` run per chromosome, wherever it runs (a process pool, a Ray task);
-    ``options`` as theirs. Arguments are checked here, before any job runs."""
+    ``options`` as theirs. With ``n_test`` > 0 the job returns (panel, cohort or None, test cohort)
+    (:func:`simulate_with_test`). Arguments are checked here, before any job runs."""
     unknown = set(options) - set(_OPTIONS)
     if unknown:
         raise InputError(f"unknown options {sorted(unknown)}; use {', '.join(_OPTIONS)}")
@@ -155,7 +172,8 @@ def chrom_simulator(n: int, n_cohort: int, length_mb: float, seed: int, options:
     maf_min = float(options.get("maf_min", 0.01))
     mu = options.get("mutation_rate")
     _check_args(n, length_mb, maf_min)
-    return partial(_simulate_chrom, n=n, n_cohort=n_cohort, length_bp=length_mb * 1e6, seed=seed, maf_min=maf_min,
+    return partial(_simulate_chrom, n=n, n_cohort=n_cohort, n_test=int(n_test), length_bp=length_mb * 1e6, seed=seed,
+                   maf_min=maf_min,
                    rec_rate=float(options.get("recombination_rate", 1e-8)),
                    mu=h.mutation_rate if mu is None else float(mu),
                    demography=h.build(float(options.get("Ne", DEFAULT_NE))))
@@ -194,12 +212,11 @@ def check_chroms(chroms: Sequence[int]) -> list[int]:
 
 
 def _simulate_chrom(chrom: int, *, n: int, n_cohort: int, length_bp: float, seed: int, maf_min: float,
-                    rec_rate: float, mu: float, demography: msprime.Demography
-                    ) -> tuple[ChromPanel, ChromPanel | None]:
-    """(panel, cohort) of one chromosome; the cohort is None when ``n_cohort`` is 0. Sites are filtered
-    as they are read, so only kept SNPs' genotypes are ever held (a growing population has many rare
-    variants)."""
-    n_all = n + n_cohort
+                    rec_rate: float, mu: float, demography: msprime.Demography, n_test: int = 0) -> tuple:
+    """(panel, cohort) of one chromosome; the cohort is None when ``n_cohort`` is 0; with ``n_test`` > 0
+    (panel, cohort, test cohort). Sites are filtered as they are read, so only kept SNPs' genotypes are
+    ever held (a growing population has many rare variants)."""
+    n_all = n + n_cohort + n_test
     ts = msprime.sim_ancestry(samples=n_all, ploidy=2, sequence_length=int(round(length_bp)), demography=demography,
                               recombination_rate=rec_rate, random_seed=derive_seed(seed, chrom, _ANCESTRY))
     ts = msprime.sim_mutations(ts, rate=mu, model=msprime.BinaryMutationModel(),
@@ -220,7 +237,7 @@ def _simulate_chrom(chrom: int, *, n: int, n_cohort: int, length_bp: float, seed
         if n_cohort:
             # the cohort's z-scores standardise its genotypes by its own allele frequencies: a SNP
             # monomorphic in the cohort has no standardised genotype (and no GWAS z), so it is dropped too
-            cc = int(g[n:].sum(dtype=np.int64))
+            cc = int(g[n:n + n_cohort].sum(dtype=np.int64))
             if cc == 0 or cc == 2 * n_cohort:
                 continue
         rows.append(g.astype(np.int8))
@@ -240,10 +257,14 @@ def _simulate_chrom(chrom: int, *, n: int, n_cohort: int, length_bp: float, seed
         MAF: maf,
     })
     panel = ChromPanel(snps, np.ascontiguousarray(G[:, :n].T))
-    if not n_cohort:
-        return panel, None
-    Gc = np.ascontiguousarray(G[:, n:].T)
-    return panel, ChromPanel(snps.assign(**{MAF: _maf(G[:, n:])}), Gc)
+    cohort = None
+    if n_cohort:
+        Gc = G[:, n:n + n_cohort]
+        cohort = ChromPanel(snps.assign(**{MAF: _maf(Gc)}), np.ascontiguousarray(Gc.T))
+    if not n_test:
+        return panel, cohort
+    Gt = G[:, n + n_cohort:]
+    return panel, cohort, ChromPanel(snps.assign(**{MAF: _maf(Gt)}), np.ascontiguousarray(Gt.T))
 
 
 def _maf(G: np.ndarray) -> np.ndarray:

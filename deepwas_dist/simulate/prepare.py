@@ -25,6 +25,7 @@ from ..ingest.summary import PrepareSummary, finish_summary
 from .dataset import SimulationSpec, write_simulated_dataset
 from .demography import DEFAULT_HISTORY
 from .genotypes import panel_from_genotypes
+from .testcohort import cohort_location
 
 #: Simulated genome length (Mb) from which --executor defaults to Ray on one machine: below it msprime takes
 #: minutes at most and a local Ray's start-up (9-20 s here) is not worth paying (8 x 10 Mb on 2 cores: 108 s
@@ -65,7 +66,7 @@ def prepare_simulate(out: str, *, individuals: int = 1000, gwas_individuals: int
                      core_kb: float = SIMULATED_GEOMETRY.core_kb,
                      bandwidth_kb: float = SIMULATED_GEOMETRY.bandwidth_kb, from_plink: str | None = None,
                      maf: float = 0.01, demography: str | None = None, executor: str | None = None,
-                     workers: int | None = None, overwrite: bool = False,
+                     workers: int | None = None, overwrite: bool = False, test_individuals: int = 0,
                      storage_options: dict | None = None,
                      progress: bool | None = True) -> PrepareSummary:
     """A semi-synthetic dataset (:func:`deepwas_dist.simulate.dataset.write_simulated_dataset`): msprime
@@ -77,7 +78,9 @@ def prepare_simulate(out: str, *, individuals: int = 1000, gwas_individuals: int
     default european). ``executor``: where the chromosomes are simulated, "ray" (Ray tasks,
     :mod:`~deepwas_dist.simulate.tasks`; the default on a Ray cluster or from :data:`RAY_FROM_MB` of genome)
     or "local" (a process pool);
-    ``workers`` of them at a time. The dataset does not depend on either."""
+    ``workers`` of them at a time. The dataset does not depend on either. ``test_individuals`` > 0 also
+    keeps a test cohort of that many people beside the dataset (:mod:`~deepwas_dist.simulate.testcohort`;
+    local executor only)."""
     t0 = time.perf_counter()
     if workers is not None and workers < 1:
         raise InputError(f"--workers must be >= 1, got {workers}; fix: give the chromosomes to simulate at a time")
@@ -99,7 +102,11 @@ def prepare_simulate(out: str, *, individuals: int = 1000, gwas_individuals: int
                          "drop one of them")
     refuse_existing(out, storage_options, overwrite)
     chrom_list = parse_chroms(chroms)
-    executor = executor or default_executor(len(chrom_list or SimulationSpec().chroms) * length_mb)
+    if test_individuals and from_plink:
+        raise InputError("--test-individuals simulates test people with msprime; --from-plink has none; fix: drop "
+                         "one of them")
+    executor = executor or ("local" if test_individuals else
+                            default_executor(len(chrom_list or SimulationSpec().chroms) * length_mb))
     details: dict[str, Any] = {}
     dropped: dict[str, int] = {}
     if from_plink:
@@ -118,7 +125,7 @@ def prepare_simulate(out: str, *, individuals: int = 1000, gwas_individuals: int
         spec = SimulationSpec(n_individuals=int(individuals), chroms=tuple(chrom_list or range(1, 9)),
                               length_mb=float(length_mb), seed=int(seed), core_kb=core_kb, bandwidth_kb=bandwidth_kb,
                               design=design, n_gwas=None if gwas_individuals is None else int(gwas_individuals),
-                              demography=demography or DEFAULT_HISTORY)
+                              demography=demography or DEFAULT_HISTORY, n_test=int(test_individuals or 0))
         read = None
         details["genotypes"] = (f"msprime ({spec.demography} history), {spec.n_individuals:,} individuals x "
                                 f"{len(spec.chroms)} chromosomes x {spec.length_mb:g} Mb, seed {spec.seed}")
@@ -127,6 +134,8 @@ def prepare_simulate(out: str, *, individuals: int = 1000, gwas_individuals: int
                          "person panel" if n_gwas else f"{design}: z and LD from the same panel")
     if not from_plink:
         details["executor"] = executor
+    if spec.n_test:
+        details["test cohort"] = f"{spec.n_test:,} people at {cohort_location(out)}"
     man = write_simulated_dataset(out, spec, storage_options=storage_options, overwrite=overwrite,
                                   executor=executor, workers=workers,
                                   log=lambda msg: print(msg, file=sys.stderr) if progress is not False else None)

@@ -111,7 +111,7 @@ def draw_z_traits(panel: ChromPanel, traits: Sequence[tuple[np.ndarray, float, f
         if not N >= 0 or not sigma > 0:
             raise InputError(f"N must be >= 0 and sigma > 0, got N={N}, sigma={sigma}")
         g = np.random.default_rng(seed)
-        b = np.sqrt(N * f)[:, None] * g.standard_normal((M, d))   # sqrt(N) beta ~ N(0, N diag f)
+        b = _effects(g, f, N, d)                                  # sqrt(N) beta ~ N(0, N diag f)
         draws.append((b, g.standard_normal((n, d)) * np.sqrt(sigma)))
     rows = max(1, int(block_bytes) // (8 * M))
     if rows >= n:                                             # one block
@@ -127,6 +127,18 @@ def draw_z_traits(panel: ChromPanel, traits: Sequence[tuple[np.ndarray, float, f
             for z, (b, e) in zip(zs, draws):
                 z += X.T @ (X @ b / n + e[lo:lo + rows] / np.sqrt(n))
     return [z[:, 0] if n_draws is None else z for z in zs]
+
+
+def _effects(g: np.random.Generator, f: np.ndarray, N: float, d: int) -> np.ndarray:
+    """(M, d) sqrt(N) beta ~ N(0, N diag f): the first draw of a trait's stream (draw_z_traits, true_beta)."""
+    return np.sqrt(N * f)[:, None] * g.standard_normal((f.shape[0], d))
+
+
+def true_beta(f: np.ndarray, N: float, seed: int) -> np.ndarray:
+    """(M,) the true effects beta per standardised genotype that :func:`draw_z` with the same (f, N, seed)
+    and one draw put into its z (b / sqrt(N), the same random numbers); 0 where f is 0."""
+    f = np.asarray(f, dtype=np.float64)
+    return _effects(np.random.default_rng(seed), f, N, 1)[:, 0] / np.sqrt(N) if N > 0 else np.zeros_like(f)
 
 
 def simulate_traits(panels: Sequence[ChromPanel], features: Features, specs: Sequence[TraitSpec],
@@ -179,3 +191,9 @@ def chrom_z(x: ChromPanel, fs: Sequence[np.ndarray], specs: Sequence[TraitSpec],
     name, chromosome), so the result does not depend on where or in which order chromosomes run."""
     per_trait = [(f, spec.N, spec.sigma, derive_seed(seed, key(spec.name), x.chrom)) for spec, f in zip(specs, fs)]
     return draw_z_traits(x, per_trait)
+
+
+def chrom_beta(chrom: int, fs: Sequence[np.ndarray], specs: Sequence[TraitSpec], seed: int) -> list[np.ndarray]:
+    """The true effects (per standardised genotype of the sample z was drawn from) that :func:`chrom_z` put
+    into every trait's z on chromosome ``chrom``: fs[t] that trait's f there."""
+    return [true_beta(f, spec.N, derive_seed(seed, key(spec.name), chrom)) for spec, f in zip(specs, fs)]
