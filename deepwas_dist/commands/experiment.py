@@ -8,6 +8,9 @@
     python launch/experiment.py real [--reduced] [--out results/real]
         constant / linear / MLP priors on 1000G chr22 LD + UK Biobank height chr22, both objectives,
         held-out contiguous blocks, h2 with block-jackknife SE, LD shrinkage swept
+    python launch/experiment.py tracks [--reduced] [--out results/tracks]
+        the conv prior on bigWig tracks ingested with `prepare tracks` (float16 and float32) and on the
+        simulator's own tracks, against the MLP on annotations (sim_network trait, demo-sized data, 3 seeds)
 
 ``--reduced`` runs a small version (a few minutes) used in CI.
 """
@@ -21,7 +24,7 @@ from ..cli import run_cli
 def parser(prog: str | None = None) -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="which", required=True)
-    for name in ("scaling", "realistic", "real"):
+    for name in ("scaling", "realistic", "real", "tracks"):
         p = sub.add_parser(name)
         p.add_argument("--reduced", action="store_true", help="small, fast version (CI)")
         p.add_argument("--out", default=f"results/{name}", help=f"output directory (default results/{name})")
@@ -44,6 +47,10 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
             from deepwas_dist.experiments.realistic import RealisticSpec, run_realistic
             spec = RealisticSpec()
             run_realistic(spec.reduced() if a.reduced else spec, a.out, processes=a.processes)
+        elif a.which == "tracks":
+            from deepwas_dist.experiments.tracks import TracksSpec, run_tracks
+            spec = TracksSpec()
+            run_tracks(spec.reduced() if a.reduced else spec, a.out, processes=a.processes)
         else:
             from deepwas_dist.experiments.real import RealSpec, run_real
             spec = RealSpec(seed=a.seed)

@@ -43,6 +43,7 @@ class FitResult:
     log_f: np.ndarray | None = None      # (M, T) predicted log f of every SNP, chromosomes in dataset order
     sigma: np.ndarray | None = None      # (T,) fitted sigma (as scored)
     lam: np.ndarray | None = None        # (T,) fitted lambda (as scored; None without mismatch)
+    net: torch.nn.Module | None = None   # the fitted prior (keep_net=True), in eval mode
 
 
 #: Slices read in this process, kept across fits of the same dataset (a process-pool worker runs many).
@@ -61,8 +62,10 @@ def shared_cache(cfg: TrainConfig, plan: RunPlan) -> SliceCache:
     return _CACHES[key]
 
 
-def fit_and_score(cfg: TrainConfig, plan: RunPlan, true_sigma: list[float] | None = None) -> FitResult:
-    """Train ``cfg`` on ``plan.train_keys`` in this process and score it on ``plan.heldout_keys``."""
+def fit_and_score(cfg: TrainConfig, plan: RunPlan, true_sigma: list[float] | None = None,
+                  keep_net: bool = False) -> FitResult:
+    """Train ``cfg`` on ``plan.train_keys`` in this process and score it on ``plan.heldout_keys`` (the
+    fitted network in the result with ``keep_net``)."""
     t0 = time.perf_counter()
     cache = shared_cache(cfg, plan)
     session = LocalSession()
@@ -112,4 +115,5 @@ def fit_and_score(cfg: TrainConfig, plan: RunPlan, true_sigma: list[float] | Non
     return FitResult(parameters=int(sum(p.numel() for p in net.parameters())), seconds=seconds,
                      heldout_snps=sc.n_snps, nll=sc.nll, null=sc.null, true=true, h2=np.exp(log_f).sum(0),
                      recovery_r=rec_r, recovery_rmse=rec_rmse, history=history, log_f=log_f,
-                     sigma=sigma.exp().numpy(), lam=None if lam is None else lam.exp().numpy())
+                     sigma=sigma.exp().numpy(), lam=None if lam is None else lam.exp().numpy(),
+                     net=net if keep_net else None)
