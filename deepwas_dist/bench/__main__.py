@@ -6,7 +6,8 @@
     python -m deepwas_dist.bench ld-decay [--seeds 3] [--length-mb 12] [--json FILE]
     python -m deepwas_dist.bench checksum [--data URL] [--repeats 5] [--json FILE]
     python -m deepwas_dist.bench gpu [--device cuda|cpu] [--small] [--json docs/results/bench_gpu.json]
-    python -m deepwas_dist.bench tracks [--snps 100000] [--tracks 100] [--window 256] [--bins 32] [--json FILE]
+    python -m deepwas_dist.bench tracks [--snps 100000] [--tracks 100] [--window 256] [--bins 32]
+        [--track-dtype float16|float32] [--json FILE]
     python -m deepwas_dist.bench predict [--snps 200000 1000000 2000000] [--features 50]
                                          [--chunk-rows 100000 10000] [--json docs/results/bench_predict.json]
 """
@@ -68,6 +69,8 @@ def main(argv: list[str] | None = None, prog: str = "python -m deepwas_dist.benc
     tk.add_argument("--window", type=int, default=256)
     tk.add_argument("--bins", type=int, default=32)
     tk.add_argument("--files", type=int, default=4, help="distinct bigWig files the track names cycle over")
+    tk.add_argument("--track-dtype", choices=("float16", "float32"), default="float16",
+                    help="stored dtype of the windows (prepare tracks --track-dtype; default float16)")
     tk.add_argument("--json", default=None, help="also write the rows to this JSON file")
     pr = sub.add_parser("predict", help="deepwas predict --annot: wall, CPU, peak RSS at each size, projection to 10M")
     pr.add_argument("--snps", type=int, nargs="+", default=[200_000, 1_000_000, 2_000_000],
@@ -97,7 +100,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m deepwas_dist.benc
     if a.name == "tracks":
         from .tracks_ingest import format_table as fmt_tk
         from .tracks_ingest import run as run_tk
-        rows = run_tk(a.snps, a.tracks, a.window, a.bins, a.files)
+        rows = run_tk(a.snps, a.tracks, a.window, a.bins, a.files, dtype=a.track_dtype)
         print(fmt_tk(rows))
         _write_json(a.json, "tracks", rows)
         return 0

@@ -7,9 +7,11 @@ genome; identity LD) and ``files`` distinct bigWigs with full coverage (a value 
 fold-change tracks are stored) are written untimed; ``tracks`` names cycle over the files (each read is
 a separate read of a file, so the timing is that of ``tracks`` distinct files of that size, read from the
 OS page cache). Timed: the whole ``prepare_tracks`` (both passes, the normalisation, the SNP-table
-rewrite and the manifest). Bytes per SNP: the new SNP-table files over the SNP count (tracks float32 +
-the ``track_mean_*`` annotations, Parquet-compressed). The float16 column is the largest absolute error
-of the stored, normalised windows if they were rounded to float16 (not stored so; measured only).
+rewrite and the manifest). Bytes per SNP: the new SNP-table files over the SNP count (tracks stored as
+``dtype``, float16 by default as in ``prepare tracks``, + the ``track_mean_*`` annotations,
+Parquet-compressed). The float16 column: the largest absolute error of the stored, normalised windows
+from float16 rounding (stored float32: if they were rounded; stored float16: against a float32 read of
+the same windows, which this then makes as well, untimed).
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ import pybigtools
 from ..data.reader import Dataset
 from ..data.writer import DatasetWriter
 from ..ingest.summary import new_bytes
-from ..ingest.tracks import prepare_tracks
+from ..ingest.tracks import DEFAULT_TRACK_DTYPE, prepare_tracks
 
 STEP_BP = 50
 
@@ -46,7 +48,7 @@ def _bigwig(path: str, length: int, seed: int) -> None:
 
 
 def run(snps: int = 100_000, tracks: int = 100, window: int = 256, bins: int | None = 32, files: int = 4,
-        spacing_bp: int = 3000) -> list[dict]:
+        spacing_bp: int = 3000, dtype: str = DEFAULT_TRACK_DTYPE) -> list[dict]:
     with tempfile.TemporaryDirectory(prefix="bench-tracks-") as tmp:
         url = os.path.join(tmp, "ds")
         _panel(url, snps, spacing_bp)
@@ -57,21 +59,25 @@ def run(snps: int = 100_000, tracks: int = 100, window: int = 256, bins: int | N
         specs = [f"t{k}={paths[k % files]}" for k in range(tracks)]
         old = Dataset.open(url).manifest
         t0 = time.perf_counter()
-        prepare_tracks(url, specs, window=window, bins=bins, progress=False)
+        prepare_tracks(url, specs, window=window, bins=bins, dtype=dtype, progress=False)
         dt = time.perf_counter() - t0
         ds = Dataset.open(url)
-        _, _, trk = ds.features(1, tracks=True)
-        t = trk.numpy()
-        f16 = float(np.abs(t.astype(np.float16).astype(np.float32) - t).max())
         stored = new_bytes(old, ds.manifest)
+        t = ds.features(1, tracks=True)[2].numpy()
+        if dtype == "float32":
+            f16 = float(np.abs(t.astype(np.float16).astype(np.float32) - t).max())
+        else:
+            prepare_tracks(url, specs, window=window, bins=bins, dtype="float32", progress=False)
+            f16 = float(np.abs(t - Dataset.open(url).features(1, tracks=True)[2].numpy()).max())
     return [{"snps": snps, "tracks": tracks, "window_bp": window, "bins": bins or window, "seconds": dt,
-             "snp_tracks_per_s": snps * tracks / dt, "bytes_per_snp": stored / snps,
+             "snp_tracks_per_s": snps * tracks / dt, "bytes_per_snp": stored / snps, "track_dtype": dtype,
              "float16_max_abs_error": f16, "distinct_files": files, "spacing_bp": spacing_bp}]
 
 
 def format_table(rows: list[dict]) -> str:
-    out = ["  SNPs  tracks  window/bins   seconds  SNPxtracks/s  bytes/SNP  f16 max err"]
+    out = ["  SNPs  tracks  window/bins   seconds  SNPxtracks/s  bytes/SNP  stored   f16 max err"]
     for r in rows:
         out.append(f"{r['snps']:>7,} {r['tracks']:>6}  {r['window_bp']:>5}/{r['bins']:<5} {r['seconds']:>9.1f} "
-                   f"{r['snp_tracks_per_s']:>13,.0f} {r['bytes_per_snp']:>10,.0f}  {r['float16_max_abs_error']:.2g}")
+                   f"{r['snp_tracks_per_s']:>13,.0f} {r['bytes_per_snp']:>10,.0f}  {r.get('track_dtype', 'float32'):<8}"
+                   f"{r['float16_max_abs_error']:.2g}")
     return "\n".join(out)

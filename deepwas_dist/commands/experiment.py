@@ -12,6 +12,9 @@
         polygenic scores on a simulated test cohort (held-out people): r^2 with the true genetic value
         and the phenotype, held-out chromosomes and genome-wide, for likelihood-trained MLP / linear /
         constant priors, LDSC-trained priors and the true prior (3 seeds); writes prs_*.csv/.md/.png
+    python launch/experiment.py tracks [--reduced] [--out results/tracks]
+        the conv prior on bigWig tracks ingested with `prepare tracks` (float16 and float32) and on the
+        simulator's own tracks, against the MLP on annotations (sim_network trait, demo-sized data, 3 seeds)
 
 ``--reduced`` runs a small version (a few minutes) used in CI; ``--quick`` the PRS experiment's (a minute).
 """
@@ -25,7 +28,7 @@ from ..cli import run_cli
 def parser(prog: str | None = None) -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="which", required=True)
-    for name in ("scaling", "realistic", "real"):
+    for name in ("scaling", "realistic", "real", "tracks"):
         p = sub.add_parser(name)
         p.add_argument("--reduced", action="store_true", help="small, fast version (CI)")
         p.add_argument("--out", default=f"results/{name}", help=f"output directory (default results/{name})")
@@ -60,6 +63,10 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
             from deepwas_dist.experiments.prs import PRSSpec, run_prs
             spec = PRSSpec()
             run_prs(spec.quick() if a.quick else spec, a.out, data_dir=a.data, processes=a.processes)
+        elif a.which == "tracks":
+            from deepwas_dist.experiments.tracks import TracksSpec, run_tracks
+            spec = TracksSpec()
+            run_tracks(spec.reduced() if a.reduced else spec, a.out, processes=a.processes)
         else:
             from deepwas_dist.experiments.real import RealSpec, run_real
             spec = RealSpec(seed=a.seed)

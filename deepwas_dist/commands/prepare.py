@@ -141,6 +141,9 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
                    help="average the window into N bins (must divide --window; default: one per base)")
     p.add_argument("--fill", type=float, default=0.0,
                    help="value of bases without signal (no data, NaN, beyond the chromosome) (default 0)")
+    p.add_argument("--track-dtype", choices=("float16", "float32"), default="float16",
+                   help="stored dtype of the normalised windows, read back as float32 (default float16: half the "
+                        "bytes, rounding <= 2^-11 of a value; README 'Functional data')")
 
     p = sub.add_parser("simulate", parents=[common, tasks], help="write a semi-synthetic dataset")
     p.add_argument("--out", required=True, metavar="URL", help="dataset URL")
@@ -226,7 +229,8 @@ def run(args: argparse.Namespace):
                                    bed_continuous=args.bed_continuous, bed_window=args.bed_window,
                                    input_storage_options=iso, **common)
     if args.command == "tracks":
-        return prepare_tracks(args.out, args.bigwig, window=args.window, bins=args.bins, fill=args.fill, **common)
+        return prepare_tracks(args.out, args.bigwig, window=args.window, bins=args.bins, fill=args.fill,
+                              dtype=args.track_dtype, **common)
     if args.command == "simulate":
         return prepare_simulate(args.out, individuals=args.individuals, gwas_individuals=args.gwas_individuals,
                                 design=args.design, chroms=args.chroms,

@@ -93,22 +93,31 @@ class TracksInfo:
 
     ``ingest`` (optional; absent in simulated datasets and ones written before it existed): how ingested
     tracks were made (``prepare tracks``: source files, window_bp, bins, fill) and the per-track
-    normalisation, stored = (window value - mean[k]) / std[k]."""
+    normalisation, stored = (window value - mean[k]) / std[k]. ``dtype``: how the windows are stored
+    (schema.TRACK_DTYPES; read back as float32 either way); written only when not float32, so datasets
+    from before float16 storage read as float32 and float32 manifests are unchanged."""
 
     K: int
     w: int
     names: list[str] | None = None
     ingest: dict | None = None
+    dtype: str = "float32"
 
     @classmethod
     def from_json(cls, d: dict | None, url: str) -> TracksInfo | None:
         if d is None:
             return None
+        dtype = str(d.get("dtype", "float32"))
+        if dtype not in S.TRACK_DTYPES:
+            raise SchemaError(f"{_where(url)}: manifest tracks dtype {dtype!r} is not one of {list(S.TRACK_DTYPES)}; "
+                              "it is corrupt or from a newer version; fix: re-write the dataset")
         return cls(K=int(_need(d, "K", "tracks", url)), w=int(_need(d, "w", "tracks", url)), names=d.get("names"),
-                   ingest=d.get("ingest"))
+                   ingest=d.get("ingest"), dtype=dtype)
 
     def to_json(self) -> dict:
         out = {"K": self.K, "w": self.w, "names": self.names}
+        if self.dtype != "float32":
+            out["dtype"] = self.dtype
         return out if self.ingest is None else {**out, "ingest": self.ingest}
 
 

@@ -72,8 +72,15 @@ SIMULATION_KEYS = ("design", "n_panel", "n_gwas", "demography")
 # ---- SNP table on disk -----------------------------------------------------------------------------
 #: Input SNP tables must have these; CHR (checked against the chromosome), CM and MAF are optional.
 SNP_REQUIRED_COLUMNS = (SNP, BP, A1, A2)
-#: Optional fixed-shape tensor column (K tracks x w positions, float32) of functional-track windows.
+#: Optional fixed-shape tensor column (K tracks x w positions) of functional-track windows, stored as one
+#: of TRACK_DTYPES (the manifest's tracks "dtype"; absent = float32, as before float16 existed) and read
+#: back as float32 whichever it is.
 TRACKS = "TRACKS"
+#: Storage dtypes of the track windows. float16 keeps ~3 significant digits: for windows normalised per
+#: track (``prepare tracks``) the rounding is below 2^-11 relative (README, "Functional data").
+TRACK_DTYPES = {"float32": pa.float32(), "float16": pa.float16()}
+#: The largest finite float16: track values beyond it cannot be stored as float16.
+FLOAT16_MAX = 65504.0
 #: Column names an annotation may not take.
 RESERVED_COLUMNS = frozenset(SNP_COLUMNS + (TRACKS, "Z", "N", F_TRUE))
 #: Columns of an LDSC .annot file that are SNP metadata, not annotations (dropped from annotation tables).
@@ -81,11 +88,12 @@ ANNOT_METADATA_COLUMNS = (CHR, BP, SNP, CM, A1, A2, MAF)
 
 
 def snp_table_schema(feature_names: list[str] | tuple[str, ...] = (),
-                     tracks_shape: tuple[int, int] | None = None) -> pa.Schema:
-    """Arrow schema of a stored SNP table: SNP_TABLE_SCHEMA + float32 annotations (+ TRACKS (K, w))."""
+                     tracks_shape: tuple[int, int] | None = None, tracks_dtype: str = "float32") -> pa.Schema:
+    """Arrow schema of a stored SNP table: SNP_TABLE_SCHEMA + float32 annotations (+ TRACKS (K, w) of
+    ``tracks_dtype``, a key of TRACK_DTYPES)."""
     fields = list(SNP_TABLE_SCHEMA) + [pa.field(a, pa.float32(), nullable=False) for a in feature_names]
     if tracks_shape is not None:
-        fields.append(pa.field(TRACKS, pa.fixed_shape_tensor(pa.float32(), tuple(tracks_shape))))
+        fields.append(pa.field(TRACKS, pa.fixed_shape_tensor(TRACK_DTYPES[tracks_dtype], tuple(tracks_shape))))
     return pa.schema(fields)
 
 

@@ -14,9 +14,10 @@ from .validate import SnpColumns
 
 
 def encode_snp_table(c: int, sc: SnpColumns, feats: list[str], X: np.ndarray, trk: np.ndarray | None,
-                     tracks_shape: tuple[int, int] | None) -> tuple[pa.Table, float]:
-    """Chromosome ``c``'s SNP table (annotations ``X`` as float32, tracks ``trk`` or None) and its estimated
-    stored bytes per row (for sizing part files)."""
+                     tracks_shape: tuple[int, int] | None, tracks_dtype: str = "float32") -> tuple[pa.Table, float]:
+    """Chromosome ``c``'s SNP table (annotations ``X`` as float32, tracks ``trk`` or None, stored as
+    ``tracks_dtype``: float32 or float16, rounded to nearest) and its estimated stored bytes per row (for
+    sizing part files)."""
     n, cm, maf = len(sc.ids), sc.cm, sc.maf
     cols = {
         S.CHR: pa.array(np.full(n, c, dtype=np.int32)),
@@ -31,9 +32,10 @@ def encode_snp_table(c: int, sc: SnpColumns, feats: list[str], X: np.ndarray, tr
     for j, name in enumerate(feats):
         cols[name] = pa.array(X[:, j], type=pa.float32())
     if trk is not None:
-        cols[S.TRACKS] = pa.FixedShapeTensorArray.from_numpy_ndarray(trk)
-    table = pa.Table.from_pydict(cols, schema=S.snp_table_schema(feats, tracks_shape))
-    bytes_per_row = 48 + 4 * len(feats) + (4 * trk.shape[1] * trk.shape[2] if trk is not None else 0)
+        cols[S.TRACKS] = pa.FixedShapeTensorArray.from_numpy_ndarray(np.ascontiguousarray(trk, dtype=tracks_dtype))
+    table = pa.Table.from_pydict(cols, schema=S.snp_table_schema(feats, tracks_shape, tracks_dtype))
+    width = np.dtype(tracks_dtype).itemsize
+    bytes_per_row = 48 + 4 * len(feats) + (width * trk.shape[1] * trk.shape[2] if trk is not None else 0)
     return table, bytes_per_row
 
 

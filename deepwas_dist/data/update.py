@@ -71,6 +71,7 @@ class UpdateMixin:
         self._has_tracks = t is not None
         if t is not None:
             self._tracks_shape, self._track_names, self._tracks_ingest = (t.K, t.w), t.names, t.ingest
+            self._tracks_dtype = t.dtype
         self._traits: dict[str, TraitInfo] = copy.deepcopy(m.traits)
         self._ledger.inherit(m.files, m.checksums)
         for c in ds.chromosomes:

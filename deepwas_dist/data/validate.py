@@ -149,13 +149,17 @@ def check_annotations(annotations, ids: np.ndarray, n: int, where: str) -> tuple
     return feats, X
 
 
-def check_tracks(tracks, ids: np.ndarray, n: int, where: str) -> np.ndarray:
-    """(n, K, w) float32 C-contiguous track windows (a numpy array or a torch tensor), all finite."""
+def check_tracks(tracks, ids: np.ndarray, n: int, where: str, dtype: str = "float32") -> np.ndarray:
+    """(n, K, w) float32 C-contiguous track windows (a numpy array or a torch tensor), all finite (and,
+    stored as float16, all within its range)."""
     trk = np.asarray(tracks.detach().cpu().numpy() if isinstance(tracks, torch.Tensor) else tracks)
     if trk.ndim != 3 or trk.shape[0] != n:
         raise InputError(f"{where}: tracks must have shape (M={n}, K, w), got {trk.shape}")
     trk = np.ascontiguousarray(trk, dtype=np.float32)
     finite_or_raise(trk, ids, where, "a track value", "fill missing track coverage (e.g. 0)")
+    if dtype == "float16" and trk.size and float(np.abs(trk).max()) > S.FLOAT16_MAX:
+        raise InputError(f"{where}: a track value {float(np.abs(trk).max()):.4g} is beyond float16's range "
+                         f"(+-{S.FLOAT16_MAX:g}); fix: normalise the tracks or store them as float32")
     return trk
 
 

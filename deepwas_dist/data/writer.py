@@ -116,6 +116,7 @@ class DatasetWriter(UpdateMixin):
         self._track_names: list[str] | None = None
         self._has_tracks: bool | None = None
         self._tracks_ingest: dict | None = None
+        self._tracks_dtype: str = "float32"
         self._ld: dict | None = None
         self._ld_files: list[dict] = []
         self._slice_rows: list[dict] = []
@@ -146,6 +147,20 @@ class DatasetWriter(UpdateMixin):
         if not parts:
             return pd.DataFrame({k: [] for k in (S.CHR, S.SNP, S.BP, S.A1, S.A2)})
         return pd.concat(parts, ignore_index=True)
+
+    def set_tracks_dtype(self, dtype: str) -> None:
+        """Store the track windows written from now on as ``dtype`` (schema.TRACK_DTYPES: "float32", the
+        default, or "float16", rounded to nearest; read back as float32). Call it before the first
+        chromosome's tracks (add_snps, or the first set_annotations, which re-writes every SNP table); an
+        update that does not call set_annotations keeps the dataset's (changing it then is an error)."""
+        self._check_open()
+        if dtype not in S.TRACK_DTYPES:
+            raise InputError(f"track dtype {dtype!r}: choose one of {list(S.TRACK_DTYPES)}")
+        written = bool(self._has_tracks) if self._base is None else self._annot_pending is not None
+        if written and dtype != self._tracks_dtype:
+            raise InputError(f"{self.url}: track windows already written as {self._tracks_dtype}; fix: set the "
+                             "track dtype before the first chromosome's tracks")
+        self._tracks_dtype = dtype
 
     def set_annotations(self, chrom, annotations: pd.DataFrame, tracks: np.ndarray | None = None,
                         track_names: list[str] | None = None) -> int:
@@ -207,7 +222,7 @@ class DatasetWriter(UpdateMixin):
         self._stats.expect(feats, where)
         trk = self._tracks(tracks, track_names, ids, n, where)
         hashes = V.unique_genome_wide(ids, self._chroms, where)
-        table, bytes_per_row = encode_snp_table(c, sc, feats, X, trk, self._tracks_shape)
+        table, bytes_per_row = encode_snp_table(c, sc, feats, X, trk, self._tracks_shape, self._tracks_dtype)
         files = self._write_rows(table, f"{S.SNPS_DIR}/chr={c}", bytes_per_row, dictionary=[S.CHR, S.A1, S.A2])
         self._stats.add(X)
         self._chroms[c] = ChromRecord(n=n, bp=sc.bp, cm=sc.cm, ids=table.column(S.SNP).combine_chunks(),
@@ -223,7 +238,7 @@ class DatasetWriter(UpdateMixin):
         self._has_tracks = has
         if not has:
             return None
-        trk = V.check_tracks(tracks, ids, n, where)
+        trk = V.check_tracks(tracks, ids, n, where, self._tracks_dtype)
         shape = (int(trk.shape[1]), int(trk.shape[2]))
         if self._tracks_shape is None:
             self._tracks_shape = shape
@@ -353,6 +368,10 @@ class DatasetWriter(UpdateMixin):
             raise InputError(f"{self.url}: set_annotations replaced the annotations of some chromosomes but not of "
                              f"{sorted(self._annot_pending)}; fix: set them for every chromosome (the annotation "
                              "set is replaced as a whole)")
+        base_tracks = self._base.tracks if self._base is not None else None
+        if (base_tracks is not None and self._annot_pending is None and self._tracks_dtype != base_tracks.dtype):
+            raise InputError(f"{self.url}: the track dtype changed to {self._tracks_dtype} but no SNP table was "
+                             "re-written; fix: call set_annotations for every chromosome after set_tracks_dtype")
         ld = self._base.ld if self._base is not None else self._write_slice_index()
         now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         # an update keeps the annotation statistics unless it replaced the annotations
@@ -362,7 +381,8 @@ class DatasetWriter(UpdateMixin):
             description=self.description, simulation=self.simulation, build=self.build, chroms=self._chroms,
             features=self._base.features if keep_features else self._stats.section(),
             tracks=None if self._tracks_shape is None else TracksInfo(*self._tracks_shape, names=self._track_names,
-                                                                       ingest=self._tracks_ingest),
+                                                                       ingest=self._tracks_ingest,
+                                                                       dtype=self._tracks_dtype),
             traits=self._traits, ld=ld, files=self._ledger.files, checksums=self._ledger.checksums,
             updated=None if self._base is None else now)
         done = publish(self.fs, self.root, self.url, self._head, manifest.to_json(), self._rebase, self.write_id)

@@ -47,6 +47,7 @@ class FitResult:
     #: with ``effects=True``: per chromosome the posterior mean of gamma = sqrt(N) beta, (M_c, T), under the
     #: prior as scored (its sigma and lambda), each SNP from the slice where it is core (evaluate.effects)
     effects: dict[int, np.ndarray] | None = None
+    net: torch.nn.Module | None = None   # the fitted prior (keep_net=True), in eval mode
 
 
 #: Slices read in this process, kept across fits of the same dataset (a process-pool worker runs many).
@@ -66,9 +67,10 @@ def shared_cache(cfg: TrainConfig, plan: RunPlan) -> SliceCache:
 
 
 def fit_and_score(cfg: TrainConfig, plan: RunPlan, true_sigma: list[float] | None = None,
-                  effects: bool = False) -> FitResult:
+                  effects: bool = False, keep_net: bool = False) -> FitResult:
     """Train ``cfg`` on ``plan.train_keys`` in this process and score it on ``plan.heldout_keys``; with
-    ``effects`` also the posterior effects of every SNP (``FitResult.effects``)."""
+    ``effects`` also the posterior effects of every SNP (``FitResult.effects``), with ``keep_net`` the
+    fitted network (``FitResult.net``)."""
     t0 = time.perf_counter()
     cache = shared_cache(cfg, plan)
     session = LocalSession()
@@ -123,4 +125,5 @@ def fit_and_score(cfg: TrainConfig, plan: RunPlan, true_sigma: list[float] | Non
     return FitResult(parameters=int(sum(p.numel() for p in net.parameters())), seconds=seconds,
                      heldout_snps=sc.n_snps, nll=sc.nll, null=sc.null, true=true, h2=np.exp(log_f).sum(0),
                      recovery_r=rec_r, recovery_rmse=rec_rmse, history=history, log_f=log_f,
-                     sigma=sigma.exp().numpy(), lam=None if lam is None else lam.exp().numpy(), effects=post)
+                     sigma=sigma.exp().numpy(), lam=None if lam is None else lam.exp().numpy(), effects=post,
+                     net=net if keep_net else None)

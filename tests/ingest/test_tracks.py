@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pybigtools
 import pytest
+import torch
 
 from deepwas_dist.commands.prepare import main as prepare_main
 from deepwas_dist.data import Dataset
 from deepwas_dist.data.builds import CHROM_SIZES
+from deepwas_dist.data.writer import DatasetWriter
 from deepwas_dist.errors import InputError
 from deepwas_dist.ingest.tracks import prepare_tracks
 from deepwas_dist.simulate import simulate_tracks
@@ -43,7 +47,7 @@ def test_window_geometry_nan_fill_and_prefix(tmp_path, capsys):
             {"chr1": [(100, 101, 5.0), (990, 1000, float("nan"))], "chr2": [(0, 10, 2.0)]})
     b = _bw(tmp_path / "b.bw", {"1": HG19[1]}, {"1": [(0, 2000, 1.0)]})      # no chr prefix, no chr2
     rc = prepare_main(["tracks", "--bigwig", f"spike={a}", "--bigwig", f"flat={b}", "--window", "8",
-                       "--fill", "-1", "--out", url, "--no-progress"])
+                       "--fill", "-1", "--track-dtype", "float32", "--out", url, "--no-progress"])
     out = capsys.readouterr().out
     assert rc == 0, out
     raw, ann, ds = _stored(url, 1)
@@ -59,7 +63,7 @@ def test_window_geometry_nan_fill_and_prefix(tmp_path, capsys):
     np.testing.assert_allclose(raw2[0], -1, atol=1e-5)
     assert "flat: chromosome(s) not in the bigWig (filled with -1): 2" in out
     # bins average; a second run replaces tracks and track_mean_* columns
-    prepare_tracks(url, [f"spike={a}"], window=8, bins=2, fill=0, progress=False)
+    prepare_tracks(url, [f"spike={a}"], window=8, bins=2, fill=0, dtype="float32", progress=False)
     raw, ann, ds = _stored(url, 1)
     np.testing.assert_allclose(raw[0, 0], [0, 5 / 4], atol=1e-5)
     assert ds.feature_names == ["base", "track_mean_spike"] and ds.manifest.tracks.ingest["bins"] == 2
@@ -93,7 +97,8 @@ def test_simulated_tracks_round_trip(tmp_path):
     paths, cut = export_tracks_bigwig(snps, sim, str(tmp_path / "bw"), step_bp=8, names=["a", "b", "c"])
     assert cut == 0
     url = write_panel(str(tmp_path / "ds"), {1: bp[:20].tolist(), 2: bp[20:].tolist()}, build="simulated")
-    prepare_tracks(url, [f"{n}={p}" for n, p in paths.items()], window=256, bins=32, progress=False)
+    prepare_tracks(url, [f"{n}={p}" for n, p in paths.items()], window=256, bins=32, dtype="float32",
+                   progress=False)
     for c, rows in ((1, slice(0, 20)), (2, slice(20, 40))):
         raw, ann, _ = _stored(url, c)
         np.testing.assert_allclose(raw, sim[rows], rtol=1e-5, atol=1e-5)
@@ -101,3 +106,43 @@ def test_simulated_tracks_round_trip(tmp_path):
     close = pd.DataFrame({"CHR": [1, 1], "BP": [1000, 1100]})        # overlapping windows: the later is cut
     _, cut = export_tracks_bigwig(close, np.ones((2, 1, 32), np.float32), str(tmp_path / "bw2"), step_bp=8)
     assert cut == 1
+
+
+def test_float16_storage_default_and_float32_reads(tmp_path):
+    """The default --track-dtype float16 stores half the track bytes, rounds each normalised value by at
+    most 2^-11 of it, reads back as float32; a float32 dataset (manifest without "dtype", as before)
+    reads as before, and an annotation update keeps the stored dtype."""
+    bp = np.arange(1, 41) * 3_000
+    snps = pd.DataFrame({"CHR": 1, "SNP": [f"s{i}" for i in range(40)], "BP": bp})
+    sim = simulate_tracks(snps, n_tracks=2, window=32, seed=1, step_bp=8)
+    paths, _ = export_tracks_bigwig(snps, sim, str(tmp_path / "bw"), step_bp=8, names=["a", "b"])
+    spec = [f"{n}={p}" for n, p in paths.items()]
+    stored = {}
+    for dtype in ("float32", "float16"):
+        url = write_panel(str(tmp_path / dtype), {1: bp.tolist()}, build="simulated")
+        prepare_tracks(url, spec, window=256, bins=32, **({} if dtype == "float16" else {"dtype": "float32"}),
+                       progress=False)
+        ds = Dataset.open(url)
+        assert ds.manifest.tracks.dtype == dtype
+        assert ("dtype" in ds.manifest.to_json()["tracks"]) == (dtype == "float16")
+        f = ds.manifest.snps.files[1][0]["path"]
+        field = pq.read_schema(f"{url}/{f}").field("TRACKS").type.storage_type.value_type
+        assert field == (pa.float16() if dtype == "float16" else pa.float32())
+        _, _, trk = ds.features(1, tracks=True)
+        assert trk.dtype == torch.float32
+        stored[dtype] = (trk.numpy(), sum(e["bytes"] for e in ds.manifest.snps.files[1]), url)
+    x32, x16 = stored["float32"][0], stored["float16"][0]
+    assert np.array_equal(x16, x32.astype(np.float16).astype(np.float32))
+    assert np.all(np.abs(x16 - x32) <= 2.0 ** -11 * np.abs(x32) + 1e-7) and not np.array_equal(x16, x32)
+    assert stored["float16"][1] < stored["float32"][1]
+    url16 = stored["float16"][2]
+    with DatasetWriter.update(url16) as w:                 # re-writes the SNP tables; keeps float16
+        ds = w.base_dataset
+        w.set_annotations(1, ds.snps(1, columns=["SNP"] + ds.feature_names))
+    ds = Dataset.open(url16)
+    assert ds.manifest.tracks.dtype == "float16" and np.array_equal(ds.features(1)[2].numpy(), x16)
+    w = DatasetWriter.update(url16)
+    w.set_tracks_dtype("float32")
+    with pytest.raises(InputError, match="no SNP table was re-written"):
+        w.close()                                          # (aborts: nothing published)
+    assert Dataset.open(url16).manifest.tracks.dtype == "float16"

@@ -1,0 +1,385 @@
+"""The conv prior on ingested bigWig tracks, end to end, against the MLP on annotations.
+
+Per seed, the demo's data (``SimulationSpec`` defaults: 8 chromosomes x 5 Mb, 1,000-person panel, 10,000-person
+GWAS cohort, out-of-sample) with the one trait whose truth depends on the tracks, ``sim_network``
+(:func:`~deepwas_dist.simulate.truth.network_truth`: a random tanh MLP on the standardised annotations plus,
+per random conv filter over the track window, the max and the centre value of its ReLU output). Its four
+simulated tracks are exported as bigWigs (:mod:`deepwas_dist.simulate.bigwig`) and ingested back
+(:func:`~deepwas_dist.ingest.tracks.prepare_tracks`, ``--window w*step --bins w``) into copies of the
+dataset, so there are four datasets with the same SNPs, LD and z:
+
+- ``sim``: the simulator's, annotations only as far as the MLP sees (its raw windows are there for conv);
+- ``ingested16`` / ``ingested32``: windows from the bigWigs, stored float16 (the default) / float32,
+  plus the ``track_mean_*`` annotations;
+- ``simtracks``: the simulator's own windows stored the way ``prepare tracks`` stores (normalised, with
+  ``track_mean_*``; :func:`~deepwas_dist.ingest.tracks.set_track_windows`), the ingest's control.
+
+The cells (:data:`CELLS`) train on the training chromosomes and are scored on the held-out ones: held-out
+NLL improvement over the null prior per SNP, r(log f) with the truth on held-out SNPs (and on all), h2
+(true 0.4), mean +- s.e. over seeds. The truth's own held-out NLL is the ceiling.
+
+Checks made on the way (per seed): how many SNPs' ingested windows equal the simulator's (a bigWig has
+one value per base, so where windows of nearby SNPs overlap the earlier SNP's values win: the exporter's
+``cut`` count), and the float16 rounding of the stored windows (max and mean relative error, max error in
+track standard deviations, the TRACKS column's bytes per SNP as float32 and float16, and the largest change
+of a float32-trained conv prior's log f when fed the float16 windows). And, to read the NLL column, what
+a given r(log f) is worth in held-out NLL on these data (:func:`truth_curve`: the truth degraded by noise).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import torch
+
+from ..data import schema as S
+from ..data.reader import Dataset
+from ..data.slicing import seeded_subsample
+from ..evaluate.heldout import BASELINE_SLICES, fit_nuisance, score_slices
+from ..ingest.tracks import prepare_tracks, set_track_windows
+from ..simulate.bigwig import export_dataset_tracks
+from ..simulate.dataset import SimulationSpec, write_simulated_dataset
+from ..simulate.traits import DEFAULT_TRAITS
+from ..train.config import TrainConfig
+from ..train.loop import null_prior
+from ..train.plan import make_plan
+from .fit import fit_and_score, shared_cache
+
+TRAIT = next(t for t in DEFAULT_TRAITS if t.name == "sim_network")
+#: --sigma of every fit: the unstratified LDSC intercept, which does not depend on the annotations, so the
+#: null prior (and sigma) is the same in every cell of a seed and the "vs null" columns compare directly
+#: (the run default, sldsc, fits the intercept with the annotations, which differ between the datasets).
+SIGMA = "ldsc"
+DATASETS = ("sim", "ingested16", "ingested32", "simtracks")
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One fit per seed: a prior on one of the seed's datasets (:data:`DATASETS`)."""
+
+    name: str
+    data: str
+    model: str
+
+
+CELLS = (Cell("conv, ingested bigWig tracks (float16, the default)", "ingested16", "conv"),
+         Cell("conv, ingested bigWig tracks (float32)", "ingested32", "conv"),
+         Cell("conv, the simulator's own tracks", "simtracks", "conv"),
+         Cell("mlp, annotations alone", "sim", "mlp"),
+         Cell("mlp, annotations + track means", "ingested16", "mlp"))
+
+
+@dataclass
+class TracksSpec:
+    """Sizes of the experiment; ``reduced()`` is the test's."""
+
+    simulation: SimulationSpec = field(default_factory=lambda: SimulationSpec(traits=(TRAIT,)))
+    holdout: str = "7-8"
+    seeds: tuple[int, ...] = (0, 1, 2)
+    epochs: int = 12
+    lr: float = 3e-3
+    size: str = "small"
+    step_bp: int = 50                     # the simulator's spacing of window positions (simulate_tracks)
+    cells: tuple[Cell, ...] = CELLS
+
+    def reduced(self) -> "TracksSpec":
+        sim = replace(self.simulation, n_individuals=200, n_gwas=2_000, chroms=(1, 2), length_mb=1.0)
+        return replace(self, simulation=sim, holdout="2", seeds=(0,), epochs=2, size="tiny")
+
+
+def _copy(src: str, dst: str) -> str:
+    if os.path.exists(dst):
+        shutil.rmtree(dst)
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("_writers"))
+    return dst
+
+
+def build_datasets(spec: TracksSpec, seed: int, root: Path, log: Callable[[str], None] = print) -> dict:
+    """The seed's four datasets under ``root`` (reused when complete) and the bigWigs; returns
+    {dataset name: url, "cut": SNPs whose exported window was cut}."""
+    paths = {n: str(root / f"seed{seed}-{n}") for n in DATASETS}
+    done = root / f"seed{seed}-complete"
+    if not (Path(paths["sim"]) / "manifest.json").exists():
+        write_simulated_dataset(paths["sim"], replace(spec.simulation, seed=seed), log=log)
+    if done.exists():
+        return {**paths, "cut": int(done.read_text())}
+    bw, cut = export_dataset_tracks(paths["sim"], str(root / f"seed{seed}-bw"), spec.step_bp)
+    w = spec.simulation.window
+    flags = [f"{n}={p}" for n, p in bw.items()]
+    for name, dtype in (("ingested32", "float32"), ("ingested16", "float16")):
+        prepare_tracks(_copy(paths["sim"], paths[name]), flags, window=w * spec.step_bp, bins=w, dtype=dtype,
+                       progress=False)
+    ds = Dataset.open(paths["sim"])
+    raw = {c: ds.features(c, tracks=True)[2].numpy() for c in ds.chromosomes}
+    set_track_windows(_copy(paths["sim"], paths["simtracks"]), raw, list(bw), source="simulator", dtype="float32")
+    done.write_text(str(cut))
+    log(f"[tracks] seed {seed}: datasets {', '.join(DATASETS)} in {root} ({cut:,} exported windows cut)")
+    return {**paths, "cut": cut}
+
+
+def stored_raw(url: str) -> np.ndarray:
+    """(M, K, w) stored track windows of every chromosome, de-normalised with the manifest's statistics."""
+    ds = Dataset.open(url)
+    ing = ds.manifest.tracks.ingest
+    trk = np.concatenate([ds.features(c, tracks=True)[2].numpy() for c in ds.chromosomes])
+    return trk * np.asarray(ing["std"])[None, :, None] + np.asarray(ing["mean"])[None, :, None]
+
+
+def ingest_check(sim_url: str, ingested_url: str) -> dict:
+    """How the ingested windows compare with the simulator's: SNPs with every value equal (to 1e-4
+    relative), and over all values the correlation and mean absolute difference in track sds."""
+    ds = Dataset.open(sim_url)
+    sim = np.concatenate([ds.features(c, tracks=True)[2].numpy() for c in ds.chromosomes]).astype(np.float64)
+    ing = stored_raw(ingested_url)
+    sd = sim.std(axis=(0, 2))[None, :, None]
+    exact = np.all(np.abs(ing - sim) <= 1e-4 * (1 + np.abs(sim)), axis=(1, 2))
+    return {"snps": int(len(sim)), "exact_snps": int(exact.sum()),
+            "window_r": float(np.corrcoef(ing.ravel(), sim.ravel())[0, 1]),
+            "mean_abs_diff_sd": float(np.mean(np.abs(ing - sim) / sd)),
+            "mean_abs_diff_sd_cut": float((np.abs(ing - sim) / sd)[~exact].mean()) if (~exact).any() else 0.0}
+
+
+def _tracks_bytes(url: str) -> float:
+    """Stored (compressed) bytes of the TRACKS column per SNP, from the Parquet footers."""
+    ds = Dataset.open(url)
+    total = 0
+    for c in ds.chromosomes:
+        for f in ds.manifest.snps.files[c]:
+            md = pq.ParquetFile(os.path.join(url, f["path"])).metadata
+            for g in range(md.num_row_groups):
+                rg = md.row_group(g)
+                total += sum(rg.column(j).total_compressed_size for j in range(rg.num_columns)
+                             if rg.column(j).path_in_schema.split(".")[0] == S.TRACKS)
+    return total / ds.manifest.snps.n_total
+
+
+#: float16's smallest normal number: below it values are subnormal, rounded to a fixed 2^-24 grid
+#: (relative error unbounded, absolute error <= 2^-25), so relative errors are measured above it.
+F16_MIN_NORMAL = 2.0 ** -14
+
+
+def float16_error(url32: str, url16: str) -> dict:
+    """The float16 rounding of the stored (normalised, so in track standard deviations) windows: ``url16``'s
+    against ``url32``'s. Relative errors over values >= F16_MIN_NORMAL in magnitude (at most 2^-11 there);
+    the share of values below it and their largest absolute error."""
+    ds32, ds16 = Dataset.open(url32), Dataset.open(url16)
+    x = np.concatenate([ds32.features(c)[2].numpy() for c in ds32.chromosomes]).astype(np.float64)
+    y = np.concatenate([ds16.features(c)[2].numpy() for c in ds16.chromosomes]).astype(np.float64)
+    err = np.abs(y - x)
+    normal = np.abs(x) >= F16_MIN_NORMAL
+    return {"f16_max_rel_err": float((err[normal] / np.abs(x[normal])).max()),
+            "f16_mean_rel_err": float((err[normal] / np.abs(x[normal])).mean()),
+            "f16_subnormal_share": float(1 - normal.mean()), "f16_max_abs_err_subnormal": float(err[~normal].max())
+            if (~normal).any() else 0.0,
+            "f16_max_abs_err_sd": float(err.max()), "f16_max_abs_value_sd": float(np.abs(x).max()),
+            "f16_same_as_rounding": bool(np.array_equal(y, x.astype(np.float32).astype(np.float16).astype(np.float64))),
+            "tracks_bytes_per_snp_f32": _tracks_bytes(url32), "tracks_bytes_per_snp_f16": _tracks_bytes(url16),
+            "tracks_raw_bytes_per_snp_f32": 4 * x.shape[1] * x.shape[2]}
+
+
+def _heldout_rows(ds: Dataset, chroms: list[int]) -> np.ndarray:
+    sizes = [ds.manifest.snps.per_chrom[c] for c in ds.chromosomes]
+    ends = np.cumsum(sizes)
+    return np.concatenate([np.arange(e - n, e) for c, n, e in zip(ds.chromosomes, sizes, ends) if c in chroms])
+
+
+def _f16_output_change(ds: Dataset, net: torch.nn.Module) -> float:
+    """Largest |log f(float16-rounded windows) - log f(windows)| of ``net`` over the dataset's SNPs."""
+    worst = 0.0
+    with torch.no_grad():
+        for c in ds.chromosomes:
+            _, X, trk = ds.features(c)
+            d = net(X, trk.half().float()).double() - net(X, trk).double()
+            worst = max(worst, float(d.abs().max()))
+    return worst
+
+
+def _fit_cell(args: tuple) -> dict:
+    torch.set_num_threads(1)
+    data, holdout, cell, seed, epochs, lr, size = args
+    cfg = TrainConfig(data=data, model=cell.model, size=size, seed=seed, epochs=epochs, lr=lr, holdout_chroms=holdout,
+                      method="exact", eval_every=0, log_every_epoch=False, workers=1, accumulation=4, sigma=SIGMA)
+    ds = Dataset.open(data)
+    plan, _ = make_plan(cfg, ds, [TRAIT.name])
+    r = fit_and_score(cfg, plan, true_sigma=[TRAIT.sigma], keep_net=True)
+    f_true = np.concatenate([ds.sumstats(TRAIT.name, [c])[S.F_TRUE].to_numpy(np.float64) for c in ds.chromosomes])
+    held = _heldout_rows(ds, sorted({c for c, _ in plan.heldout_keys}))
+    lf = r.log_f[:, 0]
+    n = float(r.heldout_snps[0])
+    row = {"cell": cell.name, "data": cell.data, "model": cell.model if cell.model == "constant" else
+           f"{cell.model}/{size}", "seed": seed, "parameters": r.parameters, "h2": float(r.h2[0]),
+           "log_f_r_heldout": float(np.corrcoef(lf[held], np.log(f_true[held]))[0, 1]),
+           "log_f_r_all": float(r.recovery_r[0]),
+           "nll_vs_null_per_snp": (r.null[0] - r.nll[0]) / n,
+           "true_vs_null_per_snp": (r.null[0] - r.true[0]) / n if r.true is not None else float("nan"),
+           "heldout_snps": n, "seconds": r.seconds, "f16_max_dlogf": float("nan")}
+    if cell.model == "conv" and ds.manifest.tracks.dtype == "float32":
+        row["f16_max_dlogf"] = _f16_output_change(ds, r.net)
+    return row
+
+
+#: r of the degraded truths of :func:`truth_curve`.
+CURVE_R = (1.0, 0.9, 0.8, 0.68, 0.5, 0.36, 0.26, 0.0)
+#: The degraded truth the others are compared with in the table (about the MLP on annotations' r).
+CURVE_REF = 0.36
+
+
+def truth_curve(data: str, seed: int, spec: TracksSpec, rs: tuple[float, ...] = CURVE_R) -> list[dict]:
+    """How much held-out NLL a given r(log f) is worth here: degraded truths ``log f = mu + r (t - mu) +
+    sqrt(1 - r^2) sd e`` (t the true log f, mu and sd its mean and sd, e iid N(0, 1)), shifted so that
+    the f sum to the true h2, scored on the held-out slices like a trained prior (sigma as the cells',
+    lambda fitted on the training baseline slices with f fixed), gain over the same null per SNP."""
+    torch.set_num_threads(1)
+    cfg = TrainConfig(data=data, model="constant", seed=seed, holdout_chroms=spec.holdout, method="exact",
+                      eval_every=0, log_every_epoch=False, workers=1, sigma=SIGMA)
+    ds = Dataset.open(data)
+    plan, _ = make_plan(cfg, ds, [TRAIT.name])
+    cache = shared_cache(cfg, plan)
+    log_N = torch.tensor(plan.log_N, dtype=torch.float64)
+    base_b = [cache.get(k) for k in seeded_subsample(plan.train_keys, BASELINE_SLICES, cfg.seed)]
+    held = [cache.get(k) for k in plan.heldout_keys]
+    t = {c: np.log(ds.sumstats(TRAIT.name, [c])[S.F_TRUE].to_numpy(np.float64)) for c in ds.chromosomes}
+    every = np.concatenate(list(t.values()))
+    mu, sd = every.mean(), every.std()
+    g = np.random.default_rng(seed)
+    e = {c: g.standard_normal(len(v)) for c, v in t.items()}
+    held_sigma = plan.fixed_log_sigma is not None
+    init = (torch.as_tensor(plan.fixed_log_sigma, dtype=torch.float64).reshape(1) if held_sigma
+            else torch.tensor([np.log(TRAIT.sigma)], dtype=torch.float64))
+    null_ls, null_ll = null_prior(plan, True)
+    rows = []
+    for r in rs:
+        lf = {c: mu + r * (v - mu) + np.sqrt(1 - r * r) * sd * e[c] for c, v in t.items()}
+        shift = np.log(TRAIT.h2 / sum(np.exp(v).sum() for v in lf.values()))
+        per = lambda b: torch.tensor(lf[b.chrom][b.snp_index] + shift, dtype=torch.float64)[:, None]  # noqa: E731
+        ls, ll = fit_nuisance(base_b, [per(b) for b in base_b], log_N, init, learn_sigma=not held_sigma)
+        nll = null = n = 0.0
+        for b in held:
+            sc = score_slices([b], lambda f, tr, x=per(b): (x, ls, ll), log_N, null_ls, null_log_lambda=null_ll)
+            nll, null, n = nll + sc.nll[0], null + sc.null[0], n + sc.n_snps[0]
+        r_got = float(np.corrcoef(np.concatenate(list(lf.values())), every)[0, 1])
+        rows.append({"seed": seed, "r_target": r, "r": r_got,
+                     "nll_vs_null_per_snp": (null - nll) / n, "sigma": float(ls.exp()[0]),
+                     "lambda": float(ll.exp()[0])})
+    return rows
+
+
+def run_tracks(spec: TracksSpec, out_dir: str, processes: int | None = None,
+               log: Callable[[str], None] = print) -> pd.DataFrame:
+    """Build (or reuse) every seed's datasets, fit every cell, write cells.csv, checks.csv, results.csv and
+    table.md under ``out_dir``."""
+    out = Path(out_dir)
+    (out / "data").mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    data, checks = {}, []
+    for seed in spec.seeds:
+        data[seed] = build_datasets(spec, seed, out / "data", log)
+        chk = {"seed": seed, "cut": data[seed]["cut"], **ingest_check(data[seed]["sim"], data[seed]["ingested32"]),
+               **float16_error(data[seed]["ingested32"], data[seed]["ingested16"])}
+        checks.append(chk)
+        log(f"[tracks] seed {seed}: {chk['exact_snps']:,} of {chk['snps']:,} ingested windows exact "
+            f"({chk['cut']:,} cut in export); float16 max relative error {chk['f16_max_rel_err']:.2e}")
+    jobs = [(data[seed][c.data], spec.holdout, c, seed, spec.epochs, spec.lr, spec.size)
+            for seed in spec.seeds for c in spec.cells]
+    log(f"[tracks] {len(jobs)} fits ({len(spec.cells)} cells x {len(spec.seeds)} seeds), {spec.epochs} epochs, "
+        f"held-out chromosomes {spec.holdout}")
+    rows = []
+    with ProcessPoolExecutor(max_workers=processes or max(1, os.cpu_count() or 1)) as pool:
+        for i, row in enumerate(pool.map(_fit_cell, jobs), 1):
+            rows.append(row)
+            log(f"  [{i}/{len(jobs)}] {row['cell']} seed {row['seed']}: NLL vs null {row['nll_vs_null_per_snp']:+.5f}"
+                f"/SNP, r(log f) held-out {row['log_f_r_heldout']:.3f} ({time.perf_counter() - t0:.0f} s)")
+    curve = pd.DataFrame([row for seed in spec.seeds for row in truth_curve(data[seed]["sim"], seed, spec)])
+    curve.to_csv(out / "truth_curve.csv", index=False)
+    cells, checks = pd.DataFrame(rows), pd.DataFrame(checks)
+    cells.to_csv(out / "cells.csv", index=False)
+    checks.to_csv(out / "checks.csv", index=False)
+    table = write_tables(out, cells, checks, spec, curve)
+    log(markdown_table(table, checks, spec, curve))
+    log(f"[tracks] wrote {out}/table.md, results.csv, cells.csv, checks.csv ({time.perf_counter() - t0:.0f} s)")
+    return table
+
+
+def write_tables(out: Path, cells: pd.DataFrame, checks: pd.DataFrame, spec: TracksSpec,
+                 curve: pd.DataFrame | None = None) -> pd.DataFrame:
+    """results.csv and table.md from the per-seed cells, checks and truth curve (also to re-tabulate
+    saved ones)."""
+    table = summarise(cells)
+    table.to_csv(out / "results.csv", index=False)
+    (out / "table.md").write_text(markdown_table(table, checks, spec, curve))
+    return table
+
+
+METRICS = ("h2", "log_f_r_heldout", "log_f_r_all", "nll_vs_null_per_snp", "true_vs_null_per_snp", "seconds",
+           "d_nll_vs_baseline", "d_r_vs_baseline")
+#: The cell every other is compared with, seed by seed (the "vs MLP" columns): the MLP on annotations alone.
+BASELINE = "mlp, annotations alone"
+
+
+def summarise(cells: pd.DataFrame) -> pd.DataFrame:
+    """Mean and standard error over seeds per cell, in the cells' order; ``d_*_vs_baseline``: the
+    paired difference from the :data:`BASELINE` cell of the same seed (held-out NLL gain per SNP, and
+    r(log f) held-out), whose seed-to-seed spread is far smaller than that of the gains themselves."""
+    cells = cells.copy()
+    base = cells[cells["cell"] == BASELINE].set_index("seed")
+    if len(base):
+        cells["d_nll_vs_baseline"] = cells["nll_vs_null_per_snp"] - cells["seed"].map(base["nll_vs_null_per_snp"])
+        cells["d_r_vs_baseline"] = cells["log_f_r_heldout"] - cells["seed"].map(base["log_f_r_heldout"])
+    else:
+        cells["d_nll_vs_baseline"] = cells["d_r_vs_baseline"] = np.nan
+    agg = cells.groupby(["cell", "model"], sort=False)[list(METRICS)].agg(["mean", "sem"])
+    agg.columns = [a if b == "mean" else f"{a}_se" for a, b in agg.columns]
+    extra = cells.groupby(["cell", "model"], sort=False).agg(parameters=("parameters", "first"),
+                                                             seeds=("seed", "nunique"),
+                                                             wins=("d_nll_vs_baseline", lambda d: int((d > 0).sum())))
+    return agg.reset_index().merge(extra.reset_index(), on=["cell", "model"])
+
+
+def markdown_table(t: pd.DataFrame, checks: pd.DataFrame, spec: TracksSpec, curve: pd.DataFrame | None = None) -> str:
+    """The summary and the checks as Markdown (mean +- s.e. over seeds)."""
+    def f(r, k, d=3):
+        se = r.get(k + "_se", np.nan)
+        return f"{r[k]:.{d}f} ± {se:.{d}f}" if np.isfinite(se) else f"{r[k]:.{d}f}"
+    sim = spec.simulation
+    lines = [f"trait {TRAIT.name} (true h2 {TRAIT.h2}); {len(sim.chroms)} chromosomes x {sim.length_mb:g} Mb, "
+             f"held out {spec.holdout}; {spec.epochs} epochs; {len(spec.seeds)} seed(s); mean ± s.e.", "",
+             "| prior (track source) | model | parameters | h2 | r(log f) held-out | r(log f) all | "
+             f"NLL vs null (per SNP) | vs {BASELINE}: NLL gain (per SNP), seeds better | vs it: r(log f) |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for _, r in t.iterrows():
+        paired = ("(baseline)" if r["cell"] == BASELINE else
+                  f"{r['d_nll_vs_baseline']:+.5f} ± {r['d_nll_vs_baseline_se']:.5f}, "
+                  f"{int(r['wins'])}/{int(r['seeds'])}")
+        lines.append(f"| {r['cell']} | {r['model']} | {int(r['parameters']):,} | {f(r, 'h2')} | "
+                     f"{f(r, 'log_f_r_heldout')} | {f(r, 'log_f_r_all')} | {f(r, 'nll_vs_null_per_snp', 5)} | "
+                     f"{paired} | {'-' if r['cell'] == BASELINE else format(r['d_r_vs_baseline'], '+.3f')} |")
+    true = t["true_vs_null_per_snp"].mean()
+    d_true = float((t["true_vs_null_per_snp"] - t["nll_vs_null_per_snp"])[t["cell"] == BASELINE].mean())
+    lines += [f"| the true f (ceiling; sigma and lambda fitted) | - | - | {TRAIT.h2} | 1 | 1 | {true:.5f} | "
+              f"{d_true:+.5f} | - |", "",
+              "| seed | SNPs | ingested windows exact | cut in export | window r | float16 max / mean rel. error | "
+              "float16 max abs. error (sd) | TRACKS bytes/SNP f32 -> f16 |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for _, c in checks.iterrows():
+        lines.append(f"| {c['seed']} | {c['snps']:,} | {c['exact_snps']:,} | {c['cut']:,} | {c['window_r']:.4f} | "
+                     f"{c['f16_max_rel_err']:.2e} / {c['f16_mean_rel_err']:.2e} | {c['f16_max_abs_err_sd']:.4f} | "
+                     f"{c['tracks_bytes_per_snp_f32']:.0f} -> {c['tracks_bytes_per_snp_f16']:.0f} |")
+    if curve is not None and len(curve):
+        ref = curve[curve["r_target"] == CURVE_REF].set_index("seed")["nll_vs_null_per_snp"]
+        d = curve.assign(d=curve["nll_vs_null_per_snp"] - curve["seed"].map(ref))
+        g = d.groupby("r_target", sort=False)
+        cv = pd.DataFrame({"r": g["r"].mean(), "mean": g["d"].mean(), "se": g["d"].sem()})
+        lines += ["", "Degraded truths (truth_curve: the truth plus noise, h2 held at the truth's, sigma as the "
+                  f"cells'): held-out NLL per SNP against the one at r = {CURVE_REF} (paired by seed):", "",
+                  "| r(log f) | " + " | ".join(f"{r:.2f}" for r in cv["r"]) + " |", "|---|" + "---:|" * len(cv),
+                  "| NLL gain vs r = " + f"{CURVE_REF} | " + " | ".join(
+                      f"{m:+.5f} ± {e:.5f}" if np.isfinite(e) else f"{m:+.5f}" for m, e in zip(cv["mean"], cv["se"]))
+                  + " |"]
+    return "\n".join(lines) + "\n"
