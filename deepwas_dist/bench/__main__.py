@@ -7,6 +7,8 @@
     python -m deepwas_dist.bench checksum [--data URL] [--repeats 5] [--json FILE]
     python -m deepwas_dist.bench gpu [--device cuda|cpu] [--small] [--json docs/results/bench_gpu.json]
     python -m deepwas_dist.bench tracks [--snps 100000] [--tracks 100] [--window 256] [--bins 32] [--json FILE]
+    python -m deepwas_dist.bench scale [--sizes 100k,300k,1m] [--epochs 3] [--json docs/results/bench_scale.json]
+                                       [--readme README.md]
 """
 from __future__ import annotations
 
@@ -67,7 +69,26 @@ def main(argv: list[str] | None = None, prog: str = "python -m deepwas_dist.benc
     tk.add_argument("--bins", type=int, default=32)
     tk.add_argument("--files", type=int, default=4, help="distinct bigWig files the track names cycle over")
     tk.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    sc = sub.add_parser("scale", help="genome datasets at HapMap3 density (cached): wall/CPU/peak memory per stage, "
+                                      "a per-slice cost model, projected epoch time at 1.1M and 10M SNPs")
+    sc.add_argument("--sizes", default="100k", help="comma list of sizes to measure: 100k,300k,1m or SNP counts")
+    sc.add_argument("--chroms", type=int, default=22, help="chromosomes the SNPs are spread over")
+    sc.add_argument("--panel", type=int, default=500, help="reference panel people (the LD)")
+    sc.add_argument("--gwas", type=int, default=2000, help="GWAS cohort people (z; smaller than a real cohort: the "
+                                                          "bench measures cost, not statistics)")
+    sc.add_argument("--traits", type=int, default=1, help="simulated traits")
+    sc.add_argument("--epochs", type=int, default=3, help="training epochs (the first is reported apart)")
+    sc.add_argument("--jackknife", choices=["fixed", "refit"], default="fixed")
+    sc.add_argument("--slice-sample", type=int, default=40, help="slices of each size timed for the cost model")
+    sc.add_argument("--synthetic", default="1500,3000,6000", help="m of synthetic slices also timed (r = m / 3; "
+                                                                  "'' for none)")
+    sc.add_argument("--no-scaling", action="store_true", help="skip the Ray Train 1- vs 2-worker run")
+    sc.add_argument("--cache", default=None, help="dataset cache directory (default $DEEPWAS_CACHE/bench-scale)")
+    sc.add_argument("--json", default=None, help="also write the result to this JSON file")
+    sc.add_argument("--readme", default=None, help="replace the scale part of this README (between markers)")
     a = ap.parse_args(argv)
+    if a.name == "scale":
+        return _scale(a, list(sys.argv[1:] if argv is None else argv))
     if a.name == "gpu":
         from .gpu import format_report
         from .gpu import run as run_gpu
@@ -122,6 +143,26 @@ def main(argv: list[str] | None = None, prog: str = "python -m deepwas_dist.benc
     rows = run_benchmark(a.sizes, kinds, a.repeats, a.probes)
     print(format_table(rows))
     _write_json(a.json, "likelihood", rows)
+    return 0
+
+
+def _scale(a: argparse.Namespace, argv: list[str]) -> int:
+    from .scale import ScaleSettings
+    from .scale import run as run_scale
+    from .scale_data import parse_size
+    from .scale_report import format_report, markdown, update_readme
+    settings = ScaleSettings(epochs=a.epochs, jackknife=a.jackknife, slice_sample=a.slice_sample,
+                             synthetic=tuple(int(x) for x in a.synthetic.split(",") if x.strip()),
+                             scaling=not a.no_scaling,
+                             data={"n_chroms": a.chroms, "n_panel": a.panel, "n_gwas": a.gwas, "n_traits": a.traits})
+    res = run_scale([parse_size(x) for x in a.sizes.split(",") if x.strip()], settings, root=a.cache)
+    print(format_report(res))
+    command = " ".join(["python -m deepwas_dist.bench", *argv])
+    _write_json(a.json, "scale", res["sizes"], extra={**{k: v for k, v in res.items() if k != "sizes"},
+                                                      "command": command})
+    if a.readme:
+        update_readme(a.readme, markdown(res, command))
+        print(f"updated {a.readme}")
     return 0
 
 
