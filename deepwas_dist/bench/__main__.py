@@ -10,6 +10,8 @@
         [--track-dtype float16|float32] [--json FILE]
     python -m deepwas_dist.bench predict [--snps 200000 1000000 2000000] [--features 50]
                                          [--chunk-rows 100000 10000] [--json docs/results/bench_predict.json]
+    python -m deepwas_dist.bench scale [--sizes 100k,300k,1m] [--epochs 3] [--json docs/results/bench_scale.json]
+                                       [--readme README.md]
 """
 from __future__ import annotations
 
@@ -79,6 +81,23 @@ def main(argv: list[str] | None = None, prog: str = "python -m deepwas_dist.benc
     pr.add_argument("--chunk-rows", type=int, nargs="+", default=[100_000, 10_000],
                     help="deepwas predict --chunk-rows values (the first: the projection's)")
     pr.add_argument("--json", default="docs/results/bench_predict.json", help="where the rows go")
+    sc = sub.add_parser("scale", help="genome datasets at HapMap3 density (cached): wall/CPU/peak memory per stage, "
+                                      "a per-slice cost model, projected epoch time at 1.1M and 10M SNPs")
+    sc.add_argument("--sizes", default="100k", help="comma list of sizes to measure: 100k,300k,1m or SNP counts")
+    sc.add_argument("--chroms", type=int, default=22, help="chromosomes the SNPs are spread over")
+    sc.add_argument("--panel", type=int, default=500, help="reference panel people (the LD)")
+    sc.add_argument("--gwas", type=int, default=2000, help="GWAS cohort people (z; smaller than a real cohort: the "
+                                                          "bench measures cost, not statistics)")
+    sc.add_argument("--traits", type=int, default=1, help="simulated traits")
+    sc.add_argument("--epochs", type=int, default=3, help="training epochs (the first is reported apart)")
+    sc.add_argument("--jackknife", choices=["fixed", "refit"], default="fixed")
+    sc.add_argument("--slice-sample", type=int, default=40, help="slices of each size timed for the cost model")
+    sc.add_argument("--synthetic", default="1500,3000,6000", help="m of synthetic slices also timed (r = m / 3; "
+                                                                  "'' for none)")
+    sc.add_argument("--no-scaling", action="store_true", help="skip the Ray Train 1- vs 2-worker run")
+    sc.add_argument("--cache", default=None, help="dataset cache directory (default $DEEPWAS_CACHE/bench-scale)")
+    sc.add_argument("--json", default=None, help="also write the result to this JSON file")
+    sc.add_argument("--readme", default=None, help="replace the scale part of this README (between markers)")
     a = ap.parse_args(argv)
     if a.name == "predict":
         from .predict import format_table as fmt_pr
@@ -87,6 +106,8 @@ def main(argv: list[str] | None = None, prog: str = "python -m deepwas_dist.benc
         print(fmt_pr(rows))
         _write_json(a.json, "predict", rows)
         return 0
+    if a.name == "scale":
+        return _scale(a, list(sys.argv[1:] if argv is None else argv))
     if a.name == "gpu":
         from .gpu import format_report
         from .gpu import run as run_gpu
@@ -141,6 +162,26 @@ def main(argv: list[str] | None = None, prog: str = "python -m deepwas_dist.benc
     rows = run_benchmark(a.sizes, kinds, a.repeats, a.probes)
     print(format_table(rows))
     _write_json(a.json, "likelihood", rows)
+    return 0
+
+
+def _scale(a: argparse.Namespace, argv: list[str]) -> int:
+    from .scale import ScaleSettings
+    from .scale import run as run_scale
+    from .scale_data import parse_size
+    from .scale_report import format_report, markdown, update_readme
+    settings = ScaleSettings(epochs=a.epochs, jackknife=a.jackknife, slice_sample=a.slice_sample,
+                             synthetic=tuple(int(x) for x in a.synthetic.split(",") if x.strip()),
+                             scaling=not a.no_scaling,
+                             data={"n_chroms": a.chroms, "n_panel": a.panel, "n_gwas": a.gwas, "n_traits": a.traits})
+    res = run_scale([parse_size(x) for x in a.sizes.split(",") if x.strip()], settings, root=a.cache)
+    print(format_report(res))
+    command = " ".join(["python -m deepwas_dist.bench", *argv])
+    _write_json(a.json, "scale", res["sizes"], extra={**{k: v for k, v in res.items() if k != "sizes"},
+                                                      "command": command})
+    if a.readme:
+        update_readme(a.readme, markdown(res, command))
+        print(f"updated {a.readme}")
     return 0
 
 
