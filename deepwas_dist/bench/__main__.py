@@ -21,6 +21,8 @@ import os
 import platform
 import sys
 
+from ..train.config import JACKKNIFE_CHOICES
+
 # torch loads after the arguments are parsed (--help answers at once; `deepwas bench` forwards here).
 
 
@@ -90,7 +92,8 @@ def main(argv: list[str] | None = None, prog: str = "python -m deepwas_dist.benc
                                                           "bench measures cost, not statistics)")
     sc.add_argument("--traits", type=int, default=1, help="simulated traits")
     sc.add_argument("--epochs", type=int, default=3, help="training epochs (the first is reported apart)")
-    sc.add_argument("--jackknife", choices=["fixed", "refit"], default="fixed")
+    sc.add_argument("--jackknife", choices=JACKKNIFE_CHOICES, default="fixed",
+                    help="evaluation's jackknife (default fixed: the bench times a stage, not its statistics)")
     sc.add_argument("--slice-sample", type=int, default=40, help="slices of each size timed for the cost model")
     sc.add_argument("--synthetic", default="1500,3000,6000", help="m of synthetic slices also timed (r = m / 3; "
                                                                   "'' for none)")
