@@ -30,7 +30,7 @@ def main(data: str, storage: str) -> None:
     def cfg(name: str) -> TrainConfig:
         return TrainConfig(data=data, storage=storage, name=name, workers=2, accumulation=1, epochs=3, seed=0,
                            holdout_chroms="4", method="exact", lr=1e-2, checkpoint_every_steps=1, max_failures=2,
-                           placement_strategy="SPREAD", sigma="learn").validate()
+                           placement_strategy="SPREAD", sigma="learn", jackknife="fixed").validate()   # nodes, not SEs
 
     m1 = run_training(cfg("uninterrupted"), log=lambda s: None)
     out["uninterrupted"] = {t: m["heldout_nll"] for t, m in m1["traits"].items()}
