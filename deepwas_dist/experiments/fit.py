@@ -7,7 +7,9 @@ runs in a process pool without paying Ray's start-up per fit.
 from __future__ import annotations
 
 import math
+import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,6 +50,11 @@ class FitResult:
     #: prior as scored (its sigma and lambda), each SNP from the slice where it is core (evaluate.effects)
     effects: dict[int, np.ndarray] | None = None
     net: torch.nn.Module | None = None   # the fitted prior (keep_net=True), in eval mode
+
+
+def fit_pool(processes: int | None) -> ProcessPoolExecutor:
+    """The process pool an experiment's fits run in: ``processes`` workers (--processes), one per core by default."""
+    return ProcessPoolExecutor(max_workers=processes or max(1, os.cpu_count() or 1))
 
 
 #: Slices read in this process, kept across fits of the same dataset (a process-pool worker runs many).

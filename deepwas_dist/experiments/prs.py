@@ -22,9 +22,7 @@ prs_regions.png (posterior mean against true effect along two held-out regions, 
 """
 from __future__ import annotations
 
-import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
@@ -46,7 +44,7 @@ from ..simulate.testcohort import open_test_cohort
 from ..simulate.traits import TraitSpec
 from ..train.config import TrainConfig
 from ..train.plan import make_plan
-from .fit import fit_and_score, shared_cache
+from .fit import fit_and_score, fit_pool, shared_cache
 from .prs_report import markdown_table, plot_r2, plot_regions, summarise
 
 TRAITS = (TraitSpec("threshold", h2=0.3, N=10_000, truth="threshold", truth_options={"factor": 20.0}),
@@ -195,7 +193,7 @@ def run_prs(spec: PRSSpec, out_dir: str, data_dir: str | None = None, processes:
     log(f"[prs] {len(jobs)} cells ({len(spec.priors)} priors x {len(spec.seeds)} seeds), {spec.epochs} epochs, "
         f"held-out chromosomes {spec.holdout}, test cohort {spec.simulation.n_test:,}")
     rows, weights = [], {}
-    with ProcessPoolExecutor(max_workers=processes or max(1, os.cpu_count() or 1)) as pool:
+    with fit_pool(processes) as pool:
         for i, (job, res) in enumerate(zip(jobs, pool.map(_cell, jobs)), 1):
             rows += res["rows"]
             if res["weights"] is not None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
@@ -31,7 +30,7 @@ from ..realdata import HEIGHT_SUMSTATS, panel_prefix, shared_data_dir
 from ..train.config import TrainConfig
 from ..train.holdout import leave_block_out
 from ..train.plan import plan_for, slice_keys
-from .fit import fit_and_score
+from .fit import fit_and_score, fit_pool
 from .realistic import LEARN, Treatment
 
 TRAIT = "height"
@@ -140,7 +139,7 @@ def run_real(spec: RealSpec, out_dir: str, processes: int | None = None,
         "blocks")
     t0 = time.perf_counter()
     rows = []
-    with ProcessPoolExecutor(max_workers=processes or max(1, os.cpu_count() or 1)) as pool:
+    with fit_pool(processes) as pool:
         for i, row in enumerate(pool.map(_fit, jobs), 1):
             rows.append(row)
             if i % max(1, len(jobs) // 10) == 0 or i == len(jobs):

@@ -17,9 +17,7 @@ null prior (per SNP), fitted sigma and lambda. Mean +- s.e. over seeds.
 """
 from __future__ import annotations
 
-import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
@@ -33,7 +31,7 @@ from ..simulate.dataset import SimulationSpec, write_simulated_dataset
 from ..simulate.traits import TraitSpec
 from ..train.config import TrainConfig
 from ..train.plan import make_plan
-from .fit import fit_and_score
+from .fit import fit_and_score, fit_pool
 
 TRAIT = TraitSpec("enriched", h2=0.4, N=10_000, truth="threshold", truth_options={"factor": 10.0})
 
@@ -153,7 +151,7 @@ def run_realistic(spec: RealisticSpec, out_dir: str, processes: int | None = Non
     log(f"[realistic] {len(jobs)} fits ({len(spec.cells())} cells x {len(spec.seeds)} seeds), "
         f"{spec.epochs} epochs, held-out chromosomes {spec.holdout}")
     rows = []
-    with ProcessPoolExecutor(max_workers=processes or max(1, os.cpu_count() or 1)) as pool:
+    with fit_pool(processes) as pool:
         for i, row in enumerate(pool.map(_cell, jobs), 1):
             rows.append(row)
             log(f"  [{i}/{len(jobs)}] {row['treatment']}, {row['objective']} {row['model']} seed {row['seed']}: "

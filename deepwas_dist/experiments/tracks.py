@@ -30,7 +30,6 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
@@ -51,7 +50,7 @@ from ..simulate.traits import DEFAULT_TRAITS
 from ..train.config import TrainConfig
 from ..train.loop import null_prior
 from ..train.plan import make_plan
-from .fit import fit_and_score, shared_cache
+from .fit import fit_and_score, fit_pool, shared_cache
 
 TRAIT = next(t for t in DEFAULT_TRAITS if t.name == "sim_network")
 #: --sigma of every fit: the unstratified LDSC intercept, which does not depend on the annotations, so the
@@ -292,7 +291,7 @@ def run_tracks(spec: TracksSpec, out_dir: str, processes: int | None = None,
     log(f"[tracks] {len(jobs)} fits ({len(spec.cells)} cells x {len(spec.seeds)} seeds), {spec.epochs} epochs, "
         f"held-out chromosomes {spec.holdout}")
     rows = []
-    with ProcessPoolExecutor(max_workers=processes or max(1, os.cpu_count() or 1)) as pool:
+    with fit_pool(processes) as pool:
         for i, row in enumerate(pool.map(_fit_cell, jobs), 1):
             rows.append(row)
             log(f"  [{i}/{len(jobs)}] {row['cell']} seed {row['seed']}: NLL vs null {row['nll_vs_null_per_snp']:+.5f}"
