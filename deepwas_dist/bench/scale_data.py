@@ -5,8 +5,10 @@ equal length; the length comes from the simulator's measured SNP density (:data:
 SNP per 2.7 kb with the European history and MAF >= 1% in a 500-person panel, close to HapMap3's
 ~1.1M SNPs over ~2.8 Gb), so the realised SNP count is near, not exactly, the target: the benchmark
 reports the realised one. The simulator is the out-of-sample one of :mod:`deepwas_dist.simulate.dataset`
-(LD from the reference panel, z from a separate GWAS cohort of the same population); its per-chromosome
-cohort genotypes (n_gwas x M_c int8) are held until that chromosome's z is drawn.
+(LD from the reference panel, z from a separate GWAS cohort of the same population), run as Ray tasks on
+a local Ray (:mod:`deepwas_dist.simulate.tasks`: msprime per chromosome in pieces of at most
+:data:`~deepwas_dist.simulate.genotypes.DEFAULT_CHUNK_MB`, z per chromosome, LD and eigendecomposition per
+slice); a chromosome's cohort genotypes (n_gwas x M_c int8) stay in Ray's object store until its z is drawn.
 
 Cache: ``$DEEPWAS_CACHE/bench-scale/<size>-<key>`` where ``key`` hashes the full spec and the cache
 :data:`VERSION`; the simulate stage's measured cost is stored next to it (``.simulate.json``), so a
@@ -30,8 +32,8 @@ from ..simulate.dataset import SimulationSpec, write_simulated_dataset
 from ..simulate.traits import TraitSpec
 from .stages import StageCost, measure
 
-#: Bumped when what a cached dataset holds changes for the same spec.
-VERSION = 1
+#: Bumped when what a cached dataset holds changes for the same spec (2: chromosomes in msprime pieces).
+VERSION = 2
 #: SNPs per Mb the simulator yields (european history, MAF >= 1% in the panel): measured, 14,681 SNPs on the
 #: demo's 40 Mb; the realised count is reported, this only sets the chromosome length.
 SNPS_PER_MB = 367.0
@@ -124,8 +126,8 @@ def build_or_reuse(spec: ScaleDataSpec, root: str | os.PathLike | None = None, w
         shutil.rmtree(path, ignore_errors=True)
         path.parent.mkdir(parents=True, exist_ok=True)
         log(f"[scale] simulating {spec.snps:,} SNPs over {spec.n_chroms} x {spec.length_mb:.2f} Mb into {path}")
-        with measure("simulate") as st:
-            write_simulated_dataset(str(path), spec.simulation(), log=log, workers=workers, executor="local")
+        with measure("simulate", tree=True) as st:          # tree: the Ray workers' CPU and memory too
+            write_simulated_dataset(str(path), spec.simulation(), log=log, workers=workers, executor="ray")
         cost = st.cost
         record.write_text(json.dumps({"spec": asdict(spec), "simulate": cost.to_dict()}, indent=1))
     ds = Dataset.open(str(path))

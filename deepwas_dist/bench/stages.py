@@ -11,6 +11,8 @@ mark of resident memory: on Linux the process's peak (VmHWM) is reset at the sta
 figure is the process's peak so far (a stage after a larger one then reports the larger one; ``peak_scope``
 says which). Children: the largest child that finished during the stage (``ru_maxrss`` of
 RUSAGE_CHILDREN is a maximum over all children, so it counts only when it rose during the stage).
+``measure(name, tree=True)`` also samples the processes this one does not reap (a local Ray's workers,
+:mod:`.proctree`): their CPU joins ``cpu_s`` and the largest of them joins the children's peak.
 """
 from __future__ import annotations
 
@@ -20,6 +22,8 @@ import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Iterator
+
+from .proctree import TreeSampler
 
 _STATUS, _CLEAR = "/proc/self/status", "/proc/self/clear_refs"
 
@@ -76,8 +80,9 @@ class Meter:
     """A stage being measured: started when made, ``stop()`` returns its :class:`StageCost` (for stages whose
     ends are not a ``with`` block, e.g. epochs ended by a training-loop callback)."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, tree: bool = False):
         self.name = name
+        self.tree = TreeSampler() if tree else None
         self.scoped = reset_peak()
         self.child0 = _children_maxrss()
         self.t0, self.c0 = time.perf_counter(), _cpu()
@@ -87,6 +92,9 @@ class Meter:
         own = _hwm_bytes() or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         child1 = _children_maxrss()
         child = child1 if child1 > self.child0 else 0
+        if self.tree is not None:
+            tree_cpu, tree_peak = self.tree.stop()
+            cpu, child = cpu + tree_cpu, max(child, tree_peak)
         return StageCost(self.name, wall, cpu, max(own, child), own, child, "stage" if self.scoped else "process")
 
 
@@ -99,9 +107,9 @@ class Stage:
 
 
 @contextmanager
-def measure(name: str) -> Iterator[Stage]:
+def measure(name: str, tree: bool = False) -> Iterator[Stage]:
     """Measure the ``with`` block as stage ``name`` (module docstring)."""
-    st, meter = Stage(name), Meter(name)
+    st, meter = Stage(name), Meter(name, tree)
     try:
         yield st
     finally:

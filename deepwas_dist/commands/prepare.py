@@ -161,6 +161,9 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
                         "has no cohort)")
     p.add_argument("--chroms", help="chromosomes (default 1-8; with --from-plink: the panel's)")
     p.add_argument("--length-mb", type=float, default=5.0, help="length of each chromosome in Mb (default 5)")
+    p.add_argument("--chunk-mb", type=float, metavar="MB",
+                   help="simulate a longer chromosome in independent msprime pieces of at most MB (no LD between "
+                        "pieces; msprime's cost grows faster than the length; default 5; 0: whole chromosomes)")
     p.add_argument("--demography", metavar="NAME",
                    help="msprime population history: european (default; bottleneck and recent growth, so LD decays "
                         "like 1000 Genomes EUR) or constant (Ne 10,000: weaker short-range, longer-range LD)")
@@ -234,7 +237,8 @@ def run(args: argparse.Namespace):
     if args.command == "simulate":
         return prepare_simulate(args.out, individuals=args.individuals, gwas_individuals=args.gwas_individuals,
                                 design=args.design, chroms=args.chroms,
-                                length_mb=args.length_mb, seed=args.seed, from_plink=args.from_plink, maf=args.maf,
+                                length_mb=args.length_mb, chunk_mb=args.chunk_mb, seed=args.seed,
+                                from_plink=args.from_plink, maf=args.maf,
                                 demography=args.demography, executor=args.executor, workers=args.workers,
                                 overwrite=args.overwrite, test_individuals=args.test_individuals, **geometry,
                                 **common)

@@ -35,6 +35,7 @@ from ..ingest.plink import ld_matrix
 from .demography import DEFAULT_HISTORY, history
 from .features import simulate_features
 from .genotypes import (
+    DEFAULT_CHUNK_MB,
     ChromPanel,
     default_workers,
     simulate_panel,
@@ -55,6 +56,9 @@ GWAS_PER_PANEL = 10
 class SimulationSpec:
     """What to simulate. Defaults: the embedded demo (8 chromosomes x 5 Mb, a 1,000-person reference panel,
     a 10,000-person GWAS cohort, out-of-sample design, 3 traits).
+
+    ``chunk_mb``: a chromosome longer than this is simulated in independent msprime pieces of at most this
+    length (:func:`~deepwas_dist.simulate.genotypes.chunk_lengths`; 0: whole), no LD between pieces.
 
     ``n_individuals`` is the reference panel (the LD source), ``n_gwas`` the GWAS cohort whose genotypes
     give z its LD out-of-sample (None: ``GWAS_PER_PANEL`` x n_individuals; unused in-sample). The traits'
@@ -78,6 +82,7 @@ class SimulationSpec:
     n_gwas: int | None = None
     design: str = "out-of-sample"
     demography: str = DEFAULT_HISTORY                       # simulate.demography.HISTORIES
+    chunk_mb: float = DEFAULT_CHUNK_MB                      # msprime pieces per chromosome (0: whole)
     n_test: int = field(default=0, repr=False)              # test cohort (simulate.testcohort); 0: none
 
     @property
@@ -145,19 +150,17 @@ class LocalGenome:
         self.cohorts: list[ChromPanel | None] | None = None
         self.tests: list[ChromPanel | None] | None = None
         self.z_sd: dict[int, np.ndarray] = {}
+        run = {"seed": spec.seed, "workers": workers, "demography": spec.demography, "chunk_mb": spec.chunk_mb}
         if spec.panels is not None:
             self.panels = list(spec.panels)
         elif spec.n_test:
-            trios = simulate_with_test(spec.n_individuals, n_gwas or 0, spec.n_test, spec.chroms, spec.length_mb,
-                                       seed=spec.seed, workers=workers, demography=spec.demography)
+            trios = simulate_with_test(spec.n_individuals, n_gwas or 0, spec.n_test, spec.chroms, spec.length_mb, **run)
             self.panels, self.tests = [p for p, _, _ in trios], [t for _, _, t in trios]
             self.cohorts = None if n_gwas is None else [c for _, c, _ in trios]
         elif n_gwas is None:
-            self.panels = simulate_panel(spec.n_individuals, spec.chroms, spec.length_mb, seed=spec.seed,
-                                         workers=workers, demography=spec.demography)
+            self.panels = simulate_panel(spec.n_individuals, spec.chroms, spec.length_mb, **run)
         else:
-            pairs = simulate_panel_and_cohort(spec.n_individuals, n_gwas, spec.chroms, spec.length_mb, seed=spec.seed,
-                                              workers=workers, demography=spec.demography)
+            pairs = simulate_panel_and_cohort(spec.n_individuals, n_gwas, spec.chroms, spec.length_mb, **run)
             self.panels, self.cohorts = [p for p, _ in pairs], [c for _, c in pairs]
         self.spec = spec
 
@@ -175,6 +178,10 @@ class LocalGenome:
             if self.cohorts is not None:
                 self.cohorts[i] = None                # only z needs the cohort's genotypes
             yield p, z
+
+    def slice_maker(self) -> None:
+        """LD slices are made in this process (the writer's own ld_fn); the Ray source makes them as tasks."""
+        return None
 
     def test_sample(self, i: int) -> tuple[ChromPanel, np.ndarray]:
         """Chromosome i's test cohort and the genotype sd of the sample its z came from (after
@@ -209,10 +216,11 @@ def _write(url: str, spec: SimulationSpec, genome, storage_options: dict | None,
             ann = pd.DataFrame(part.annotations, columns=list(part.names))
             ann.insert(0, S.SNP, part.snp)
             w.add_snps(p.chrom, p.snps, ann, tracks=part.tracks)
-            X = p.standardized()
+            maker = genome.slice_maker()
+            X = p.standardized() if maker is None else None
             info = w.add_ld_slices(p.chrom, lambda lo, hi, X=X: ld_matrix(X[:, lo:hi]), core_kb=spec.core_kb,
                                    bandwidth_kb=spec.bandwidth_kb, n_ref=p.n_individuals, shrinkage=spec.shrinkage,
-                                   dtype=spec.storage_dtype, ld_source="simulated panel (msprime)")
+                                   dtype=spec.storage_dtype, ld_source="simulated panel (msprime)", slice_maker=maker)
             del X, p
             for acc, zc in zip(zs, z):
                 acc.append(zc)

@@ -24,7 +24,7 @@ from ..ingest.steps import chrom_blocks, progress_bar, refuse_existing
 from ..ingest.summary import PrepareSummary, finish_summary
 from .dataset import SimulationSpec, write_simulated_dataset
 from .demography import DEFAULT_HISTORY
-from .genotypes import panel_from_genotypes
+from .genotypes import DEFAULT_CHUNK_MB, panel_from_genotypes
 from .testcohort import cohort_location
 
 #: Simulated genome length (Mb) from which --executor defaults to Ray on one machine: below it msprime takes
@@ -62,7 +62,8 @@ def _panels_from_plink(panel: Panel, progress: bool | None) -> tuple[list, int, 
 
 
 def prepare_simulate(out: str, *, individuals: int = 1000, gwas_individuals: int | None = None,
-                     design: str | None = None, chroms=None, length_mb: float = 5.0, seed: int = 0,
+                     design: str | None = None, chroms=None, length_mb: float = 5.0,
+                     chunk_mb: float | None = None, seed: int = 0,
                      core_kb: float = SIMULATED_GEOMETRY.core_kb,
                      bandwidth_kb: float = SIMULATED_GEOMETRY.bandwidth_kb, from_plink: str | None = None,
                      maf: float = 0.01, demography: str | None = None, executor: str | None = None,
@@ -73,7 +74,8 @@ def prepare_simulate(out: str, *, individuals: int = 1000, gwas_individuals: int
     genotypes (a reference panel of ``individuals`` and, out-of-sample, a GWAS cohort of ``gwas_individuals``
     (default 10x) from the same population, x ``chroms`` (default 1-8) x ``length_mb``), or with
     ``from_plink`` the genotypes of a real PLINK panel (its chromosomes, or ``chroms`` of them; MAF >=
-    ``maf``). ``design``: "out-of-sample" (default) or "in-sample" (the default and only design with
+    ``maf``). ``chunk_mb``: msprime pieces per chromosome (:class:`~.dataset.SimulationSpec`; None: its
+    default). ``design``: "out-of-sample" (default) or "in-sample" (the default and only design with
     ``from_plink``). ``demography``: the msprime population history (:mod:`~deepwas_dist.simulate.demography`,
     default european). ``executor``: where the chromosomes are simulated, "ray" (Ray tasks,
     :mod:`~deepwas_dist.simulate.tasks`; the default on a Ray cluster or from :data:`RAY_FROM_MB` of genome)
@@ -85,6 +87,10 @@ def prepare_simulate(out: str, *, individuals: int = 1000, gwas_individuals: int
     if workers is not None and workers < 1:
         raise InputError(f"--workers must be >= 1, got {workers}; fix: give the chromosomes to simulate at a time")
     design = design or ("in-sample" if from_plink else "out-of-sample")
+    chunk_mb = DEFAULT_CHUNK_MB if chunk_mb is None else chunk_mb
+    if not chunk_mb >= 0:
+        raise InputError(f"--chunk-mb must be >= 0, got {chunk_mb}; fix: give the longest msprime piece in Mb "
+                         "(0: whole chromosomes)")
     if individuals < 2:
         raise InputError(f"--individuals must be >= 2, got {individuals}; fix: give the reference-panel size")
     if gwas_individuals is not None:
@@ -123,12 +129,15 @@ def prepare_simulate(out: str, *, individuals: int = 1000, gwas_individuals: int
                                 "imputed)")
     else:
         spec = SimulationSpec(n_individuals=int(individuals), chroms=tuple(chrom_list or range(1, 9)),
-                              length_mb=float(length_mb), seed=int(seed), core_kb=core_kb, bandwidth_kb=bandwidth_kb,
+                              length_mb=float(length_mb), chunk_mb=float(chunk_mb), seed=int(seed), core_kb=core_kb,
+                              bandwidth_kb=bandwidth_kb,
                               design=design, n_gwas=None if gwas_individuals is None else int(gwas_individuals),
                               demography=demography or DEFAULT_HISTORY, n_test=int(test_individuals or 0))
         read = None
         details["genotypes"] = (f"msprime ({spec.demography} history), {spec.n_individuals:,} individuals x "
-                                f"{len(spec.chroms)} chromosomes x {spec.length_mb:g} Mb, seed {spec.seed}")
+                                f"{len(spec.chroms)} chromosomes x {spec.length_mb:g} Mb"
+                                + (f" (pieces <= {spec.chunk_mb:g} Mb)" if 0 < spec.chunk_mb < spec.length_mb else "")
+                                + f", seed {spec.seed}")
     n_gwas = spec.check().gwas_individuals
     details["design"] = (f"{design}: z from a {n_gwas:,}-person GWAS cohort, LD from the {spec.n_individuals:,}-"
                          "person panel" if n_gwas else f"{design}: z and LD from the same panel")

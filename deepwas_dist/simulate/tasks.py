@@ -1,7 +1,7 @@
 """The simulation's per-chromosome work as Ray tasks: a local Ray by default, the cluster of RAY_ADDRESS
 (``ray job submit``) when set.
 
-Two rounds of tasks, because each trait's true f is normalised over the whole genome (its truth is
+Three kinds of tasks, two rounds of them, because each trait's true f is normalised over the whole genome (its truth is
 built on all chromosomes' features), so no chromosome's z can be drawn before every SNP table exists:
 
   1. ``simulate`` (one per chromosome, at most ``workers`` in flight): msprime ancestry and mutations, the
@@ -13,6 +13,11 @@ built on all chromosomes' features), so no chromosome's z can be drawn before ev
      from all SNP tables): every trait's z from that chromosome's cohort (out-of-sample) or panel
      (in-sample) genotypes, read from the object store. It returns T float64 vectors of M (8 T M bytes);
      the cohort's object is released as its z comes back.
+  3. ``slice`` (one per LD slice, at most ``workers`` in flight, as the writer takes each chromosome): the
+     slice's window of the panel's genotypes (read from the object store), standardised, R = X^T X / n and
+     its eigendecomposition (:func:`~deepwas_dist.data.ld_numerics.slice_from_ld`, the writer's own step).
+     It returns the slice's LDSlice (its whitened factors, about what the slice takes in the dataset at
+     float64); the driver hands slices to the writer in slice order as they finish.
 
 Memory: a task holds one chromosome. The driver holds the SNP tables, features and z, and one
 chromosome's panel genotypes at a time (fetched when that chromosome is written, in chromosome order; a
@@ -24,8 +29,8 @@ the genome-wide f imposes. Example, 130 Mb at HapMap3 density (M about 47,000), 
 Every random draw derives from (seed, chromosome[, trait]) and the writer gets the same inputs in the
 same order as on the in-process path, so the dataset does not depend on the executor, the number of
 workers or the completion order: SNP tables, annotations, tracks, LD slices and F_TRUE are bit-identical;
-z agrees to ~1e-14 (X^T X b by OpenBLAS runs on one thread in a Ray task and on several in the driver,
-which changes the summation order). Progress: one line per finished task, "k/n chromosomes" with the
+z and the LD factors agree to ~1e-12 (OpenBLAS and LAPACK run on one thread in a Ray task and on several
+in the driver, which changes the summation order). Progress: one line per finished task, "k/n chromosomes" with the
 seconds since the command started.
 """
 from __future__ import annotations
@@ -37,7 +42,11 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import pandas as pd
 
+from ..data.ld_numerics import slice_from_ld
+from ..data.slicing import SlicePlan
+from ..ingest.plink import ld_matrix
 from ..ray_tasks import as_completed, in_order, ray_workers
+from ..slice import LDSlice
 from .genotypes import ChromPanel, check_chroms, chrom_simulator
 from .traits import TraitSpec, chrom_z
 
@@ -55,6 +64,13 @@ def _z_task(snps: pd.DataFrame, genotypes: np.ndarray, fs: list[np.ndarray], spe
     return chrom_z(ChromPanel(snps, genotypes), fs, specs, seed)
 
 
+def _slice_task(snps: pd.DataFrame, genotypes: np.ndarray, plan: SlicePlan, geom: dict) -> LDSlice:
+    """Round 3: one LD slice from the panel genotypes of its chromosome (columns standardised one by one,
+    so the window's columns equal those of the whole panel standardised)."""
+    X = ChromPanel(snps.iloc[plan.lo:plan.hi], genotypes[:, plan.lo:plan.hi]).standardized()
+    return slice_from_ld(lambda lo, hi: ld_matrix(X[:, lo - plan.lo:hi - plan.lo]), plan, geom)
+
+
 class RayGenome:
     """The Ray genome source of :func:`~.dataset.write_simulated_dataset` (same methods as its
     ``LocalGenome``). A context manager: Ray is joined or started as :func:`~deepwas_dist.ray_tasks.ray_workers`
@@ -65,8 +81,9 @@ class RayGenome:
         self.t0 = time.perf_counter() if t0 is None else t0          # progress lines: seconds since t0
         self.chroms = check_chroms(spec.chroms)
         self.job = chrom_simulator(spec.n_individuals, spec.gwas_individuals or 0, spec.length_mb, spec.seed,
-                                   {"demography": spec.demography})
+                                   {"demography": spec.demography, "chunk_mb": spec.chunk_mb})
         self._refs: list[list] = []
+        self._slice_maker: Callable | None = None
         self._tables: list[pd.DataFrame] = []
         self._stack = contextlib.ExitStack()
 
@@ -117,6 +134,26 @@ class RayGenome:
                 yield i, z
 
         for i, z in in_order(finished()):                # the writer takes chromosomes in order
-            panel = ray.get(self._refs[i][1])
+            table_ref, panel_ref = self._refs[i][:2]
             self._refs[i] = []
-            yield ChromPanel(self._tables[i], panel), z
+            self._slice_maker = self._make_slice_maker(table_ref, panel_ref)
+            yield ChromPanel(self._tables[i], ray.get(panel_ref)), z
+            self._slice_maker = None
+
+    def slice_maker(self) -> Callable | None:
+        """The ``slice_maker`` of :meth:`~deepwas_dist.data.writer.DatasetWriter.add_ld_slices` for the
+        chromosome :meth:`chromosomes` last yielded: its slices as Ray tasks, in plan order."""
+        return self._slice_maker
+
+    def _make_slice_maker(self, table_ref, panel_ref) -> Callable:
+        ray, task = self._ray, self._ray.remote(num_cpus=1)(_slice_task)
+
+        def make(plans, geom) -> Iterator[LDSlice]:
+            def submit(i: int) -> list:
+                return [task.remote(table_ref, panel_ref, plans[i], geom)]
+
+            done = ((i, ray.get(ref)) for i, (ref,) in as_completed(ray, len(plans), submit, self.window))
+            for _, sl in in_order(done):
+                yield sl
+
+        return make

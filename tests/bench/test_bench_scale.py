@@ -165,3 +165,26 @@ def test_a_failed_scaling_run_is_reported_not_fatal(monkeypatch):
     lines: list[str] = []
     assert scale.measure_scaling({"size": "2k", "dataset": "x"}, scale.ScaleSettings(), lines.append) is None
     assert "timed out" in lines[-1] and scale.RAY_WAIT_VAR not in os.environ
+
+
+_GRANDCHILD = """
+import subprocess, sys
+code = "import time\\nx = bytearray(200 * 2**20)\\nt = time.process_time()\\nwhile time.process_time() - t < 0.8: pass"
+subprocess.Popen([sys.executable, "-c", code], start_new_session=False)   # not waited for by its parent
+import time; time.sleep(1.6)
+"""
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="needs /proc")
+def test_tree_counts_what_rusage_children_misses(tmp_path):
+    """A grandchild (like a Ray worker: started and reaped by a process this one started) burns 0.8 s of
+    CPU and touches 200 MiB: RUSAGE_CHILDREN alone misses it, the tree sampler counts it once."""
+    import subprocess
+    import sys
+    for tree in (False, True):
+        with measure("spawn", tree=tree) as st:
+            subprocess.run([sys.executable, "-c", _GRANDCHILD], check=True)
+        if tree:
+            assert 0.7 < st.cost.cpu_s < 2.5 and st.cost.children_peak_rss_bytes > 200 * 2**20
+        else:
+            assert st.cost.cpu_s < 0.6             # the direct child's own start-up only

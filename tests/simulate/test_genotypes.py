@@ -8,7 +8,7 @@ import pytest
 from deepwas_dist.data.schema import A1, A2, BP, CHR, CM, MAF, SNP, SNP_COLUMNS
 from deepwas_dist.errors import InputError
 from deepwas_dist.simulate import panel_from_genotypes, simulate_panel
-from deepwas_dist.simulate.genotypes import simulate_panel_and_cohort
+from deepwas_dist.simulate.genotypes import chunk_lengths, simulate_panel_and_cohort
 
 
 def test_shapes_dtypes_and_snp_table(small_panels):
@@ -154,3 +154,64 @@ def test_panel_and_cohort_errors():
         simulate_panel_and_cohort(100, 1, chroms=(1,), length_mb=0.5)
     with pytest.raises(InputError, match="n_individuals"):
         simulate_panel_and_cohort(1, 100, chroms=(1,), length_mb=0.5)
+
+
+def test_chunk_lengths():
+    assert chunk_lengths(5e6, None) == chunk_lengths(5e6, 0) == chunk_lengths(5e6, 5e6) == [5_000_000]
+    pieces = chunk_lengths(12_345_678, 5e6)
+    assert len(pieces) == 3 and sum(pieces) == 12_345_678 and max(pieces) <= 5e6 and max(pieces) - min(pieces) <= 1
+
+
+def _brute_force_sites(ts, offset: int, n: int, n_cohort: int, maf_min: float) -> tuple[list, list]:
+    """The kept sites one variant at a time, as the rule says: the first site at a bp, panel MAF > 0 and
+    >= maf_min, polymorphic in the cohort."""
+    rows, bps, last = [], [], None
+    for v in ts.variants():
+        bp = int(v.site.position) + 1 + offset
+        if bp == last:
+            continue
+        last = bp
+        g = v.genotypes[0::2] + v.genotypes[1::2]
+        c = int(g[:n].sum())
+        cc = int(g[n:n + n_cohort].sum())
+        if 0 < min(c, 2 * n - c) / (2 * n) and min(c, 2 * n - c) / (2 * n) >= maf_min and (
+                not n_cohort or 0 < cc < 2 * n_cohort):
+            rows.append(g.astype(np.int8))
+            bps.append(bp)
+    return rows, bps
+
+
+@pytest.mark.parametrize("block", [7, 4096])
+def test_site_blocks_equal_one_variant_at_a_time(monkeypatch, block):
+    import msprime
+
+    from deepwas_dist.simulate import genotypes as gt
+    monkeypatch.setattr(gt, "SITE_BLOCK", block)
+    ts = msprime.sim_mutations(msprime.sim_ancestry(60, sequence_length=3e5, recombination_rate=1e-8,
+                                                    population_size=1e4, random_seed=3),
+                               rate=2e-8, model=msprime.BinaryMutationModel(), random_seed=4, discrete_genome=True)
+    assert np.any(np.diff(ts.tables.sites.position.astype(np.int64)) == 0) or ts.num_sites > 50
+    got = list(gt._kept_sites(ts, 1000, 20, 40, 0.05))
+    rows, bps = _brute_force_sites(ts, 1000, 20, 40, 0.05)
+    assert len(rows) > 20
+    np.testing.assert_array_equal(np.concatenate([g for g, _ in got]), np.stack(rows))
+    np.testing.assert_array_equal(np.concatenate([b for _, b in got]), bps)
+
+
+def test_chunked_chromosome_is_independent_pieces_end_to_end():
+    whole = simulate_panel(300, chroms=(3,), length_mb=3.0, seed=2, chunk_mb=0)[0]
+    assert whole.snps.equals(simulate_panel(300, chroms=(3,), length_mb=3.0, seed=2, chunk_mb=3.0)[0].snps)
+    p = simulate_panel(300, chroms=(3,), length_mb=3.0, seed=2, chunk_mb=1.0)[0]
+    bp = p.snps[BP].to_numpy()
+    assert np.all(np.diff(bp) > 0) and bp[-1] <= 3_000_000
+    assert 0.7 < p.n_snps / whole.n_snps < 1.3                          # the same density
+    per_piece = np.histogram(bp, bins=[0, 1e6, 2e6, 3e6 + 1])[0]
+    assert per_piece.min() > 0.2 * p.n_snps
+    # no LD across a piece boundary: 30 SNPs either side of it have the r^2 of unlinked SNPs (1/n), and
+    # 30 with the 30 before them, in one piece, more
+    X, n = p.standardized(), p.n_individuals
+    for boundary in (1_000_000, 2_000_000):
+        e = int(np.searchsorted(bp, boundary, side="right"))
+        across = ((X[:, e - 30:e].T @ X[:, e:e + 30] / n) ** 2).mean()
+        within = ((X[:, e - 60:e - 30].T @ X[:, e - 30:e] / n) ** 2).mean()
+        assert across < 2.0 / n and within > 3 * across, (boundary, across, within)

@@ -14,6 +14,7 @@ from deepwas_dist.simulate.dataset import SimulationSpec, write_simulated_datase
 from deepwas_dist.simulate.genotypes import chrom_simulator
 from deepwas_dist.simulate.tasks import _simulate_task, _z_task
 from deepwas_dist.simulate.traits import DEFAULT_TRAITS
+from tests.ld_fixtures import assert_same_slices
 
 
 def _spec(**kw) -> SimulationSpec:
@@ -29,10 +30,10 @@ def _files(ds: Dataset, prefix: str) -> dict[str, str]:
 
 
 def _assert_same(a: Dataset, b: Dataset) -> None:
-    for prefix in ("snps/", "ld/chr="):                   # SNP tables, annotations, tracks, LD shards: bytes
-        assert _files(a, prefix) == _files(b, prefix) and _files(a, prefix)
-    cols = [c for c in a.slice_index().columns if c != "FILE"]
-    assert a.slice_index()[cols].equals(b.slice_index()[cols])
+    assert _files(a, "snps/") == _files(b, "snps/") and _files(a, "snps/")   # SNP tables, annotations, tracks
+    # LD slices: made by Ray tasks (one LAPACK thread) or in this process (several): same up to the last
+    # bits, which float32 storage rounds away in most entries
+    assert_same_slices(a, b, atol=1e-6)
     assert a.traits == b.traits and a.simulation == b.simulation
     for t in a.traits:
         x, y = a.sumstats(t), b.sumstats(t)
