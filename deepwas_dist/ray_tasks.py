@@ -73,3 +73,11 @@ def in_order(completed: Iterator[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
         while nxt in buffer:
             yield nxt, buffer.pop(nxt)
             nxt += 1
+
+
+def results_in_order(ray, n_tasks: int, submit: Callable[[int], list], window: int) -> Iterator[Any]:
+    """The value of each task's first ref, in submission order (0, 1, ...), with at most ``window`` tasks in
+    flight: :func:`as_completed` then :func:`in_order`, so a result waits in memory only for earlier ones."""
+    done = ((i, ray.get(refs[0])) for i, refs in as_completed(ray, n_tasks, submit, window))
+    for _, value in in_order(done):
+        yield value

@@ -84,10 +84,10 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
 
     tasks = _Parser(add_help=False)
     tasks.add_argument("--executor", choices=["ray", "local"],
-                       help="ray: Ray tasks (simulate: one per chromosome; plink: one per slice) on a local Ray, or on "
-                            "RAY_ADDRESS's cluster; local: in this process (simulate: a process pool). Default: ray "
-                            "for simulate on a Ray cluster (RAY_ADDRESS) or from 500 Mb of genome, else local; "
-                            "local for plink. The dataset is the same")
+                       help="ray: Ray tasks (simulate: msprime and z per chromosome, LD per slice; plink and "
+                            "ukbb-ld: LD per slice) on a local Ray, or on RAY_ADDRESS's cluster; local: here "
+                            "(simulate: a process pool). Default: ray for simulate on a Ray cluster (RAY_ADDRESS) or "
+                            "from 500 Mb of genome, else local; local for plink and ukbb-ld. The dataset is the same")
     tasks.add_argument("--workers", type=int, metavar="N",
                        help="tasks at a time (default: one per core; on a Ray cluster: its CPUs)")
 
@@ -100,7 +100,7 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
     bw.add_argument("--bandwidth-cm", type=float, help="flank width in cM (the .bim's genetic map)")
     p.add_argument("--build", help="genome build of the positions, recorded in the manifest (e.g. hg19)")
 
-    p = sub.add_parser("ukbb-ld", parents=[common, out, new], help="LD slices from the Broad UKBB LD windows")
+    p = sub.add_parser("ukbb-ld", parents=[common, out, new, tasks], help="LD slices from the Broad UKBB LD windows")
     p.add_argument("--dir", required=True, metavar="URL", help="folder of chr{c}_{start}_{end}.npz + .gz files")
     p.add_argument("--bandwidth-kb", type=float,
                    help="flank width in kb (default 1000; core + 2 flanks must fit in a 3 Mb window)")
@@ -220,8 +220,8 @@ def run(args: argparse.Namespace):
                              **geometry, **common)
     if args.command == "ukbb-ld":
         return prepare_ukbb_ld(args.out, args.dir, chroms=args.chroms, annot=args.annot, fill=args.fill,
-                               build=args.build, overwrite=args.overwrite, input_storage_options=iso, **geometry,
-                               **common)
+                               build=args.build, overwrite=args.overwrite, input_storage_options=iso,
+                               executor=args.executor or "local", workers=args.workers, **geometry, **common)
     if args.command == "sumstats":
         return prepare_sumstats(args.out, args.trait, args.file, fmt=args.format,
                                 columns=parse_columns(args.columns), n=args.n,

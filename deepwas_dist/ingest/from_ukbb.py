@@ -5,6 +5,8 @@ the slice's SNPs, preferring the window whose centre is nearest the core's centr
 """
 from __future__ import annotations
 
+import contextlib
+import sys
 import time
 from dataclasses import dataclass
 
@@ -16,10 +18,12 @@ from ..data.chroms import parse_chroms
 from ..data.slicing import PANEL_GEOMETRY, SlicePlan, plan_slices
 from ..data.writer import DatasetWriter
 from ..errors import InputError
+from ..ray_tasks import ray_workers
 from .align import annotations_for
+from .ld_tasks import window_slice_maker
 from .steps import progress_bar, refuse_existing, write_ld
 from .summary import PrepareSummary, finish_summary
-from .ukbb import list_ukbb_files, read_ukbb_ld, read_ukbb_snps
+from .ukbb import list_ukbb_files, read_ukbb_snps, read_ukbb_window, window_ld
 
 
 @dataclass
@@ -101,20 +105,18 @@ def _choose_windows(c: int, plans: list[SlicePlan], bp: np.ndarray, windows: lis
 
 
 class _WindowCache:
-    """The last few UKBB windows read (dense R), so each window is read about once in genomic order."""
+    """The last few UKBB windows read (sparse, as stored), so each window is read about once in genomic
+    order; a slice makes only its own block dense (:func:`~.ukbb.window_ld`)."""
 
     def __init__(self, iso: dict | None, size: int = 2):
         self.iso, self.size, self.cache = iso, size, {}
 
-    def get(self, w: _Window) -> np.ndarray:
+    def get(self, w: _Window):
         if w.url not in self.cache:
-            snps, R = read_ukbb_ld(w.url, self.iso)
-            if not np.array_equal(snps[S.SNP].to_numpy(dtype=object), w.ids):
-                raise InputError(f"{w.url}: its SNP list changed while reading; fix: do not modify the files "
-                                 "during ingestion")
+            _, M = read_ukbb_window(w.url, self.iso, expect_ids=w.ids)
             while len(self.cache) >= self.size:
                 self.cache.pop(next(iter(self.cache)))
-            self.cache[w.url] = R
+            self.cache[w.url] = M
         return self.cache[w.url]
 
 
@@ -123,15 +125,21 @@ def prepare_ukbb_ld(out: str, ld_dir: str, *, chroms=None, core_kb: float = PANE
                     dtype: str = PANEL_GEOMETRY.dtype, annot: list[str] | None = None,
                     fill: float | None = None, build: str | None = "hg19", overwrite: bool = False,
                     storage_options: dict | None = None, input_storage_options: dict | None = None,
-                    progress: bool | None = True) -> PrepareSummary:
+                    progress: bool | None = True, executor: str = "local", workers: int | None = None
+                    ) -> PrepareSummary:
     """SNP table + LD slices from the Broad UKBB LD windows in ``ld_dir`` (``chr{c}_{start}_{end}.npz`` + .gz).
 
     The SNP table of a chromosome is the union of its windows' SNP lists (deduplicated, ordered by
     position). Each slice's LD is the sub-block of a window that holds all of the slice's SNPs, preferring
     the window whose centre is nearest the core's centre; when none does, an InputError suggests a smaller
-    ``bandwidth_kb``. The panel size is unknown (n_ref None).
+    ``bandwidth_kb``. The panel size is unknown (n_ref None). Windows are read sparse and only a slice's
+    block is made dense. ``executor``: "local" (slices one after another here, the last two windows
+    cached) or "ray" (one Ray task per slice reading its window itself, ``workers`` at a time,
+    :mod:`.ld_tasks`; the same slices).
     """
     t0 = time.perf_counter()
+    if executor not in ("local", "ray"):
+        raise InputError(f"--executor must be ray or local, got {executor!r}")
     refuse_existing(out, storage_options, overwrite)
     iso = input_storage_options
     files = list_ukbb_files(ld_dir, storage_options=iso)
@@ -161,9 +169,12 @@ def prepare_ukbb_ld(out: str, ld_dir: str, *, chroms=None, core_kb: float = PANE
     ann, ann_details = annotations_for(annot, tables, fill, iso)
     details.update(ann_details)
     cache = _WindowCache(iso)
-    used = set()
     desc = f"UK Biobank LD windows from {ld_dir}"
-    with DatasetWriter(out, storage_options, build=build, overwrite=overwrite, description=desc) as w:
+    with contextlib.ExitStack() as stack:
+        if executor == "ray":
+            log = None if progress is False else (lambda m: print(f"[ukbb-ld] {m}", file=sys.stderr))
+            ray, window = stack.enter_context(ray_workers(workers, log, "LD slices"))
+        w = stack.enter_context(DatasetWriter(out, storage_options, build=build, overwrite=overwrite, description=desc))
         for c in chrom_list:
             w.add_snps(c, tables[c], None if ann is None else ann[c])
             it = iter(choices[c])
@@ -172,12 +183,13 @@ def prepare_ukbb_ld(out: str, ld_dir: str, *, chroms=None, core_kb: float = PANE
                 win, rows = next(it)
                 if len(rows) != hi - lo:
                     raise AssertionError("slice plan and window choice disagree")
-                used.add(win.url)
-                return cache.get(win)[np.ix_(rows, rows)]
+                return window_ld(cache.get(win), rows)
 
-            write_ld(w, c, tables[c][S.BP].to_numpy(), None, ld_fn, progress, core_kb=core_kb,
-                      bandwidth_kb=bandwidth_kb, n_ref=None, shrinkage=shrinkage, dtype=dtype,
-                      ld_source=f"UKBB LD {ld_dir}")
+            maker = window_slice_maker(ray, window, choices[c], iso) if executor == "ray" else None
+            write_ld(w, c, tables[c][S.BP].to_numpy(), None, ld_fn, progress, slice_maker=maker, core_kb=core_kb,
+                     bandwidth_kb=bandwidth_kb, n_ref=None, shrinkage=shrinkage, dtype=dtype,
+                     ld_source=f"UKBB LD {ld_dir}")
+    used = {win.url for ch in choices.values() for win, _ in ch}
     details["windows"] = f"{n_windows} found, {len(used)} used"
     details["n_ref"] = "unknown (UKBB LD): no r^2 bias correction"
     sm = PrepareSummary("ukbb-ld", out, snps_read=n_read, snps_kept=sum(len(t) for t in tables.values()),

@@ -1,4 +1,4 @@
-"""LD and eigendecomposition per slice as Ray tasks (``prepare plink --executor ray``).
+"""LD and eigendecomposition per slice as Ray tasks (``prepare plink|ukbb-ld --executor ray``).
 
 One task per slice: it reads the slice's window of the PLINK panel from the .bed itself (the
 :class:`~.plink.Panel` travels without its open reader), standardises it, forms R = X^T X / n and
@@ -7,8 +7,11 @@ holds one window, (n_ref, m) genotypes and the (m, m) R, and returns only the sl
 whitened factors: about what the slice takes in the dataset, at float64). At most ``workers`` tasks are
 in flight; the driver hands the slices to the writer in slice order as they finish (ray.wait; a slice
 done before an earlier one waits in a buffer). On a cluster the .bed must be readable at the same path
-on every node. The dataset equals the serial path's (same windows, same numerics) up to the last bits
-of the eigendecomposition, which runs on one thread in a task (tests/ingest/test_ld_tasks.py).
+on every node. A UKBB slice's task (:func:`window_slice_maker`) reads its chosen window's .npz sparse
+(from any fsspec URL, so on a cluster from object storage), makes only the slice's block dense and
+whitens it: it holds the window's sparse triangle and the slice's (m, m) R. The dataset equals the serial
+path's (same windows, same numerics) up to the last bits of the eigendecomposition, which runs on one
+thread in a task (tests/ingest/test_ld_tasks.py).
 """
 from __future__ import annotations
 
@@ -16,9 +19,10 @@ from collections.abc import Callable, Iterator, Sequence
 
 from ..data.ld_numerics import slice_from_ld
 from ..data.slicing import SlicePlan
-from ..ray_tasks import as_completed, in_order
+from ..ray_tasks import results_in_order
 from ..slice import LDSlice
 from .plink import Panel, ld_matrix
+from .ukbb import read_ukbb_window, window_ld
 
 
 def _slice_task(panel: Panel, start: int, plan: SlicePlan, geom: dict) -> LDSlice:
@@ -33,11 +37,28 @@ def panel_slice_maker(ray, window: int, panel_ref, start: int
     task = ray.remote(num_cpus=1)(_slice_task)
 
     def make(plans: Sequence[SlicePlan], geom: dict) -> Iterator[LDSlice]:
-        def submit(i: int) -> list:
-            return [task.remote(panel_ref, start, plans[i], geom)]
+        return results_in_order(ray, len(plans), lambda i: [task.remote(panel_ref, start, plans[i], geom)], window)
 
-        done = ((i, ray.get(ref)) for i, (ref,) in as_completed(ray, len(plans), submit, window))
-        for _, sl in in_order(done):
-            yield sl
+    return make
+
+
+def _window_slice_task(url: str, ids, rows, plan: SlicePlan, geom: dict, iso: dict | None) -> LDSlice:
+    """One slice from rows ``rows`` of the UKBB window at ``url`` (whose SNP list must still be ``ids``)."""
+    _, M = read_ukbb_window(url, iso, expect_ids=ids)
+    return slice_from_ld(lambda lo, hi: window_ld(M, rows), plan, geom)
+
+
+def window_slice_maker(ray, window: int, choices: Sequence[tuple], iso: dict | None
+                       ) -> Callable[[Sequence[SlicePlan], dict], Iterator[LDSlice]]:
+    """A ``slice_maker`` for a chromosome of UKBB windows: ``choices[i]`` = (window, its matrix rows) of
+    plan i (``from_ukbb._choose_windows``), one Ray task per slice, ``window`` in flight, in plan order."""
+    task = ray.remote(num_cpus=1)(_window_slice_task)
+
+    def make(plans: Sequence[SlicePlan], geom: dict) -> Iterator[LDSlice]:
+        def submit(i: int) -> list:
+            win, rows = choices[i]
+            return [task.remote(win.url, win.ids, rows, plans[i], geom, iso)]
+
+        return results_in_order(ray, len(plans), submit, window)
 
     return make

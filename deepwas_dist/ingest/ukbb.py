@@ -65,16 +65,18 @@ def _load_npz(npz_url: str, storage_options: dict | None) -> sp.spmatrix:
                          "with scipy.sparse.save_npz.") from e
 
 
-def read_ukbb_ld(npz_url: str, storage_options: dict | None = None) -> tuple[pd.DataFrame, np.ndarray]:
-    """Read one UKBB LD window.
+def read_ukbb_window(npz_url: str, storage_options: dict | None = None, expect_ids: np.ndarray | None = None
+                     ) -> tuple[pd.DataFrame, sp.csr_matrix]:
+    """Read and check one UKBB LD window, keeping its matrix sparse.
 
     Args:
         npz_url: URL of ``chr{c}_{start}_{end}.npz``; the SNP list ``.gz`` must sit beside it.
         storage_options: fsspec options (e.g. ``{"endpoint_url": ..., "anon": True}`` for s3).
+        expect_ids: the SNP IDs the window listed when it was planned from (its rows must still be them).
 
     Returns:
-        (snps, R): snps has columns ``SNP_COLUMNS`` (CM and MAF NaN), one row per SNP in matrix order;
-        R is the dense (m, m) float64 LD matrix M + M^T (exactly symmetric, unit diagonal).
+        (snps, M): snps has columns ``SNP_COLUMNS`` (CM and MAF NaN), one row per SNP in matrix order; M is
+        the stored (m, m) triangle as CSR, R = M + M^T (:func:`window_ld` makes any block of R dense).
 
     Raises:
         InputError: missing file, shape not matching the SNP list, M not triangular, diagonal not 0.5,
@@ -82,6 +84,9 @@ def read_ukbb_ld(npz_url: str, storage_options: dict | None = None) -> tuple[pd.
     """
     gz_url = _snp_list_url(npz_url)
     snps = read_ukbb_snps(gz_url, storage_options)
+    if expect_ids is not None and not np.array_equal(snps[SNP].to_numpy(dtype=object), expect_ids):
+        raise InputError(f"{npz_url}: its SNP list changed while reading; fix: do not modify the files during "
+                         "ingestion")
     M = sp.csr_matrix(_load_npz(npz_url, storage_options))
     M.eliminate_zeros()
     m = len(snps)
@@ -101,10 +106,23 @@ def read_ukbb_ld(npz_url: str, storage_options: dict | None = None) -> tuple[pd.
         raise InputError(f"{npz_url}: diagonal entry {i} (SNP {snps[SNP].iloc[i]}) is {diag[i]}, not 0.5 "
                          f"({int(bad.sum())} such entries). The UKBB format stores M with R = M + M^T, so "
                          "the diagonal must be 0.5; a full matrix should be written with write_ukbb_ld.")
-    R = M.toarray().astype(np.float64)
-    R = R + R.T
+    return snps, M
+
+
+def window_ld(M: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
+    """The dense float64 block R[rows][:, rows] of a window's R = M + M^T, with unit diagonal. Only the
+    block is made dense: (M + M^T)[rows, rows] = M[rows, rows] + M[rows, rows]^T."""
+    B = M[rows][:, rows].toarray().astype(np.float64)
+    R = B + B.T
     np.fill_diagonal(R, 1.0)
-    return snps, R
+    return R
+
+
+def read_ukbb_ld(npz_url: str, storage_options: dict | None = None) -> tuple[pd.DataFrame, np.ndarray]:
+    """One UKBB LD window as (snps, R): :func:`read_ukbb_window` with R the whole dense (m, m) float64
+    M + M^T (exactly symmetric, unit diagonal)."""
+    snps, M = read_ukbb_window(npz_url, storage_options)
+    return snps, window_ld(M, np.arange(len(snps)))
 
 
 def list_ukbb_files(dir_url: str, chrom: int | str | None = None,

@@ -45,7 +45,7 @@ import pandas as pd
 from ..data.ld_numerics import slice_from_ld
 from ..data.slicing import SlicePlan
 from ..ingest.plink import ld_matrix
-from ..ray_tasks import as_completed, in_order, ray_workers
+from ..ray_tasks import as_completed, in_order, ray_workers, results_in_order
 from ..slice import LDSlice
 from .genotypes import ChromPanel, check_chroms, chrom_simulator
 from .traits import TraitSpec, chrom_z
@@ -149,11 +149,7 @@ class RayGenome:
         ray, task = self._ray, self._ray.remote(num_cpus=1)(_slice_task)
 
         def make(plans, geom) -> Iterator[LDSlice]:
-            def submit(i: int) -> list:
-                return [task.remote(table_ref, panel_ref, plans[i], geom)]
-
-            done = ((i, ray.get(ref)) for i, (ref,) in as_completed(ray, len(plans), submit, self.window))
-            for _, sl in in_order(done):
-                yield sl
+            return results_in_order(ray, len(plans), lambda i: [task.remote(table_ref, panel_ref, plans[i], geom)],
+                                    self.window)
 
         return make

@@ -52,16 +52,6 @@ def write_bed(prefix: Path, panels) -> pd.DataFrame:
     return snps
 
 
-@pytest.fixture(scope="module")
-def chr1(tmp_path_factory):
-    """A 5 Mb msprime chromosome (200 people) as a PLINK panel, and its dense LD matrix."""
-    p = simulate_panel(200, (1,), 5.0, seed=11)[0]
-    d = tmp_path_factory.mktemp("chr1")
-    write_bed(d / "panel", [p])
-    R = ld_matrix(standardize(p.genotypes.astype(np.float64)))
-    return {"prefix": str(d / "panel"), "snps": p.snps, "R": R, "bp": p.snps[S.BP].to_numpy()}
-
-
 WINDOWS = [(j * 1_000_000 + 1, j * 1_000_000 + 3_000_001) for j in range(3)]   # 3 Mb at 1 Mb steps
 
 
