@@ -98,6 +98,8 @@ def main(argv: list[str] | None = None, prog: str = "python -m deepwas_dist.benc
     sc.add_argument("--synthetic", default="1500,3000,6000", help="m of synthetic slices also timed (r = m / 3; "
                                                                   "'' for none)")
     sc.add_argument("--no-scaling", action="store_true", help="skip the Ray Train 1- vs 2-worker run")
+    sc.add_argument("--scaling-size", default=None, help="size the 1- vs 2-worker run uses (default: the first of "
+                                                         "--sizes)")
     sc.add_argument("--cache", default=None, help="dataset cache directory (default $DEEPWAS_CACHE/bench-scale)")
     sc.add_argument("--json", default=None, help="also write the result to this JSON file")
     sc.add_argument("--readme", default=None, help="replace the scale part of this README (between markers)")
@@ -176,6 +178,7 @@ def _scale(a: argparse.Namespace, argv: list[str]) -> int:
     settings = ScaleSettings(epochs=a.epochs, jackknife=a.jackknife, slice_sample=a.slice_sample,
                              synthetic=tuple(int(x) for x in a.synthetic.split(",") if x.strip()),
                              scaling=not a.no_scaling,
+                             scaling_size=None if a.scaling_size is None else parse_size(a.scaling_size),
                              data={"n_chroms": a.chroms, "n_panel": a.panel, "n_gwas": a.gwas, "n_traits": a.traits})
     res = run_scale([parse_size(x) for x in a.sizes.split(",") if x.strip()], settings, root=a.cache)
     print(format_report(res))

@@ -33,6 +33,7 @@ import torch
 from ..data import schema as S
 from ..data.reader import Dataset
 from ..data.slicing import seeded_subsample
+from ..errors import InputError
 from ..evaluate import report
 from ..evaluate.report import evaluate_model
 from ..train.assignment import plan_shards
@@ -71,6 +72,7 @@ class ScaleSettings:
     project_ranks: tuple[int, ...] = (2000,)   # also project 1.1M / 10M with LD rank capped here (a larger panel)
     scaling: bool = True
     scaling_epochs: int = 3
+    scaling_size: int | None = None           # the measured size of the 1- vs 2-worker run (None: the first)
     seed: int = 0
     data: dict = field(default_factory=dict)   # ScaleDataSpec fields other than snps (n_panel, n_gwas, ...)
 
@@ -203,6 +205,13 @@ def _spread(xs: list[int]) -> dict:
     return {"min": int(min(xs)), "median": float(np.median(xs)), "max": int(max(xs))}
 
 
+def _scaling_row(rows: list[dict], settings: ScaleSettings) -> dict:
+    """The measured size the 1- vs 2-worker run uses: ``settings.scaling_size``, else the first."""
+    if settings.scaling_size is None:
+        return rows[0]
+    return next(r for r in rows if r["target_snps"] == settings.scaling_size)    # checked by run()
+
+
 def measure_scaling(row: dict, settings: ScaleSettings, log: Callable[[str], None]) -> list[dict] | None:
     """``bench training`` (Ray Train) at 1 and 2 workers on ``row``'s dataset; None, logged, when Ray does
     not start or the run fails (on a loaded machine a local Ray's raylet can time out starting: its
@@ -224,6 +233,8 @@ def measure_scaling(row: dict, settings: ScaleSettings, log: Callable[[str], Non
 def run(sizes: list[int], settings: ScaleSettings = ScaleSettings(), root: str | None = None,
         log: Callable[[str], None] = print) -> dict:
     """The whole benchmark: measured sizes, the cost model, projections (:mod:`.cost_model`)."""
+    if settings.scaling and settings.scaling_size is not None and settings.scaling_size not in sizes:
+        raise InputError(f"--scaling-size {settings.scaling_size:,} is not one of --sizes; fix: add it to --sizes")
     torch.set_num_threads(settings.threads)
     load0 = machine_load()
     rows, timings, shapes, scaling = [], [], [], None
@@ -235,7 +246,7 @@ def run(sizes: list[int], settings: ScaleSettings = ScaleSettings(), root: str |
             timings += ts
             shapes.append(sh)
         if settings.scaling:
-            scaling = measure_scaling(rows[0], settings, log)
+            scaling = measure_scaling(_scaling_row(rows, settings), settings, log)
     log(f"[scale] timing synthetic slices m in {settings.synthetic}")
     timings += time_synthetic(settings.synthetic, settings.traits_grid, settings.repeats)
     return summarise(rows, timings, shapes, scaling, settings, sizes, load0, machine_load())
@@ -255,9 +266,10 @@ def summarise(rows: list[dict], timings: list[SliceTiming], shapes: list[list[tu
     allreduce, allreduce_note = 0.0, "not measured (--no-scaling, or the run failed): no all-reduce cost"
     if scaling:
         one, two = (next(r for r in scaling if r["workers"] == w) for w in (1, 2))
-        steps_2 = math.ceil(rows[0]["train_slices"] / (2 * rows[0]["accumulation"]))
+        on = _scaling_row(rows, settings)
+        steps_2 = math.ceil(on["train_slices"] / (2 * on["accumulation"]))
         allreduce = allreduce_per_step(one["epoch_s"], two["epoch_s"], steps_2)
-        allreduce_note = (f"(epoch_2 - epoch_1 / 2) / steps_2 from Ray Train at 1 and 2 workers on {rows[0]['size']} "
+        allreduce_note = (f"(epoch_2 - epoch_1 / 2) / steps_2 from Ray Train at 1 and 2 workers on {on['size']} "
                           f"(wall seconds on the shared machine: efficiency {two['efficiency']:.0%})")
     geo = Geometry(big["geometry"]["core_kb"], big["geometry"]["flank_kb"], big["slice_r"]["max"])
     larger = [Geometry(geo.core_kb, geo.flank_kb, int(k)) for k in settings.project_ranks if k > geo.rank_cap]
