@@ -103,7 +103,27 @@ def main(argv: list[str] | None = None, prog: str = "python -m deepwas_dist.benc
     sc.add_argument("--cache", default=None, help="dataset cache directory (default $DEEPWAS_CACHE/bench-scale)")
     sc.add_argument("--json", default=None, help="also write the result to this JSON file")
     sc.add_argument("--readme", default=None, help="replace the scale part of this README (between markers)")
+    ee = sub.add_parser("e2e", help="the train command end to end on a scale genome (cached): wall, CPU, each "
+                                    "process's peak memory")
+    ee.add_argument("--size", default="1m", help="genome size (as bench scale's --sizes; default 1m)")
+    ee.add_argument("--workers", type=int, default=2, help="Ray Train CPU workers (default 2)")
+    ee.add_argument("--epochs", type=int, default=20, help="training epochs (default 20, the train default)")
+    ee.add_argument("--jackknife", choices=JACKKNIFE_CHOICES, default="fixed", help="evaluation's jackknife "
+                    "(default fixed: the refit jackknives are not yet affordable at 1M SNPs)")
+    ee.add_argument("--chroms", type=int, default=22, help="chromosomes the SNPs are spread over")
+    ee.add_argument("--cache", default=None, help="dataset cache directory (default $DEEPWAS_CACHE/bench-scale)")
+    ee.add_argument("--json", default=None, help="also write the result to this JSON file")
     a = ap.parse_args(argv)
+    if a.name == "e2e":
+        from .e2e import format_report as fmt_e2e
+        from .e2e import run as run_e2e
+        from .scale_data import parse_size
+        res = run_e2e(parse_size(a.size), a.workers, a.epochs, a.jackknife, root=a.cache,
+                      data={"n_chroms": a.chroms})
+        print(fmt_e2e(res))
+        _write_json(a.json, "e2e", [res], extra={"command": " ".join(["python -m deepwas_dist.bench",
+                                                                        *(sys.argv[1:] if argv is None else argv)])})
+        return 0 if res["rc"] == 0 else 1
     if a.name == "predict":
         from .predict import format_table as fmt_pr
         from .predict import run as run_pr

@@ -36,7 +36,7 @@ def _stat(pid: int) -> tuple[int, float] | None:
     return int(fields[1]), (int(fields[11]) + int(fields[12])) / _TICK
 
 
-def _hwm(pid: int) -> int:
+def peak_rss(pid: int) -> int:
     try:
         with open(f"/proc/{pid}/status") as fh:
             for line in fh:
@@ -81,7 +81,7 @@ class TreeSampler:
         now = descendants(self.root)
         self._last.update(now)
         for pid in now:
-            self._peak = max(self._peak, _hwm(pid))
+            self._peak = max(self._peak, peak_rss(pid))
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
