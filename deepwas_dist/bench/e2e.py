@@ -76,7 +76,8 @@ def run(size: int, workers: int = 2, epochs: int = 20, jackknife: str = "fixed",
     if res["rc"] != 0:
         log(f"[e2e] the train command failed (exit {res['rc']}); its measurements are kept")
     history = metrics.get("history", [])
-    traits = {t: {k: m.get(k) for k in ("h2", "sigma", "heldout_nll_per_snp", "improvement_vs_null_per_snp")}
+    traits = {t: {k: m.get(k) for k in ("h2", "sigma", "heldout_nll_per_snp", "improvement_vs_null_per_snp",
+                                        "improvement_vs_constant_per_snp")}
               for t, m in metrics.get("traits", {}).items()}
     peak = max((r["peak_rss_bytes"] for r in res["processes"]), default=0)
     return {"size": size_label(size), "snps": built.snps, "slices": built.slices, "dataset": built.url,

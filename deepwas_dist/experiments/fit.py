@@ -22,7 +22,7 @@ from ..evaluate.effects import posterior_arrays
 from ..evaluate.heldout import BASELINE_SLICES, fit_nuisance, recovery, score_model, score_slices
 from ..evaluate.report import predict_all
 from ..settings import MismatchSetting
-from ..train.cache import SliceCache
+from ..train.cache import SliceCache, cache_budget
 from ..train.config import TrainConfig
 from ..train.loop import null_prior, run_null, run_worker
 from ..train.runplan import RunPlan
@@ -69,7 +69,8 @@ def shared_cache(cfg: TrainConfig, plan: RunPlan) -> SliceCache:
         _CACHES[key] = SliceCache(Dataset.open(plan.data_url, plan.storage_options or None), plan.traits,
                                   bandwidth_kb=cfg.bandwidth_kb, device=torch.device("cpu"), dtype=cfg.dtype,
                                   keep_variance=cfg.ld_keep_variance,
-                                  max_bytes=cfg.cache_mib * 2 ** 20)
+                                  max_bytes=cache_budget(cfg.cache_mib, torch.device("cpu"),
+                                                         len(os.sched_getaffinity(0))))   # a pool: one per core
     return _CACHES[key]
 
 

@@ -75,7 +75,9 @@ class TrainConfig:
                                    choices=("PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"))
     storage_options: dict = field(default_factory=dict)   # --storage-option KEY=VALUE (repeatable): fsspec options
     eval_every: int = 1                     # held-out NLL every k epochs (0: only at the end)
-    cache_mib: float = 2048.0               # per-worker in-memory slice cache
+    cache_mib: float | None = flag(None, "per-worker in-memory slice cache in MiB; a worker whose shard fits reads "
+                                         "its slices once (train/cache.py)", shown="half of the machine's memory, "
+                                         "or of the GPU's, shared by its workers")
     dtype: str = flag("float64", "linear-algebra precision", choices=("float64", "float32"))
     log_every_epoch: bool = True
     jackknife: str = flag("refit", "standard errors of h2 and enrichment: refit the prior without each block (a "
@@ -134,6 +136,8 @@ class TrainConfig:
             raise InputError(f"--ld-keep-variance must be in (0, 1] (e.g. 0.995), got {self.ld_keep_variance}")
         if self.bandwidth_kb is not None and self.bandwidth_kb < 0:
             raise InputError(f"--bandwidth must be >= 0 kb, got {self.bandwidth_kb}")
+        if self.cache_mib is not None and not self.cache_mib > 0:
+            raise InputError(f"--cache-mib must be > 0 MiB, got {self.cache_mib}; fix: leave it unset for the default")
         if self.holdout_blocks < 0:
             raise InputError(f"--holdout-blocks must be >= 0 (0: off), got {self.holdout_blocks}")
         if self.jackknife not in JACKKNIFE_CHOICES:

@@ -30,7 +30,7 @@ from ..evaluate.heldout import RunNull, prior_from_model, score_slices
 from ..mismatch import LAMBDA_INIT
 from ..models import build_prior
 from .assignment import plan_shards, split_evenly
-from .cache import SliceCache
+from .cache import SliceCache, cache_budget
 from .callbacks import StepCallback, StepEvent
 from .checkpoint import load_or_fall_back, save_state
 from .config import TrainConfig
@@ -166,7 +166,7 @@ def run_worker(cfg: TrainConfig, plan: RunPlan, session: Session, heldout_keys: 
         cache = SliceCache(Dataset.open(plan.data_url, restore_secrets(plan.storage_options)), plan.traits,
                            bandwidth_kb=cfg.bandwidth_kb, device=device, dtype=cfg.dtype,
                            keep_variance=cfg.ld_keep_variance,
-                           max_bytes=cfg.cache_mib * 2 ** 20)
+                           max_bytes=cache_budget(cfg.cache_mib, device, session.local_world))
     log_N = torch.tensor(plan.log_N, dtype=torch.float64, device=device)
     ho_keys = plan.heldout_keys if heldout_keys is None else heldout_keys
     ho_costs = [1.0] * len(ho_keys) if heldout_keys is not None else plan.heldout_costs
@@ -179,6 +179,7 @@ def run_worker(cfg: TrainConfig, plan: RunPlan, session: Session, heldout_keys: 
         else:
             session.report(metrics, None)
 
+    thrash_warned = False
     tb = EpochLogger(plan.run_url, restore_secrets(plan.storage_options)) if rank == 0 and plan.run_url else None
     for epoch in range(start_epoch, cfg.epochs):
         ep = shards.epoch(epoch)
@@ -243,6 +244,11 @@ def run_worker(cfg: TrainConfig, plan: RunPlan, session: Session, heldout_keys: 
         history.append(row)
         if rank == 0 and cfg.log_every_epoch:
             print(format_epoch_line(row, plan.traits), flush=True)
+        if rank == 0 and epoch > start_epoch and row["slice_reads"] and not thrash_warned:
+            thrash_warned = True
+            print(f"[deepwas] warning: epoch {epoch + 1} read {row['slice_reads']:,} training slices from storage "
+                  f"again: the shards do not fit the workers' slice caches ({cache.max_bytes / 2 ** 20:,.0f} MiB "
+                  "each); fix: a larger --cache-mib, or more workers", flush=True)
         if tb is not None:
             tb.log(row)
         report(row, epoch + 1, 0)

@@ -23,6 +23,7 @@ class Session:
 
     rank: int = 0
     world: int = 1
+    local_world: int = 1          # workers on this machine (they share its memory)
     node_id: str = "0"
     device: torch.device = torch.device("cpu")
 
@@ -61,6 +62,7 @@ class RayTrainSession(Session):
         ctx = ray.train.get_context()
         import ray
         self.rank, self.world = ctx.get_world_rank(), ctx.get_world_size()
+        self.local_world = ctx.get_local_world_size()
         self.node_id = ray.get_runtime_context().get_node_id()     # unique even for nodes sharing an IP
         self.device = ray.train.torch.get_device() if use_gpu else torch.device("cpu")
 

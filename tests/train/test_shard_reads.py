@@ -5,6 +5,7 @@ instrumented) and a simulated 4-rank run (the planner per rank, each rank's Slic
 dataset that only counts reads)."""
 from __future__ import annotations
 
+import os
 from types import SimpleNamespace
 
 import numpy as np
@@ -108,3 +109,33 @@ def test_a_training_run_reads_each_slice_once(sim_dataset, tmp_path, monkeypatch
         session.close()
     assert sorted(reads) == sorted(plan.train_keys + plan.heldout_keys), "each slice read exactly once"
     assert [row["slice_reads"] for row in history] == [len(plan.train_keys), 0, 0]
+
+
+@pytest.mark.timeout(300)
+def test_a_cache_too_small_for_the_shard_is_named(sim_dataset, tmp_path, capsys):
+    """With a cache that holds a fraction of the shard, later epochs re-read slices and the run says so
+    once, naming --cache-mib."""
+    from deepwas_dist.train.loop import run_worker
+    from deepwas_dist.train.plan import make_plan
+    from deepwas_dist.train.session import LocalSession
+
+    torch.set_num_threads(1)
+    cfg = base_config(sim_dataset, str(tmp_path), "thrash", epochs=3, workers=1, cache_mib=0.5)
+    plan, _ = make_plan(cfg, Dataset.open(cfg.data), [TRAIT])
+    session = LocalSession()
+    try:
+        _, history = run_worker(cfg, plan, session)
+    finally:
+        session.close()
+    assert history[1]["slice_reads"] > 0
+    out = capsys.readouterr().out
+    assert out.count("warning: epoch 2 read") == 1 and "--cache-mib" in out and "warning: epoch 3" not in out
+
+
+def test_the_default_cache_budget_follows_the_machine():
+    from deepwas_dist.train.cache import CACHE_SHARE, cache_budget
+    cpu = torch.device("cpu")
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    assert cache_budget(300.0, cpu, 4) == 300 * 2 ** 20                       # --cache-mib wins
+    assert cache_budget(None, cpu, 1) == int(CACHE_SHARE * total)
+    assert cache_budget(None, cpu, 2) == int(CACHE_SHARE * total / 2)         # two workers share the machine
