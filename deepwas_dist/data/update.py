@@ -33,6 +33,7 @@ from .feature_stats import FeatureStats
 from .manifest import Manifest, TraitInfo, writer_version
 from .reader import Dataset
 from .records import ChromRecord
+from .track_layout import TrackLayout
 
 
 class UpdateMixin:
@@ -67,11 +68,7 @@ class UpdateMixin:
         self.build, self.description, self.simulation = m.build, m.description, m.simulation
         self._ld = m.ld.settings()
         self._stats = FeatureStats(list(m.features.names))
-        t = m.tracks
-        self._has_tracks = t is not None
-        if t is not None:
-            self._tracks_shape, self._track_names, self._tracks_ingest = (t.K, t.w), t.names, t.ingest
-            self._tracks_dtype = t.dtype
+        self._trk = TrackLayout.of(m.tracks)
         self._traits: dict[str, TraitInfo] = copy.deepcopy(m.traits)
         self._ledger.inherit(m.files, m.checksums)
         for c in ds.chromosomes:
@@ -115,7 +112,7 @@ class UpdateMixin:
 
     def set_tracks_ingest(self, ingest: dict | None) -> None:
         """The manifest's tracks "ingest" entry (sources, normalisation; :class:`TracksInfo`) to publish."""
-        self._tracks_ingest = None if ingest is None else dict(ingest)
+        self._trk.ingest = None if ingest is None else dict(ingest)
 
     def _replace_annotations(self, c: int, annotations: pd.DataFrame, new_tracks=None, track_names=None) -> int:
         """set_annotations of chromosome ``c`` (checked to be in the dataset): the first call drops the old
@@ -126,7 +123,7 @@ class UpdateMixin:
             self._stats = FeatureStats()
             self._tracks_replaced = new_tracks is not None
             if new_tracks is not None:
-                self._has_tracks, self._tracks_shape, self._track_names = None, None, None
+                self._trk.forget_shape()
         elif c not in self._annot_pending:
             raise InputError(f"{self.url}: annotations of chr{c} set twice; fix: call set_annotations once per "
                              "chromosome")
@@ -135,7 +132,7 @@ class UpdateMixin:
                              "tracks to set_annotations for every chromosome or for none")
         snps, _, tracks = self._base_ds.features(c, tracks=new_tracks is None)
         tracks = tracks if new_tracks is None else new_tracks
-        names = self._track_names if new_tracks is None else track_names
+        names = self._trk.names if new_tracks is None else track_names
         old = self._chroms.pop(c)
         try:
             n = self._put_snps(c, snps, annotations, tracks, names)

@@ -33,10 +33,11 @@ another writer changed the same part of the dataset since :meth:`DatasetWriter.u
 update of other traits is rebased onto it (:meth:`UpdateMixin._rebase`).
 
 This module holds the writer's orchestration (what is added when, publishing the manifest). The concerns
-it delegates: table checks (:mod:`.validate`), annotation statistics (:mod:`.feature_stats`), LD numerics
-(:mod:`.ld_numerics`), the LD row format (:mod:`.slice_rows`), part files and shards (:mod:`.shards`), the
-files written with their sizes and checksums (:mod:`.ledger`), the typed manifest and its assembly
-(:mod:`.manifest`) and update transactions (:mod:`.update`).
+it delegates: table checks (:mod:`.validate`), annotation statistics (:mod:`.feature_stats`), the track
+windows' layout (:mod:`.track_layout`), LD numerics (:mod:`.ld_numerics`), the LD row format
+(:mod:`.slice_rows`), part files and shards (:mod:`.shards`), the files written with their sizes and
+checksums (:mod:`.ledger`), the typed manifest and its assembly (:mod:`.manifest`) and update transactions
+(:mod:`.update`).
 """
 from __future__ import annotations
 
@@ -61,13 +62,14 @@ from .feature_stats import FeatureStats
 from .gc import WriterLease
 from .ld_numerics import ld_settings, slice_from_ld
 from .ledger import FileLedger
-from .manifest import LDInfo, Manifest, TracksInfo, TraitInfo, build_manifest, ld_section, simulation_section
+from .manifest import LDInfo, Manifest, TraitInfo, build_manifest, ld_section, simulation_section
 from .records import ChromRecord
 from .shards import ShardWriter, write_row_parts, write_slice_index
 from .slice_rows import encode_slice_row
 from .slicing import SliceGeometry, plan_slices
 from .storage import filesystem, join, new_write_id, storage_errors
 from .table_rows import encode_snp_table, encode_sumstats_table
+from .track_layout import TrackLayout
 from .update import UpdateMixin
 
 log = logging.getLogger(__name__)
@@ -112,11 +114,7 @@ class DatasetWriter(UpdateMixin):
                              "URL or pass overwrite=True (the old dataset stays valid until close())")
         self._chroms: dict[int, ChromRecord] = {}
         self._stats = FeatureStats()
-        self._tracks_shape: tuple[int, int] | None = None
-        self._track_names: list[str] | None = None
-        self._has_tracks: bool | None = None
-        self._tracks_ingest: dict | None = None
-        self._tracks_dtype: str = "float32"
+        self._trk = TrackLayout()
         self._ld: dict | None = None
         self._ld_files: list[dict] = []
         self._slice_rows: list[dict] = []
@@ -156,11 +154,11 @@ class DatasetWriter(UpdateMixin):
         self._check_open()
         if dtype not in S.TRACK_DTYPES:
             raise InputError(f"track dtype {dtype!r}: choose one of {list(S.TRACK_DTYPES)}")
-        written = bool(self._has_tracks) if self._base is None else self._annot_pending is not None
-        if written and dtype != self._tracks_dtype:
-            raise InputError(f"{self.url}: track windows already written as {self._tracks_dtype}; fix: set the "
+        written = bool(self._trk.has) if self._base is None else self._annot_pending is not None
+        if written and dtype != self._trk.dtype:
+            raise InputError(f"{self.url}: track windows already written as {self._trk.dtype}; fix: set the "
                              "track dtype before the first chromosome's tracks")
-        self._tracks_dtype = dtype
+        self._trk.dtype = dtype
 
     def set_annotations(self, chrom, annotations: pd.DataFrame, tracks: np.ndarray | None = None,
                         track_names: list[str] | None = None) -> int:
@@ -220,34 +218,15 @@ class DatasetWriter(UpdateMixin):
         ids, n = sc.ids, len(sc.ids)
         feats, X = V.check_annotations(annotations, ids, n, where)
         self._stats.expect(feats, where)
-        trk = self._tracks(tracks, track_names, ids, n, where)
+        trk = self._trk.check(tracks, track_names, ids, n, where)
         hashes = V.unique_genome_wide(ids, self._chroms, where)
-        table, bytes_per_row = encode_snp_table(c, sc, feats, X, trk, self._tracks_shape, self._tracks_dtype)
+        table, bytes_per_row = encode_snp_table(c, sc, feats, X, trk, self._trk.shape, self._trk.dtype)
         files = self._write_rows(table, f"{S.SNPS_DIR}/chr={c}", bytes_per_row, dictionary=[S.CHR, S.A1, S.A2])
         self._stats.add(X)
         self._chroms[c] = ChromRecord(n=n, bp=sc.bp, cm=sc.cm, ids=table.column(S.SNP).combine_chunks(),
                                       a1=table.column(S.A1).combine_chunks(), a2=table.column(S.A2).combine_chunks(),
                                       hashes=hashes, files=files)
         return n
-
-    def _tracks(self, tracks, track_names, ids, n, where) -> np.ndarray | None:
-        """Checked track windows of one chromosome (None: no tracks), the same shape on every chromosome."""
-        has = tracks is not None
-        if self._has_tracks is not None and has != self._has_tracks:
-            raise InputError(f"{where}: tracks given for some chromosomes but not others; fix: all or none")
-        self._has_tracks = has
-        if not has:
-            return None
-        trk = V.check_tracks(tracks, ids, n, where, self._tracks_dtype)
-        shape = (int(trk.shape[1]), int(trk.shape[2]))
-        if self._tracks_shape is None:
-            self._tracks_shape = shape
-            self._track_names = list(track_names) if track_names is not None else None
-            if self._track_names is not None and len(self._track_names) != shape[0]:
-                raise InputError(f"{where}: {len(self._track_names)} track names for K={shape[0]} tracks")
-        elif shape != self._tracks_shape:
-            raise InputError(f"{where}: track windows {shape} differ from the first chromosome's {self._tracks_shape}")
-        return trk
 
     # ------------------------------------------------------------------------------------ LD
     def add_ld_slices(self, chrom, ld_fn: Callable[[int, int], np.ndarray], *,
@@ -369,8 +348,8 @@ class DatasetWriter(UpdateMixin):
                              f"{sorted(self._annot_pending)}; fix: set them for every chromosome (the annotation "
                              "set is replaced as a whole)")
         base_tracks = self._base.tracks if self._base is not None else None
-        if (base_tracks is not None and self._annot_pending is None and self._tracks_dtype != base_tracks.dtype):
-            raise InputError(f"{self.url}: the track dtype changed to {self._tracks_dtype} but no SNP table was "
+        if (base_tracks is not None and self._annot_pending is None and self._trk.dtype != base_tracks.dtype):
+            raise InputError(f"{self.url}: the track dtype changed to {self._trk.dtype} but no SNP table was "
                              "re-written; fix: call set_annotations for every chromosome after set_tracks_dtype")
         ld = self._base.ld if self._base is not None else self._write_slice_index()
         now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
@@ -380,9 +359,7 @@ class DatasetWriter(UpdateMixin):
             write_id=self.write_id, created=now if self._base is None else (self._base.created or now),
             description=self.description, simulation=self.simulation, build=self.build, chroms=self._chroms,
             features=self._base.features if keep_features else self._stats.section(),
-            tracks=None if self._tracks_shape is None else TracksInfo(*self._tracks_shape, names=self._track_names,
-                                                                       ingest=self._tracks_ingest,
-                                                                       dtype=self._tracks_dtype),
+            tracks=self._trk.info(),
             traits=self._traits, ld=ld, files=self._ledger.files, checksums=self._ledger.checksums,
             updated=None if self._base is None else now)
         done = publish(self.fs, self.root, self.url, self._head, manifest.to_json(), self._rebase, self.write_id)
