@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 
 from ..cli import run_cli
+from ..errors import InputError
 
 
 def parser(prog: str | None = None) -> argparse.ArgumentParser:
@@ -44,6 +45,8 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--data", default="results/prs-data",
                    help="simulated datasets and test cohorts, reused when present (default results/prs-data)")
     p.add_argument("--processes", type=int, default=None, help="parallel fits (default: one per core)")
+    p.add_argument("--seeds", type=int, default=None, metavar="N",
+                   help="simulation and training seeds 0..N-1 (default 3; a dataset already in --data is reused)")
     return ap
 
 
@@ -61,7 +64,9 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
             run_realistic(spec.reduced() if a.reduced else spec, a.out, processes=a.processes)
         elif a.which == "prs":
             from deepwas_dist.experiments.prs import PRSSpec, run_prs
-            spec = PRSSpec()
+            if a.seeds is not None and a.seeds < 2:
+                raise InputError(f"--seeds must be at least 2 (a standard error over seeds needs two), got {a.seeds}")
+            spec = PRSSpec() if a.seeds is None else PRSSpec(seeds=tuple(range(a.seeds)))
             run_prs(spec.quick() if a.quick else spec, a.out, data_dir=a.data, processes=a.processes)
         elif a.which == "tracks":
             from deepwas_dist.experiments.tracks import TracksSpec, run_tracks
