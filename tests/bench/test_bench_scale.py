@@ -168,10 +168,12 @@ def test_a_failed_scaling_run_is_reported_not_fatal(monkeypatch):
 
 
 _GRANDCHILD = """
-import subprocess, sys
+import os, sys, time
 code = "import time\\nx = bytearray(200 * 2**20)\\nt = time.process_time()\\nwhile time.process_time() - t < 0.8: pass"
-subprocess.Popen([sys.executable, "-c", code], start_new_session=False)   # not waited for by its parent
-import time; time.sleep(1.6)
+pid = os.posix_spawn(sys.executable, [sys.executable, "-c", code], os.environ)   # never waited for (reaped)
+while open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z":   # until it has finished
+    time.sleep(0.05)
+time.sleep(0.7)          # a zombie still shows its CPU time: let a 0.5 s sample see it, then exit unreaped
 """
 
 
