@@ -15,7 +15,6 @@ The run's metrics.json gives its per-epoch times, h2 and held-out score. Budget 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -23,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from .proctree import descendants, peak_rss
+from .proctree import TreeSampler
 from .scale_data import ScaleDataSpec, build_or_reuse, size_label
 from .stages import machine_load
 
@@ -31,33 +30,17 @@ from .stages import machine_load
 PEAK_BUDGET, WALL_BUDGET = 8 * 2 ** 30, 30 * 60
 
 
-def _cmdline(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/cmdline") as fh:
-            return fh.read().replace("\0", " ").strip()[:160]
-    except OSError:
-        return "?"
-
-
 def run_sampled(cmd: list[str], interval: float = 1.0, env: dict | None = None) -> dict:
-    """Run ``cmd``; {rc, wall_s, cpu_s, processes: [{pid, cmd, peak_rss_bytes, cpu_s}] largest peak first}.
-    A process's CPU is its last sampled own CPU time (one that lives under ``interval`` may be missed)."""
+    """Run ``cmd``; {rc, wall_s, cpu_s, processes: [{pid, cmd, peak_rss_bytes, cpu_s}] largest peak first}
+    (:class:`~.proctree.TreeSampler`; a process that lives under ``interval`` may be missed)."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env)
-    seen: dict[int, dict] = {}
-    while True:
-        done = proc.poll() is not None
-        tree = descendants(os.getpid())
-        for pid, (_, cpu) in tree.items():
-            row = seen.setdefault(pid, {"pid": pid, "cmd": _cmdline(pid), "peak_rss_bytes": 0, "cpu_s": 0.0})
-            row["peak_rss_bytes"] = max(row["peak_rss_bytes"], peak_rss(pid))
-            row["cpu_s"] = max(row["cpu_s"], cpu)
-        if done:
-            break
-        time.sleep(interval)
-    rows = sorted(seen.values(), key=lambda r: -r["peak_rss_bytes"])
-    return {"rc": proc.returncode, "wall_s": time.perf_counter() - t0, "cpu_s": sum(r["cpu_s"] for r in rows),
-            "processes": rows}
+    sampler = TreeSampler(interval)
+    try:
+        rc = subprocess.Popen(cmd, env=env).wait()
+    finally:
+        sampler.stop()
+    rows = sampler.processes()
+    return {"rc": rc, "wall_s": time.perf_counter() - t0, "cpu_s": sum(r["cpu_s"] for r in rows), "processes": rows}
 
 
 def run(size: int, workers: int = 2, epochs: int = 20, jackknife: str = "fixed", root: str | None = None,

@@ -65,14 +65,25 @@ def descendants(root: int) -> dict[int, tuple[int, float]]:
     return out
 
 
+def cmdline(pid: int) -> str:
+    """The command line of ``pid`` (at most 160 characters; "?" once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/cmdline") as fh:
+            return fh.read().replace("\0", " ").strip()[:160]
+    except OSError:
+        return "?"
+
+
 class TreeSampler:
-    """Samples this process's descendants from start() to stop() (module docstring)."""
+    """Samples this process's descendants from start() to stop() (module docstring); :meth:`processes`
+    lists each one seen."""
 
     def __init__(self, interval: float = 0.5):
         self.interval, self.root = float(interval), os.getpid()
         self._base = {pid: cpu for pid, (_, cpu) in descendants(self.root).items()}
         self._last: dict[int, tuple[int, float]] = {}
-        self._peak = 0
+        self._peaks: dict[int, int] = {}
+        self._cmds: dict[int, str] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="proctree", daemon=True)
         self._thread.start()
@@ -81,11 +92,16 @@ class TreeSampler:
         now = descendants(self.root)
         self._last.update(now)
         for pid in now:
-            self._peak = max(self._peak, peak_rss(pid))
+            self._peaks[pid] = max(self._peaks.get(pid, 0), peak_rss(pid))
+            if pid not in self._cmds:
+                self._cmds[pid] = cmdline(pid)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             self._sample()
+
+    def _used(self, pid: int) -> float:
+        return max(0.0, self._last[pid][1] - self._base.get(pid, 0.0))
 
     def stop(self) -> tuple[float, int]:
         """(CPU seconds, peak resident bytes of one descendant) over the sampled span."""
@@ -93,8 +109,13 @@ class TreeSampler:
         self._thread.join()
         self._sample()
         alive = descendants(self.root)
-        cpu = 0.0
-        for pid, (ppid, used) in self._last.items():
-            if pid in alive or ppid != self.root:        # our own dead children: RUSAGE_CHILDREN has them
-                cpu += max(0.0, used - self._base.get(pid, 0.0))
-        return cpu, self._peak
+        cpu = sum(self._used(pid) for pid, (ppid, _) in self._last.items()
+                  if pid in alive or ppid != self.root)   # our own dead children: RUSAGE_CHILDREN has them
+        return cpu, max(self._peaks.values(), default=0)
+
+    def processes(self) -> list[dict]:
+        """Every descendant seen (after :meth:`stop`): {pid, cmd, peak_rss_bytes, cpu_s}, largest peak first;
+        cpu_s is its own CPU time over the span as last sampled (all of it for one that died unreaped)."""
+        rows = [{"pid": pid, "cmd": self._cmds.get(pid, "?"), "peak_rss_bytes": self._peaks.get(pid, 0),
+                 "cpu_s": self._used(pid)} for pid in self._last]
+        return sorted(rows, key=lambda r: -r["peak_rss_bytes"])
