@@ -10,7 +10,8 @@ forward pass does not depend on their values; standardisation as a trained run s
 proportional to GRCh37 lengths), 80% binary 0/1 annotations and 20% continuous with 4 significant digits.
 Timed, per size and ``--chunk-rows``: ``python -m deepwas_dist.commands predict RUN --annot <22 files> --out DIR
 --chunk-rows K`` as a child process,
-measured with ``os.wait4`` (wall, user + system CPU, peak RSS of that process alone). The ``startup`` row
+measured with ``os.wait4`` (wall, user + system CPU) and :mod:`.own_peak` (peak RSS of that process alone,
+reported by the child: ``wait4``'s would include this benchmark's own inputs). The ``startup`` row
 is the same interpreter importing torch and the predict module and exiting: the part of the peak RSS that
 does not depend on the data. Memory is bounded by the chunk (``--chunk-rows``), not by the variant count; a
 chunk is at most one file, so ``largest`` (rows of the largest chunk) is what the peak RSS follows: with
@@ -70,16 +71,26 @@ def _annots(folder: str, n: int, names: list[str], seed: int = 0) -> list[str]:
 
 
 def _measure(argv: list[str]) -> dict:
-    """Run ``argv`` as a child; wall seconds, CPU seconds (user + system) and peak RSS (MiB) of that child."""
-    t0 = time.perf_counter()
-    p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, ru = os.wait4(p.pid, 0)
-    wall = time.perf_counter() - t0
-    err = p.stderr.read().decode()
-    p.stderr.close()
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{' '.join(argv[:6])} ... failed: {err[-2000:]}")
-    return {"wall_s": wall, "cpu_s": ru.ru_utime + ru.ru_stime, "peak_rss_mib": ru.ru_maxrss / 1024}
+    """Run ``python argv`` (``["-m", module, ...]`` or ``["-c", code]``) as a child: its wall seconds, CPU
+    seconds (user + system, from ``os.wait4``) and peak RSS in MiB, which the child reports itself through
+    :mod:`.own_peak` (``wait4``'s maxrss would count this process's own memory: see there)."""
+    with tempfile.NamedTemporaryFile(prefix="own-peak-", suffix=".txt", delete=False) as fh:
+        report = fh.name
+    try:
+        t0 = time.perf_counter()
+        p = subprocess.Popen([sys.executable, "-m", "deepwas_dist.bench.own_peak", report, *argv],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        _, status, ru = os.wait4(p.pid, 0)
+        wall = time.perf_counter() - t0
+        err = p.stderr.read().decode()
+        p.stderr.close()
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise RuntimeError(f"python {' '.join(argv[:5])} ... failed: {err[-2000:]}")
+        with open(report) as fh:
+            peak = int(fh.read())
+    finally:
+        os.unlink(report)
+    return {"wall_s": wall, "cpu_s": ru.ru_utime + ru.ru_stime, "peak_rss_mib": peak / 2**20}
 
 
 def run(sizes: list[int], n_features: int = 50, chunk_rows: list[int] | int = 100_000, log=print) -> list[dict]:
@@ -90,7 +101,7 @@ def run(sizes: list[int], n_features: int = 50, chunk_rows: list[int] | int = 10
     with tempfile.TemporaryDirectory(prefix="bench-predict-") as tmp:
         run_dir = os.path.join(tmp, "run")
         names = _model(run_dir, n_features)
-        start = _measure([sys.executable, "-c", "import torch, deepwas_dist.evaluate.predict"])
+        start = _measure(["-c", "import torch, deepwas_dist.evaluate.predict"])
         rows.append({"kind": "startup", "snps": 0, **start})
         for n in sizes:
             t0 = time.perf_counter()
@@ -102,7 +113,7 @@ def run(sizes: list[int], n_features: int = 50, chunk_rows: list[int] | int = 10
             for k in chunks:
                 out = os.path.join(tmp, f"out{n}-{k}")
                 load = os.getloadavg()[0]
-                r = _measure([sys.executable, "-m", "deepwas_dist.commands", "predict", run_dir, "--annot", *paths,
+                r = _measure(["-m", "deepwas_dist.commands", "predict", run_dir, "--annot", *paths,
                               "--out", out, "--chunk-rows", str(k)])
                 got = sum(os.path.getsize(os.path.join(out, "snpvar", f))
                           for f in os.listdir(os.path.join(out, "snpvar")))

@@ -2,9 +2,10 @@
 10M projection's arithmetic."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from deepwas_dist.bench.predict import format_table, project, run
+from deepwas_dist.bench.predict import _measure, format_table, project, run
 
 
 def test_predict_bench_runs_small():
@@ -29,3 +30,17 @@ def test_projection_cpu_linear_wall_by_ratio_rss_by_chunk_rows():
     assert p["from_snps"] == [1000, 3000] and p["annot_mib"] == pytest.approx(10 / 3)
     one = project(rows[:2], n=2000)                       # one size: the start-up row is the other point
     assert one["cpu_s"] == pytest.approx(6.0 + 2e-3 * 1000) and one["peak_rss_mib"] == 400.0
+
+
+def test_child_peak_is_its_own_not_the_parents():
+    """wait4's maxrss would read this process's 400 MiB as the child's peak; the child's own VmHWM does not."""
+    held = np.ones(400 * 2**20 // 8)                       # touched: resident in this process
+    idle = _measure(["-c", "pass"])
+    big = _measure(["-c", "import numpy as np; a = np.ones(200 * 2**20 // 8)"])
+    assert held.sum() > 0 and idle["peak_rss_mib"] < 100
+    assert 200 < big["peak_rss_mib"] < 400
+
+
+def test_child_failure_is_reported():
+    with pytest.raises(RuntimeError, match="failed"):
+        _measure(["-c", "import sys; sys.exit(3)"])
