@@ -38,8 +38,8 @@ from .snpvar_writer import SNPVAR_COLUMNS, SnpvarWriter
 __all__ = ["SNPVAR_COLUMNS", "DEFAULT_CHUNK_ROWS", "Prior", "load_prior", "read_saved_prior", "feature_columns",
            "predict_dataset", "predict_annotations"]
 
-#: Rows read, predicted and written at a time: ~2.4 KiB each with 50 annotations, so a peak RSS of ~0.62 GiB
-#: with the ~335 MiB of the interpreter and torch (measured: python -m deepwas_dist.bench predict).
+#: Rows read, predicted and written at a time: ~2.8 KiB each with 50 annotations, so a peak RSS of ~0.63 GiB
+#: with the ~310 MiB of the interpreter and torch (measured: python -m deepwas_dist.bench predict).
 DEFAULT_CHUNK_ROWS = 100_000
 META = (S.CHR, S.SNP, S.BP, S.A1, S.A2)
 
