@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import socket
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -67,6 +68,27 @@ def ray_session():
         finally:
             if started:
                 ray.shutdown()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (``-n 2 --dist loadgroup``, the README's test command), every test that uses the
+    session's Ray instance runs in one worker, so the machine hosts one such instance, started once; the
+    other tests spread freely. Marked before xdist's own hook, which moves the group into the test's id;
+    checked after it, because pytest 9.2 ignores that move (pytest-dev/pytest-xdist#1386: the lock pins
+    pytest 9.1.1) and the Ray tests would silently start one Ray instance per worker."""
+    for item in items:
+        if "ray_session" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("ray"))
+    result = yield
+    if getattr(config.option, "loadgroup", False):
+        lost = [i.nodeid for i in items if i.get_closest_marker("xdist_group") and "@" not in i.nodeid]
+        if lost:                     # xdist's controller shows a worker's exception only as its own assert
+            msg = (f"error: --dist loadgroup did not group {lost[0]} (and {len(lost) - 1} more): this pytest/"
+                   "pytest-xdist pair ignores xdist_group; install the versions in requirements.lock")
+            print(msg, file=sys.__stderr__, flush=True)
+            raise pytest.UsageError(msg)
+    return result
 
 
 # ------------------------------------------------------------------------------------------ S3
