@@ -32,6 +32,7 @@ def test_the_readme_example_is_the_real_data_quickstart():
 
 
 @pytest.mark.slow
+@pytest.mark.ray
 @pytest.mark.timeout(900)
 def test_readme_real_data_example_runs_verbatim(shared_data, tmp_path):
     """Each line runs in a checkout-like directory (launch/ of this checkout, ../shared beside it) with

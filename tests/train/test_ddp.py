@@ -1,10 +1,13 @@
-"""DDP is real: 2 workers x accumulation 2 take the same optimiser steps as 1 worker scoring both ranks' slices."""
+"""DDP is real: 2 Ray workers x accumulation 2 take the same optimiser steps as 1 in-process worker scoring
+both ranks' slices."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from .conftest import base_config, run
+from deepwas_dist.train.callbacks import TraceSteps
+
+from .conftest import base_config, train_in_process
 
 
 def _trace(directory, kind: str = "step") -> dict[int, np.ndarray]:
@@ -46,12 +49,13 @@ def test_two_workers_match_one_worker_taking_both_ranks_steps(ddp_two_workers, s
     assert any(len(st[0]) != len(st[1]) for st in steps), "some step gives the ranks unequal slice counts"
     # (a rank with an empty step needs fewer slices than steps: 9 slices in 2 shards of 4-5 over 3 steps
     # have none; tests/train/test_assignment.py covers the plan, test_resume's 2x1 runs the loop's path)
+    # the reference: one worker in this process (no Ray, no DDP), the same training loop
     cfg = base_config(sim_dataset, str(run_storage), "ddp-1w", method="exact", workers=1, accumulation=2,
                       plan_world=2)
-    one = run(cfg, tmp_path / "trace-1w")
+    *_, history1, metrics1 = train_in_process(cfg, callbacks=[TraceSteps(str(tmp_path / "trace-1w"))])
 
-    t2, t1 = _trace(two.trace_dir), _trace(one.trace_dir)
-    g2, g1 = _trace(two.trace_dir, "grad"), _trace(one.trace_dir, "grad")
+    t2, t1 = _trace(two.trace_dir), _trace(tmp_path / "trace-1w")
+    g2, g1 = _trace(two.trace_dir, "grad"), _trace(tmp_path / "trace-1w", "grad")
     assert sorted(t2) == sorted(t1) == sorted(g2) == sorted(g1) == list(range(1, 7)), \
         "2 epochs x 3 steps (9 slices, about 4 per step)"
     for step in sorted(t1):
@@ -64,9 +68,9 @@ def test_two_workers_match_one_worker_taking_both_ranks_steps(ddp_two_workers, s
     assert np.abs(t1[6] - t1[1]).max() > 1e-2, "the parameters moved"
 
     # the epoch losses and held-out NLLs (sums over ranks) agree too
-    for r2, r1 in zip(two.metrics["history"], one.metrics["history"], strict=True):
+    for r2, r1 in zip(two.metrics["history"], history1, strict=True):
         assert r2["step"] == r1["step"]
         assert r2["train_loss_per_snp"] == pytest.approx(r1["train_loss_per_snp"], rel=1e-6)
         assert r2["heldout_nll_per_snp"] == pytest.approx(r1["heldout_nll_per_snp"], rel=1e-6)
-    m2, m1 = two.metrics["traits"]["thr"], one.metrics["traits"]["thr"]
+    m2, m1 = two.metrics["traits"]["thr"], metrics1["traits"]["thr"]
     assert m2["heldout_nll"] == pytest.approx(m1["heldout_nll"], rel=1e-5)
