@@ -103,23 +103,6 @@ def pytest_collection_modifyitems(config, items):
     return result
 
 
-_worker_role: list[str] = []
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_setup(item):
-    """The xdist worker whose first test is not a Ray one lowers its own priority (nice 10) for the
-    session, so the Ray group (the critical path: about 10 of its 12 Ray Train runs' ~20 s each is start-up
-    and polling) is not slowed by the CPU-bound tests beside it, which take the cycles it leaves idle.
-    Measured on 2 cores, full suite: 10.5 min at equal priority with the Ray group queued anywhere, 10.0 min
-    queued first and niced beside it (12.3 min without xdist)."""
-    if _worker_role or not os.environ.get("PYTEST_XDIST_WORKER"):
-        return
-    _worker_role.append(RAY_GROUP if _in_ray_group(item) else "cpu")
-    if _worker_role[0] == "cpu":
-        os.nice(10)
-
-
 # ------------------------------------------------------------------------------------------ S3
 S3_BUCKET = "deepwas-test"
 

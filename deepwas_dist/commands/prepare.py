@@ -134,7 +134,8 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
     p = sub.add_parser("tracks", parents=[common, out],
                        help="set the track windows (and track_mean_* annotations) of a dataset from bigWig files")
     p.add_argument("--bigwig", action="append", required=True, metavar="NAME=FILE",
-                   help="one track: a local bigWig file (repeatable; the tracks' order is the flags' order)")
+                   help="one track: a bigWig file, local or a URL (s3://, gs://, https://: streamed, with "
+                        "--input-storage-option; repeatable; the tracks' order is the flags' order)")
     p.add_argument("--window", type=int, default=256, metavar="BP",
                    help="window width in bp, centred on each SNP (default 256)")
     p.add_argument("--bins", type=int, metavar="N",
@@ -233,7 +234,7 @@ def run(args: argparse.Namespace):
                                    input_storage_options=iso, **common)
     if args.command == "tracks":
         return prepare_tracks(args.out, args.bigwig, window=args.window, bins=args.bins, fill=args.fill,
-                              dtype=args.track_dtype, **common)
+                              dtype=args.track_dtype, input_storage_options=iso, **common)
     if args.command == "simulate":
         return prepare_simulate(args.out, individuals=args.individuals, gwas_individuals=args.gwas_individuals,
                                 design=args.design, chroms=args.chroms,

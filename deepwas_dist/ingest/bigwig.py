@@ -19,16 +19,20 @@ then filled by the rule above) and the pin is exact.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 
 import numpy as np
 import pandas as pd
 
 from ..data.chroms import lenient_chrom_codes
+from ..data.storage import filesystem, is_local_url
 from ..errors import InputError
 
 #: the most bases one read covers (a block of nearby SNPs' windows); bounds the memory of a read
 BLOCK_BP = 2_000_000
+#: the size of one ranged read of a remote bigWig (s3fs's default, 50 MiB, would fetch most files whole)
+REMOTE_BLOCK_BYTES = 8 * 2**20
 #: a gap between consecutive windows beyond which a new block starts (avoids reading the bases between)
 GAP_BP = 8_000
 
@@ -41,19 +45,39 @@ def _pybigtools():
     return pybigtools
 
 
-def open_bigwig(path: str):
-    """An open pybigtools reader; InputError naming ``path`` when it is missing or not a bigWig."""
-    if not os.path.isfile(path):
-        raise InputError(f"file not found: {path} (--bigwig); fix: check the path (bigWigs are read from local "
-                         "files; copy remote ones first)")
-    try:
-        bw = _pybigtools().open(str(path))
-    except Exception:                 # pybigtools.BBIReadError, ValueError, OSError: one message for all
-        bw = None
-    if bw is None or not getattr(bw, "is_bigwig", False):
-        raise InputError(f"{path}: cannot open as a bigWig file; fix: give a .bw / .bigWig file (bedGraph files "
-                         "convert with bedGraphToBigWig)")
-    return bw
+@contextlib.contextmanager
+def open_bigwig(path: str, storage_options: dict | None = None):
+    """An open pybigtools reader for the ``with`` block; InputError naming ``path`` when it is missing or
+    not a bigWig. A remote URL (``s3://``, ``gs://``, ``https://``, ... with ``--input-storage-option``)
+    is read through fsspec as a seekable file in ranges of REMOTE_BLOCK_BYTES: nothing is copied to local
+    disk and memory holds one range; pybigtools seeks to the header, the index and the data blocks the
+    windows touch (a panel spread over the genome touches most of a file)."""
+    with contextlib.ExitStack() as stack:
+        if is_local_url(path):
+            local = str(path).removeprefix("file://")
+            if not os.path.isfile(local):
+                raise InputError(f"file not found: {path} (--bigwig); fix: check the path")
+            source = local
+        else:
+            fs, root = filesystem(path, storage_options)
+            try:
+                found = fs.isfile(root)
+            except Exception as e:          # credentials, endpoint, network: the backend's own words
+                raise InputError(f"cannot access {path} (--bigwig): {e}; fix: check the URL and "
+                                 "--input-storage-option") from e
+            if not found:
+                raise InputError(f"file not found: {path} (--bigwig); fix: check the URL and "
+                                 "--input-storage-option")
+            source = stack.enter_context(fs.open(root, "rb", block_size=REMOTE_BLOCK_BYTES))
+        try:
+            bw = _pybigtools().open(source)
+        except Exception:                 # pybigtools.BBIReadError, ValueError, OSError: one message for all
+            bw = None
+        if bw is None or not getattr(bw, "is_bigwig", False):
+            raise InputError(f"{path}: cannot open as a bigWig file; fix: give a .bw / .bigWig file (bedGraph "
+                             "files convert with bedGraphToBigWig)")
+        stack.callback(bw.close)
+        yield bw
 
 
 def chrom_sizes(bw, path: str) -> tuple[dict[int, int], dict[int, str]]:

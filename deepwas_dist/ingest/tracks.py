@@ -15,6 +15,7 @@ normalised and written. Memory: one chromosome's windows.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import time
@@ -105,8 +106,9 @@ def set_track_windows(out: str, tracks: dict[int, np.ndarray], names: list[str],
 
 def prepare_tracks(out: str, bigwigs: list[str], *, window: int = 256, bins: int | None = None, fill: float = 0.0,
                    dtype: str = DEFAULT_TRACK_DTYPE, storage_options: dict | None = None,
-                   progress: bool | None = True) -> PrepareSummary:
-    """Set the dataset's track windows and ``track_mean_*`` annotations from bigWig files (module docstring)."""
+                   input_storage_options: dict | None = None, progress: bool | None = True) -> PrepareSummary:
+    """Set the dataset's track windows and ``track_mean_*`` annotations from bigWig files, local or remote
+    (``input_storage_options``: the fsspec options of remote ones) (module docstring)."""
     t0 = time.perf_counter()
     specs = parse_bigwig_specs(bigwigs)
     nb = check_geometry(int(window), bins)
@@ -115,7 +117,8 @@ def prepare_tracks(out: str, bigwigs: list[str], *, window: int = 256, bins: int
     names = [n for n, _ in specs]
     K = len(specs)
     notes: dict = {}
-    with DatasetWriter.update(out, storage_options) as w, tempfile.TemporaryDirectory(prefix="deepwas-tracks-") as tmp:
+    with DatasetWriter.update(out, storage_options) as w, \
+            tempfile.TemporaryDirectory(prefix="deepwas-tracks-") as tmp, contextlib.ExitStack() as readers:
         old = w.base_manifest
         ref = w.reference_snps()
         by_chrom = {int(c): df.reset_index(drop=True) for c, df in ref.groupby(S.CHR, sort=True)}
@@ -123,7 +126,7 @@ def prepare_tracks(out: str, bigwigs: list[str], *, window: int = 256, bins: int
                   for c, df in by_chrom.items()}
         files = []
         for name, path in specs:
-            bw = open_bigwig(path)
+            bw = readers.enter_context(open_bigwig(path, input_storage_options))
             sizes, labels = chrom_sizes(bw, path)
             check_sizes(sizes, old.build, max_bp, path, "--bigwig")
             missing = [chrom_label(c) for c in by_chrom if c not in sizes]
@@ -144,8 +147,7 @@ def prepare_tracks(out: str, bigwigs: list[str], *, window: int = 256, bins: int
             s2 += np.square(trk, dtype=np.float64).sum(axis=(0, 2))
             n_val += len(bp) * nb
             np.save(os.path.join(tmp, f"{c}.npy"), trk)
-        for bw, _, _ in files:
-            bw.close()
+        readers.close()
         mean, std = normalisation(s1, s2, n_val)
         write_track_windows(w, names, sorted(by_chrom), lambda c: np.load(os.path.join(tmp, f"{c}.npy")), mean, std,
                             {"source": "bigwig", "files": dict(specs), "window_bp": int(window), "bins": nb,

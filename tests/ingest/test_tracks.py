@@ -146,3 +146,43 @@ def test_float16_storage_default_and_float32_reads(tmp_path):
     with pytest.raises(InputError, match="no SNP table was re-written"):
         w.close()                                          # (aborts: nothing published)
     assert Dataset.open(url16).manifest.tracks.dtype == "float16"
+
+
+def test_remote_bigwigs_stream_to_the_same_windows_as_local_files(tmp_path, s3_server, capsys):
+    """A bigWig at an s3:// URL (moto's server, its options given as --input-storage-option) ingests to the
+    very windows of the same file read locally, through the CLI; a missing object is one line naming the
+    URL, --bigwig and --input-storage-option."""
+    import s3fs
+
+    bp = np.arange(1, 31) * 4_000 + np.arange(30) % 5
+    snps = pd.DataFrame({"CHR": np.repeat([1, 2], 15), "SNP": [f"s{i}" for i in range(30)], "BP": bp})
+    sim = simulate_tracks(snps, n_tracks=2, window=32, seed=7, step_bp=8)
+    paths, _ = export_tracks_bigwig(snps, sim, str(tmp_path / "bw"), step_bp=8, names=["a", "b"])
+    opts = s3_server["storage_options"]
+    prefix = f"{s3_server['bucket']}/bw-{tmp_path.name}"
+    fs = s3fs.S3FileSystem(**opts, skip_instance_cache=True)
+    for name, p in paths.items():
+        fs.put_file(p, f"{prefix}/{name}.bw")
+    iso = [x for k, v in opts.items() for x in ("--input-storage-option", f"{k}={v}")]
+    urls = {}
+    for where in ("local", "s3"):
+        urls[where] = write_panel(str(tmp_path / where), {1: bp[:15].tolist(), 2: bp[15:].tolist()},
+                                  build="simulated")
+        specs = [x for n, p in paths.items()
+                 for x in ("--bigwig", f"{n}={p}" if where == "local" else f"{n}=s3://{prefix}/{n}.bw")]
+        rc = prepare_main(["tracks", *specs, "--window", "256", "--bins", "32", "--track-dtype", "float32",
+                           "--out", urls[where], "--no-progress", *(iso if where == "s3" else [])])
+        assert rc == 0, capsys.readouterr().out
+    for c in (1, 2):
+        local, ann_local, _ = _stored(urls["local"], c)
+        remote, ann_remote, _ = _stored(urls["s3"], c)
+        np.testing.assert_array_equal(remote, local)
+        pd.testing.assert_frame_equal(ann_remote, ann_local)
+    np.testing.assert_allclose(_stored(urls["s3"], 1)[0], sim[:15], rtol=1e-5, atol=1e-5)
+
+    capsys.readouterr()
+    rc = prepare_main(["tracks", "--bigwig", f"a=s3://{prefix}/missing.bw", "--out", urls["s3"], "--no-progress",
+                       *iso])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1, err
+    assert f"s3://{prefix}/missing.bw" in err[0] and "--bigwig" in err[0] and "--input-storage-option" in err[0]
