@@ -50,8 +50,11 @@ def access_error(url: str, action: str, e: BaseException) -> InputError:
     return InputError(f"{msg}; fix: check the URL, network and --storage-option values")
 
 
-def filesystem(url: str, storage_options: dict | None = None) -> tuple[fsspec.AbstractFileSystem, str]:
-    """(filesystem, root path) for a dataset URL: a local path (default), file://, s3://, gs://, ..."""
+def filesystem(url: str, storage_options: dict | None = None,
+               flag: str = "--storage-option") -> tuple[fsspec.AbstractFileSystem, str]:
+    """(filesystem, root path) for a dataset URL: a local path (default), file://, s3://, gs://, ...;
+    ``flag``: the option that gave ``storage_options``, named in errors (``--input-storage-option`` for
+    input files)."""
     if not isinstance(url, str) or not url:
         raise InputError(f"dataset URL must be a non-empty string, got {url!r}")
     opts = dict(storage_options or {})
@@ -64,8 +67,8 @@ def filesystem(url: str, storage_options: dict | None = None) -> tuple[fsspec.Ab
         raise InputError(f"cannot open {url}: the {proto}:// filesystem is not installed ({e}); "
                          f"fix: pip install {pkg}") from e
     except (ValueError, TypeError) as e:
-        raise InputError(f"cannot open {url} with --storage-option keys {sorted(opts)}: {e}; "
-                         "fix: check the URL scheme and the --storage-option keys") from e
+        raise InputError(f"cannot open {url} with {flag} keys {sorted(opts)}: {e}; "
+                         f"fix: check the URL scheme and the {flag} keys") from e
     return fs, root.rstrip("/")
 
 

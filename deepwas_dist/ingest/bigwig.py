@@ -59,7 +59,7 @@ def open_bigwig(path: str, storage_options: dict | None = None):
                 raise InputError(f"file not found: {path} (--bigwig); fix: check the path")
             source = local
         else:
-            fs, root = filesystem(path, storage_options)
+            fs, root = filesystem(path, storage_options, flag="--input-storage-option")
             try:
                 found = fs.isfile(root)
             except Exception as e:          # credentials, endpoint, network: the backend's own words

@@ -186,3 +186,7 @@ def test_remote_bigwigs_stream_to_the_same_windows_as_local_files(tmp_path, s3_s
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1, err
     assert f"s3://{prefix}/missing.bw" in err[0] and "--bigwig" in err[0] and "--input-storage-option" in err[0]
+    rc = prepare_main(["tracks", "--bigwig", f"a=s3://{prefix}/a.bw", "--out", urls["s3"], "--no-progress",
+                       "--input-storage-option", "no_such_key=1"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "--input-storage-option" in err[0], err
