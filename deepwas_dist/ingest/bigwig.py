@@ -52,23 +52,22 @@ def open_bigwig(path: str, storage_options: dict | None = None):
     is read through fsspec as a seekable file in ranges of REMOTE_BLOCK_BYTES: nothing is copied to local
     disk and memory holds one range; pybigtools seeks to the header, the index and the data blocks the
     windows touch (a panel spread over the genome touches most of a file)."""
+    remote = not is_local_url(path)
+    check = "the URL and --input-storage-option" if remote else "the path"
     with contextlib.ExitStack() as stack:
-        if is_local_url(path):
-            local = str(path).removeprefix("file://")
-            if not os.path.isfile(local):
-                raise InputError(f"file not found: {path} (--bigwig); fix: check the path")
-            source = local
-        else:
-            fs, root = filesystem(path, storage_options, flag="--input-storage-option")
+        if remote:
+            fs, source = filesystem(path, storage_options, flag="--input-storage-option")
             try:
-                found = fs.isfile(root)
+                found = fs.isfile(source)
             except Exception as e:          # credentials, endpoint, network: the backend's own words
-                raise InputError(f"cannot access {path} (--bigwig): {e}; fix: check the URL and "
-                                 "--input-storage-option") from e
-            if not found:
-                raise InputError(f"file not found: {path} (--bigwig); fix: check the URL and "
-                                 "--input-storage-option")
-            source = stack.enter_context(fs.open(root, "rb", block_size=REMOTE_BLOCK_BYTES))
+                raise InputError(f"cannot access {path} (--bigwig): {e}; fix: check {check}") from e
+        else:
+            source = str(path).removeprefix("file://")
+            found = os.path.isfile(source)
+        if not found:
+            raise InputError(f"file not found: {path} (--bigwig); fix: check {check}")
+        if remote:
+            source = stack.enter_context(fs.open(source, "rb", block_size=REMOTE_BLOCK_BYTES))
         try:
             bw = _pybigtools().open(source)
         except Exception:                 # pybigtools.BBIReadError, ValueError, OSError: one message for all
