@@ -7,7 +7,7 @@
     float32 and TF32 (float32 with ``torch.backends.cuda.matmul.allow_tf32``): time per NLL + gradient
     (median, synchronised), NLL relative error and gradient cosine against float64 exact.
 (b) Training: slices of m ~ 12,000 SNPs with full-rank r ~ 4,000 built in GPU memory, held in a resident
-    :class:`~deepwas_dist.train.cache.SliceCache`, trained by the real worker loop
+    :class:`~deepwas_dist.data.cache.SliceCache`, trained by the real worker loop
     (:func:`~deepwas_dist.train.loop.run_worker`, one process): SNPs/s per epoch (the first pays for
     warm-up and each slice's one-off core-basis rotation) and peak GPU memory
     (``torch.cuda.max_memory_allocated``, reset after the slices are built).
@@ -145,7 +145,7 @@ def synthetic_batches(sizes: Sizes, device: torch.device, seed: int = 0):
 
 def training_rows(sizes: Sizes, device: torch.device, log: Callable[[str], None] = print) -> list[dict]:
     """One row per epoch of the real worker loop on resident synthetic slices."""
-    from ..train.cache import SliceCache
+    from ..data.cache import SliceCache
     from ..train.config import TrainConfig
     from ..train.loop import run_worker
     from ..train.runplan import RunPlan

@@ -31,13 +31,13 @@ import numpy as np
 import torch
 
 from ..data import schema as S
+from ..data.cache import SliceCache
 from ..data.reader import Dataset
 from ..data.slicing import seeded_subsample
 from ..errors import InputError
 from ..evaluate import report
 from ..evaluate.report import evaluate_model
 from ..train.assignment import plan_shards
-from ..train.cache import SliceCache
 from ..train.config import TrainConfig
 from ..train.loop import run_worker
 from ..train.plan import make_plan, resolve_traits

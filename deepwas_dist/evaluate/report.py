@@ -25,6 +25,7 @@ import pandas as pd
 import torch
 
 from ..data import schema as S
+from ..data.cache import SliceCache, cache_budget
 from ..data.reader import Dataset
 from ..data.slicing import seeded_subsample
 from ..data.storage import filesystem, join
@@ -83,8 +84,11 @@ def evaluate_model(cfg: TrainConfig, ds: Dataset, plan: RunPlan, split: HoldoutS
                    history: list[dict], log: Callable[[str], None] = print) -> dict:
     traits = plan.traits
     log_N = torch.tensor(plan.log_N, dtype=torch.float64)
-    read = lambda keys: (ds.read_slice(c, s, traits, bandwidth_kb=cfg.bandwidth_kb,  # noqa: E731
-                                       keep_variance=cfg.ld_keep_variance) for c, s in keys)
+    # every slice is read once while they fit in half the machine's memory (held-out ones are scored twice,
+    # all of them for the effects, the training ones again for the jackknife)
+    cache = SliceCache(ds, traits, bandwidth_kb=cfg.bandwidth_kb, device=torch.device("cpu"),
+                       max_bytes=cache_budget(cfg.cache_mib, torch.device("cpu")), keep_variance=cfg.ld_keep_variance)
+    read = lambda keys: (cache.get(k) for k in keys)  # noqa: E731
     base = list(read(seeded_subsample(plan.train_keys, BASELINE_SLICES, cfg.seed)))
     mismatch = MismatchSetting.parse(cfg.mismatch).enabled
     fixed_ls = None if plan.fixed_log_sigma is None else torch.tensor(plan.fixed_log_sigma, dtype=torch.float64)

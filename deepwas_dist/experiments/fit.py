@@ -16,13 +16,13 @@ import numpy as np
 import torch
 
 from ..data import schema as S
+from ..data.cache import SliceCache, cache_budget
 from ..data.reader import Dataset
 from ..data.slicing import seeded_subsample
 from ..evaluate.effects import posterior_arrays
 from ..evaluate.heldout import BASELINE_SLICES, fit_nuisance, recovery, score_model, score_slices
 from ..evaluate.report import predict_all
 from ..settings import MismatchSetting
-from ..train.cache import SliceCache, cache_budget
 from ..train.config import TrainConfig
 from ..train.loop import null_prior, run_null, run_worker
 from ..train.runplan import RunPlan

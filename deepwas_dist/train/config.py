@@ -75,9 +75,9 @@ class TrainConfig:
                                    choices=("PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"))
     storage_options: dict = field(default_factory=dict)   # --storage-option KEY=VALUE (repeatable): fsspec options
     eval_every: int = 1                     # held-out NLL every k epochs (0: only at the end)
-    cache_mib: float | None = flag(None, "per-worker in-memory slice cache in MiB; a worker whose shard fits reads "
-                                         "its slices once (train/cache.py)", shown="half of the machine's memory, "
-                                         "or of the GPU's, shared by its workers")
+    cache_mib: float | None = flag(None, "per-worker in-memory slice cache in MiB (and the final evaluation's); a "
+                                         "worker whose shard fits reads its slices once (data/cache.py)",
+                                   shown="half of the machine's memory, or of the GPU's, shared by its workers")
     dtype: str = flag("float64", "linear-algebra precision", choices=("float64", "float32"))
     log_every_epoch: bool = True
     jackknife: str = flag("refit", "standard errors of h2 and enrichment: refit the prior without each block (a "

@@ -25,12 +25,12 @@ import torch
 from torch import nn
 
 from ..credentials import restore_secrets
+from ..data.cache import SliceCache, cache_budget
 from ..data.reader import Dataset
 from ..evaluate.heldout import RunNull, prior_from_model, score_slices
 from ..mismatch import LAMBDA_INIT
 from ..models import build_prior
 from .assignment import plan_shards, split_evenly
-from .cache import SliceCache, cache_budget
 from .callbacks import StepCallback, StepEvent
 from .checkpoint import load_or_fall_back, save_state
 from .config import TrainConfig

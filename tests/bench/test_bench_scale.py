@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import mmap
 import os
 
 import numpy as np
@@ -127,8 +128,11 @@ def test_stage_peak_is_the_stage_own():
     if not reset_peak():
         pytest.skip("no /proc/self/clear_refs: peaks are process-wide here")
     with measure("big") as big:
-        x = np.ones(64 * 2 ** 20 // 8)            # 64 MiB, touched
-        del x
+        # 64 MiB of fresh pages, touched: an anonymous map, not malloc, which can serve it from heap memory that
+        # an earlier test freed and that is still resident (then the RSS does not move)
+        buf = mmap.mmap(-1, 64 * 2 ** 20)
+        np.frombuffer(buf, dtype=np.uint8)[:] = 1
+        buf.close()
     with measure("small") as small:
         pass
     assert big.cost.peak_scope == small.cost.peak_scope == "stage"

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 
+from deepwas_dist.data.cache import SliceCache
 from deepwas_dist.data.reader import Dataset
 from deepwas_dist.train.assignment import plan_shards, slice_cost
-from deepwas_dist.train.cache import SliceCache
 
 from .conftest import TRAIT, base_config
 
@@ -133,7 +133,7 @@ def test_a_cache_too_small_for_the_shard_is_named(sim_dataset, tmp_path, capsys)
 
 
 def test_the_default_cache_budget_follows_the_machine():
-    from deepwas_dist.train.cache import CACHE_SHARE, cache_budget
+    from deepwas_dist.data.cache import CACHE_SHARE, cache_budget
     cpu = torch.device("cpu")
     total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     assert cache_budget(300.0, cpu, 4) == 300 * 2 ** 20                       # --cache-mib wins

@@ -1,7 +1,12 @@
-"""A worker's slices: read once from the dataset, kept in memory up to a byte budget (LRU), on the device.
+"""Slices read once from a dataset and kept in memory up to a byte budget (LRU), on a device.
 
-With the fixed shards of :mod:`.assignment`, a rank asks for the same slices every epoch: when its shard
-(plus its share of the held-out slices, which evaluation reads through the same cache) fits
+Two readers use it. A training worker (:mod:`deepwas_dist.train.loop`) caches its shard; the final
+evaluation (:func:`deepwas_dist.evaluate.report.evaluate_model`) caches every slice it scores, since it
+reads the held-out slices twice (model and constant prior), the baseline subsample, all slices for the
+posterior effects and the training slices for the jackknife: each is read once when they fit.
+
+With the fixed shards of :mod:`deepwas_dist.train.assignment`, a rank asks for the same slices every
+epoch: when its shard (plus its share of the held-out slices, which evaluation reads through the same cache) fits
 ``max_bytes``, the first epoch reads each slice once and later epochs read nothing; on a GPU worker the
 slices stay in GPU memory (``device``). When the shard does not fit, LRU keeps the most recently used
 slices, and because a rank's slices come in a new order each epoch a slice is often evicted before it
@@ -24,7 +29,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import torch
 
-from ..data.reader import Dataset, SliceBatch
+from .reader import Dataset, SliceBatch
 
 SliceKey = tuple[int, int]
 #: Share of the device's memory (the machine's on CPU, the GPU's on CUDA) the workers on it may cache.
