@@ -22,6 +22,7 @@ from .checks import check_log_lambda, check_slice_inputs
 from .errors import InputError
 from .linalg.cholesky import exact_parts
 from .linalg.cost import choose_method
+from .linalg.hessian import HessianParts, exact_hessian_parts
 from .linalg.iterative import iterative_parts
 from .linalg.operator import KOperator
 from .linalg.parts import SliceParts
@@ -212,3 +213,21 @@ def null_nll(sl: LDSlice, z: torch.Tensor, log_sigma: torch.Tensor | float,
     range_part = 0.5 * (d.log().sum(0) + (u2.square() / d).sum(0) + const)
     out = range_part + null_space_parts(sl, z2, u2.T.contiguous(), lam)[0]
     return out if batched else out[0]
+
+
+def marginal_nll_hessian(sl: LDSlice, z: torch.Tensor, log_s: torch.Tensor, log_sigma: torch.Tensor,
+                         log_lambda: torch.Tensor | None = None) -> list[HessianParts]:
+    """Per trait, the exact NLL's gradient and Hessian in (log s, log sigma) (lambda held), in closed form
+    (:mod:`deepwas_dist.linalg.hessian`); same arguments as :func:`marginal_nll` with ``z`` (n, T),
+    ``log_s`` (m, T), ``log_sigma`` (T,). The jackknife's per-slice Hessians in one pass
+    (:mod:`deepwas_dist.evaluate.curvature`) instead of P + 1."""
+    _, z2, log_s2, log_sigma2 = check_slice_inputs(sl, z, log_s, log_sigma)
+    log_lam2 = check_log_lambda(log_lambda, True, z2.shape[1], log_s2)
+    if log_lam2 is not None:
+        sl = sl.core_basis
+    dt, dev = sl.dtype, sl.device
+    mm = {} if log_lam2 is None else {"lam": log_lam2.detach().to(dtype=dt, device=dev).exp(), "mu": sl.core_diag}
+    op = KOperator(Z=sl.Z, s=log_s2.detach().to(dtype=dt, device=dev).exp().T.contiguous(),
+                   sigma=log_sigma2.detach().to(dtype=dt, device=dev).exp(), **mm)
+    u = sl.whiten(z2.to(dtype=dt, device=dev)).T.contiguous()
+    return [exact_hessian_parts(op, u, t) for t in range(op.num_traits)]

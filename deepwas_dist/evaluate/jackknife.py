@@ -14,7 +14,8 @@ with, the optimum of the same objective and not a stochastic AdamW iterate. thet
 theta_hat by O(1/B) of the data, so a warm start converges in a few steps:
 
 - small priors (at most NEWTON_MAX_PARAMS parameters: constant, linear): per-slice Hessians H_k are taken
-  once at theta_hat by forward differences of the exact per-slice gradients g_k (P + 1 passes). Refit b
+  once at theta_hat, in closed form for the likelihood (one pass, :mod:`.curvature`), by forward
+  differences of the exact per-slice gradients g_k for LDSC (P + 1 passes). Refit b
   iterates theta <- theta - H_(b)^+ g_(b)(theta), starting from H_(b) = sum_{k not in b} H_k and
   updating it by BFGS from the observed gradient changes, with step halving when neither the loss nor
   the gradient falls. Its first gradient is free (sum_{k not in b} g_k(theta_hat)); every further
@@ -63,6 +64,7 @@ import torch
 from ..data.reader import SliceBatch
 from ..data.slicing import contiguous_blocks
 from ..errors import InputError
+from .curvature import slice_curvature
 from .enrichment import COLUMNS, jackknife_se, ratios, table_from_replicates
 from .objective import slice_loss
 
@@ -106,6 +108,7 @@ class RefitJackknife:
     refits: list[FitTrace] = field(default_factory=list)
     kind: str = "refit"                      # refit | refit-scale (:func:`shape_held`) | refit-local (LocalShape)
     components: int | None = None            # refit-local: the feature directions refitted per trait
+    method: str = "newton"                   # newton | lbfgs: how the refits were solved
 
     @property
     def shape_held(self) -> bool:
@@ -123,7 +126,7 @@ class RefitJackknife:
     def summary(self) -> dict:
         """What metrics.json records about the refits."""
         extra = {} if self.components is None else {"components": self.components}
-        return {"jackknife": self.kind, **extra, "blocks": self.n_blocks,
+        return {"jackknife": self.kind, **extra, "method": self.method, "blocks": self.n_blocks,
                 "full_fit_evaluations": self.full.evaluations,
                 "full_fit_max_grad": self.full.max_grad,
                 "refit_evaluations_max": max(r.evaluations for r in self.refits),
@@ -251,6 +254,36 @@ def _predict(net: torch.nn.Module, features: Sequence[tuple[torch.Tensor, torch.
         return np.concatenate([net(X.double(), None if t is None else t.double()).numpy() for X, t in features])
 
 
+def jackknife_blocks(batches: Sequence[SliceBatch], n_blocks: int
+                     ) -> tuple[list[SliceKey], int, dict[SliceKey, int], list[list[SliceKey]]]:
+    """(slice keys, B, key -> block, the blocks' keys in genomic order) of B = min(n_blocks, slices)
+    contiguous blocks; InputError (naming ``--jackknife-blocks``) below 2."""
+    keys = [(b.chrom, b.slice_id) for b in batches]
+    B = min(n_blocks, len(keys))
+    if B < 2:
+        raise InputError(f"--jackknife-blocks: need at least 2 blocks and 2 training slices, got "
+                         f"{n_blocks} blocks over {len(keys)} slices")
+    which = contiguous_blocks(keys, B)
+    return keys, B, which, [[k for k in sorted(keys) if which[k] == b] for b in range(B)]
+
+
+def refit_copy(net: torch.nn.Module) -> torch.nn.Module:
+    """The float64 copy the refits move. The LD-mismatch lambda is held at the trained value: near its
+    floor the likelihood is flat in it, which sends unregularised Newton steps to overflow. (Its
+    uncertainty is left out of the SEs.)"""
+    full = copy.deepcopy(net).double().train()
+    if getattr(full, "log_lambda_raw", None) is not None:
+        full.log_lambda_raw.requires_grad_(False)
+    return full
+
+
+def refit_kind(full: torch.nn.Module) -> str:
+    """refit-local (a LocalShape), refit-scale (only the offset and sigma trainable) or refit."""
+    return getattr(full, "jackknife_kind", None) or (
+        "refit-scale" if any(not p.requires_grad for n, p in full.named_parameters()
+                             if n not in ("bias", "log_sigma", "log_lambda_raw")) else "refit")
+
+
 def refit_jackknife(net: torch.nn.Module, batches: Sequence[SliceBatch], log_N: torch.Tensor,
                     features: Sequence[tuple[torch.Tensor, torch.Tensor | None]], settings: RefitSettings,
                     log: Callable[[str], None] = print,
@@ -263,18 +296,8 @@ def refit_jackknife(net: torch.nn.Module, batches: Sequence[SliceBatch], log_N: 
     (B, T) log sigma that refit b holds, estimated without block b (``which``: slice key -> block), so
     the SEs include the intercept's uncertainty.
     """
-    keys = [(b.chrom, b.slice_id) for b in batches]
-    B = min(settings.n_blocks, len(keys))
-    if B < 2:
-        raise InputError(f"--jackknife-blocks: need at least 2 blocks and 2 training slices, got "
-                         f"{settings.n_blocks} blocks over {len(keys)} slices")
-    which = contiguous_blocks(keys, B)
-    blocks = [[k for k in sorted(keys) if which[k] == b] for b in range(B)]
-    full = copy.deepcopy(net).double().train()
-    if getattr(full, "log_lambda_raw", None) is not None:
-        # The LD-mismatch lambda is held at the trained value: near its floor the likelihood is flat in
-        # it, which sends unregularised Newton steps to overflow. (Its uncertainty is left out of the SEs.)
-        full.log_lambda_raw.requires_grad_(False)
+    keys, B, which, blocks = jackknife_blocks(batches, settings.n_blocks)
+    full = refit_copy(net)
     P = _flat(full).numel()
     newton = settings.method == "newton" or (settings.method == "auto" and P <= NEWTON_MAX_PARAMS)
     # Newton polishes the last digits itself: L-BFGS only has to get close (it stalls near 1e-6 anyway).
@@ -283,11 +306,13 @@ def refit_jackknife(net: torch.nn.Module, batches: Sequence[SliceBatch], log_N: 
     if newton:
         t0 = time.perf_counter()
         losses, grads = slice_gradients(full, batches, log_N, settings.objective)
-        H = slice_hessians(full, batches, log_N, settings.objective, grads)
+        H = (torch.stack([slice_curvature(full, b, log_N)[1] for b in batches]) if settings.objective == "likelihood"
+             else slice_hessians(full, batches, log_N, settings.objective, grads))
         pol = newton_refit(full, batches, log_N, settings.objective, H.sum(0), grads.sum(0), float(losses.sum()),
                            settings.refit_iters, settings.tolerance_grad)
         losses, grads = slice_gradients(full, batches, log_N, settings.objective)   # at the polished optimum
-        trace = FitTrace(evaluations=trace.evaluations + P + 2 + pol.evaluations, loss=pol.loss,
+        hessian_passes = 1 if settings.objective == "likelihood" else P + 1
+        trace = FitTrace(evaluations=trace.evaluations + hessian_passes + 1 + pol.evaluations, loss=pol.loss,
                          max_grad=pol.max_grad, seconds=trace.seconds + time.perf_counter() - t0)
         member = np.array([which[k] for k in keys])
     log(f"[jackknife] full fit polished ({'Newton' if newton else 'L-BFGS'}, {P} parameters): "
@@ -296,10 +321,8 @@ def refit_jackknife(net: torch.nn.Module, batches: Sequence[SliceBatch], log_N: 
     start = copy.deepcopy(full.state_dict())
     sigma_b = None if block_log_sigma is None else torch.as_tensor(block_log_sigma(which, B), dtype=torch.float64)
     out = RefitJackknife(log_f_full=_predict(full, features), log_f_blocks=np.empty(0), blocks=blocks, full=trace,
-                         kind=getattr(full, "jackknife_kind", None) or (
-                             "refit-scale" if any(not p.requires_grad for n, p in full.named_parameters()
-                                                  if n not in ("bias", "log_sigma", "log_lambda_raw")) else "refit"),
-                         components=getattr(full, "n_components", None))
+                         kind=refit_kind(full), components=getattr(full, "n_components", None),
+                         method="newton" if newton else "lbfgs")
     preds = []
     for b in range(B):
         full.load_state_dict(start)
