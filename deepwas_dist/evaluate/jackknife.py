@@ -20,7 +20,9 @@ theta_hat by O(1/B) of the data, so a warm start converges in a few steps:
   updating it by BFGS from the observed gradient changes, with step halving when neither the loss nor
   the gradient falls. Its first gradient is free (sum_{k not in b} g_k(theta_hat)); every further
   step costs one pass over the remaining slices. H only preconditions: the stopping rule is the true
-  gradient, max |g_(b)| / n_SNPs < tolerance_grad, so the fixed point is the exact leave-one-out optimum.
+  gradient, max |g_(b)| / n_SNPs < tolerance_grad, so the fixed point is the exact leave-one-out optimum,
+  or a Newton decrement (the next step's predicted gain) below tolerance_decrement = 1e-4 nats, where the
+  optimum lies at infinity along a flat direction (an annotation whose f goes to 0).
   The pseudo-inverse drops H's null space (the prior's output bias and head bias are one offset).
 - larger networks: up to ``refit_iters`` L-BFGS iterations from theta_hat (final gradient recorded).
   Not used by the report: unregularised full-batch fits of an mlp are not the AdamW-trained estimator and
@@ -83,6 +85,11 @@ class RefitSettings:
     # With --sigma ldsc each refit also moves sigma to its block's intercept: chr22 height needed up to 49
     refit_iters: int = 60
     tolerance_grad: float = 1e-7    # stop when max |gradient of the per-SNP objective| falls below
+    # ... or (Newton) when the next step's predicted gain, the Newton decrement g^T H^+ g / 2, is below this
+    # many nats: then a statistic's remaining error is at most sqrt(2 x this) of its SE (Cauchy-Schwarz, with
+    # H^+ its covariance), 4.5e-4 SE, while a prior at the boundary (f -> 0 on an annotation's SNPs, the
+    # optimum at infinity) stops drifting along its flat direction
+    tolerance_decrement: float = 1e-7
     objective: str = "likelihood"
     method: str = "auto"            # newton | lbfgs | auto: newton for at most NEWTON_MAX_PARAMS parameters
 
@@ -208,19 +215,34 @@ def slice_hessians(net: torch.nn.Module, batches: Sequence[SliceBatch], log_N: t
 MAX_HALVINGS = 40
 
 
+def newton_direction(H: torch.Tensor, g: torch.Tensor, rtol: float = 1e-7) -> torch.Tensor:
+    """-|H|^+ g: the Newton step with H's eigenvalues taken in absolute value (a saddle-free step, which
+    descends where the curvature is negative, as it can be away from the optimum and in BFGS-updated H)
+    and those below ``rtol`` x the largest dropped (redundant offsets: H is singular)."""
+    ev, V = torch.linalg.eigh(H)
+    a = ev.abs()
+    keep = a > rtol * a.max()
+    return -V[:, keep] @ ((V[:, keep].T @ g) / a[keep])
+
+
 def newton_refit(net: torch.nn.Module, batches: Sequence[SliceBatch], log_N: torch.Tensor, objective: str,
-                 H: torch.Tensor, g: torch.Tensor, loss: float, iters: int, tolerance_grad: float) -> FitTrace:
+                 H: torch.Tensor, g: torch.Tensor, loss: float, iters: int, tolerance_grad: float,
+                 tolerance_decrement: float = 0.0) -> FitTrace:
     """Minimise the loss summed over ``batches`` in place from ``net``, where it is ``loss`` with gradient
     ``g`` (P,), by Newton steps starting from the Hessian ``H`` (P, P) (taken at the full-data optimum)
     and improved by BFGS updates from the observed gradient changes; a step is halved when neither the loss
-    (beyond rounding) nor max |g| falls. Stops when max |g| / n_SNPs < ``tolerance_grad``."""
+    (beyond rounding) nor max |g| falls. Stops when max |g| / n_SNPs < ``tolerance_grad``, or when the
+    Newton decrement -g.d / 2 (the quadratic model's gain from the next step, :func:`newton_direction`) is
+    below ``tolerance_decrement`` nats."""
     t0 = time.perf_counter()
     n = sum(b.n for b in batches) or 1
     theta, evals, H = _flat(net), 0, H.clone()
     for _ in range(iters):
         if float(g.abs().max()) / n < tolerance_grad:
             break
-        d = -torch.linalg.pinv(H, rtol=1e-7, hermitian=True) @ g     # redundant offsets: H is singular
+        d = newton_direction(H, g)
+        if -0.5 * float(g @ d) < tolerance_decrement:
+            break
         valid, tries = False, 0
         while tries < 8 or (not valid and tries < MAX_HALVINGS):
             tries += 1
@@ -309,7 +331,7 @@ def refit_jackknife(net: torch.nn.Module, batches: Sequence[SliceBatch], log_N: 
         H = (torch.stack([slice_curvature(full, b, log_N)[1] for b in batches]) if settings.objective == "likelihood"
              else slice_hessians(full, batches, log_N, settings.objective, grads))
         pol = newton_refit(full, batches, log_N, settings.objective, H.sum(0), grads.sum(0), float(losses.sum()),
-                           settings.refit_iters, settings.tolerance_grad)
+                           settings.refit_iters, settings.tolerance_grad, settings.tolerance_decrement)
         losses, grads = slice_gradients(full, batches, log_N, settings.objective)   # at the polished optimum
         hessian_passes = 1 if settings.objective == "likelihood" else P + 1
         trace = FitTrace(evaluations=trace.evaluations + hessian_passes + 1 + pol.evaluations, loss=pol.loss,
@@ -336,7 +358,8 @@ def refit_jackknife(net: torch.nn.Module, batches: Sequence[SliceBatch], log_N: 
             if sigma_b is not None:                # the start's loss and gradient under block b's sigma
                 l_b, g_b = slice_gradients(full, keep, log_N, settings.objective)
             r = newton_refit(full, keep, log_N, settings.objective, H[out_b].sum(0), g_b.sum(0),
-                             float(l_b.sum()), settings.refit_iters, settings.tolerance_grad)
+                             float(l_b.sum()), settings.refit_iters, settings.tolerance_grad,
+                             settings.tolerance_decrement)
         else:
             r = fit_lbfgs(full, keep, log_N, settings.objective, settings.refit_iters, settings.tolerance_grad)
         out.refits.append(r)
