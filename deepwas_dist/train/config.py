@@ -43,7 +43,8 @@ class TrainConfig:
     data: str | None = flag(None, "dataset URL (local path, s3://...)", shown="the embedded demo dataset")
     traits: str = flag("all", "'all' or a comma list of trait names")
     gpus: int = flag(0, "number of GPU workers (one per GPU; 0: CPU workers)")
-    workers: int = flag(2, "number of CPU workers when --gpus is 0")
+    workers: int = flag(2, "number of CPU workers when --gpus is 0 (0: train in this process, without Ray; "
+                           "train/in_process.py)")
     model: str = flag("mlp", "prior network", choices=MODELS)
     size: str = flag("small", "size preset of mlp/conv", choices=SIZES)
     objective: str = flag("likelihood", "training objective", choices=("likelihood", "ldsc"))
@@ -94,6 +95,11 @@ class TrainConfig:
         return self.gpus if self.gpus > 0 else self.workers
 
     @property
+    def in_process(self) -> bool:
+        """``--workers 0`` (and no GPUs): training runs in the driver, without Ray."""
+        return self.gpus == 0 and self.workers == 0
+
+    @property
     def use_gpu(self) -> bool:
         return self.gpus > 0
 
@@ -125,8 +131,9 @@ class TrainConfig:
             raise InputError(f"--model must be one of {MODELS}, got {self.model!r}")
         if self.size not in SIZES:
             raise InputError(f"--size must be one of {SIZES}, got {self.size!r}")
-        if self.num_workers < 1:
-            raise InputError("need at least one worker: --workers N (CPU) or --gpus N")
+        if self.num_workers < 1 and not self.in_process:
+            raise InputError("need at least one worker: --workers N (CPU; 0 trains in this process) or --gpus N, "
+                             f"got --workers {self.workers} --gpus {self.gpus}")
         for name in ("epochs", "accumulation", "num_probes"):
             if getattr(self, name) < 1:
                 raise InputError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")

@@ -32,6 +32,12 @@ def evaluate_run(cfg: TrainConfig, ds: Dataset, plan: RunPlan, split: HoldoutSpl
     write every output; returns metrics."""
     with checkpoint.as_directory() as d:
         state, meta = load_or_fall_back(d, plan.run_url, cfg.storage_options or None, log=log)
+    return evaluate_state(cfg, ds, plan, split, state, meta, log=log)
+
+
+def evaluate_state(cfg: TrainConfig, ds: Dataset, plan: RunPlan, split: HoldoutSplit, state: dict, meta: dict,
+                   log: Callable[[str], None] = print) -> dict:
+    """Every metric and output of the prior in checkpoint ``state`` (with its ``meta``: the history)."""
     net = build_model(cfg, plan)
     net.load_state_dict(state["model"])
     net.eval()

@@ -25,8 +25,9 @@ from ..errors import InputError
 from .callbacks import StepCallback
 from .checkpoint import load_or_fall_back, prune_unregistered
 from .config import TrainConfig
-from .evaluation import evaluate_run, saved_plan
-from .loop import train_loop_per_worker
+from .evaluation import evaluate_run, evaluate_state, saved_plan
+from .in_process import StorageSession, latest_state
+from .loop import run_worker, train_loop_per_worker
 from .plan import make_plan, resolve_traits
 from .resources import check_resources, train_requests, wait_s_for
 from .runplan import PLAN_FILE
@@ -116,7 +117,7 @@ def run_training(cfg: TrainConfig, *, log=print, ray_init_kwargs: dict | None = 
                          "or choose another --name")
     if cfg.resume and not has_state:
         raise InputError(f"--resume: no run {cfg.name!r} in {cfg.storage} to resume; check --name and --storage")
-    if not ray.is_initialized():
+    if not cfg.in_process and not ray.is_initialized():
         kw = dict(ray_init_kwargs or {})
         if not cfg.use_gpu and "address" not in kw and "RAY_ADDRESS" not in os.environ:
             # a fresh local instance: without address="local", ray.init joins a cluster some other process
@@ -127,8 +128,9 @@ def run_training(cfg: TrainConfig, *, log=print, ray_init_kwargs: dict | None = 
             kw.setdefault("include_dashboard", False)
         ray.init(**kw, log_to_driver=True)
     # before anything is written: a request the cluster cannot meet would otherwise wait for ever
-    check_resources(*train_requests(cfg.gpus, cfg.workers), ray.cluster_resources,
-                    wait_s=wait_s_for(ray_init_kwargs), log=log)
+    if not cfg.in_process:
+        check_resources(*train_requests(cfg.gpus, cfg.workers), ray.cluster_resources,
+                        wait_s=wait_s_for(ray_init_kwargs), log=log)
     # a resumed run continues with the plan it started with (plan.json), not a recomputed one
     plan, split = saved_plan(fs, run_root, cfg, ds) if cfg.resume else make_plan(cfg, ds, traits)
     if is_local(fs):
@@ -142,7 +144,10 @@ def run_training(cfg: TrainConfig, *, log=print, ray_init_kwargs: dict | None = 
         json.dump(plan.to_json(), fh)
     log(f"[deepwas] run {cfg.name}: {len(traits)} trait(s) {traits}, {cfg.model}/{cfg.size} "
         f"({cfg.objective}), {len(plan.train_keys)} training slices, {len(plan.heldout_keys)} held-out slices "
-        f"(held out: {split.describe()}), {cfg.num_workers} {'GPU' if cfg.use_gpu else 'CPU'} worker(s)")
+        f"(held out: {split.describe()}), " + ("in this process (--workers 0, no Ray)" if cfg.in_process else
+                                                f"{cfg.num_workers} {'GPU' if cfg.use_gpu else 'CPU'} worker(s)"))
+    if cfg.in_process:
+        return _train_in_process(cfg, ds, plan, split, callbacks, log, evaluate)
 
     storage_path, storage_fs = storage_for_ray(cfg.storage, cfg.storage_options)
     trainer = TorchTrainer(
@@ -169,5 +174,19 @@ def run_training(cfg: TrainConfig, *, log=print, ray_init_kwargs: dict | None = 
         with result.checkpoint.as_directory() as d:
             return {"history": load_or_fall_back(d, plan.run_url, cfg.storage_options or None, log=log)[1]["history"]}
     metrics = evaluate_run(cfg, ds, plan, split, result.checkpoint, log=log)
+    sys.stdout.flush()
+    return metrics
+
+
+def _train_in_process(cfg: TrainConfig, ds: Dataset, plan, split, callbacks, log, evaluate: bool) -> dict:
+    """``--workers 0``: the worker loop in this process, checkpoints in the run directory, then the same
+    evaluation as after a Ray Train run (:mod:`deepwas_dist.train.in_process`)."""
+    t0 = time.perf_counter()
+    run_worker(cfg, plan, StorageSession(plan.run_url, cfg.storage_options), callbacks=callbacks)
+    log(f"[deepwas] training finished in {time.perf_counter() - t0:.0f} s; evaluating on held-out slices")
+    state, meta = latest_state(plan.run_url, cfg.storage_options, log=log)
+    if not evaluate:
+        return {"history": meta["history"]}
+    metrics = evaluate_state(cfg, ds, plan, split, state, meta, log=log)
     sys.stdout.flush()
     return metrics
