@@ -114,7 +114,7 @@ def test_unknown_key_is_named(tmp_path, suffix, text, key):
     ("dtype: float16", "--dtype"),
     ("num-probes: 0", "--num-probes"),
     ("storage_options: s3", "--storage-options"),
-    ("workers: 0", "--workers"),
+    ("workers: -1", "--workers"),          # 0 is valid: training in this process (train/in_process.py)
 ])
 def test_invalid_values_name_the_flag(tmp_path, text, flag):
     f = tmp_path / "run.yaml"
