@@ -71,15 +71,6 @@ def ray_session():
 
 
 RAY_GROUP = "ray"
-#: The README's real-data example: its commands start their own local Ray in a subprocess, so it runs in
-#: the other worker, beside the Ray group (queued right after it), instead of lengthening it (measured: the
-#: full suite 10 min 23 s with it in the Ray group, the group being the critical path)
-README_GROUP = "readme"
-
-
-def _in_group(item, name: str) -> bool:
-    m = item.get_closest_marker("xdist_group")
-    return m is not None and (m.args[:1] == (name,) or m.kwargs.get("name") == name)
 
 
 def _in_ray_group(item) -> bool:
@@ -89,19 +80,18 @@ def _in_ray_group(item) -> bool:
 @pytest.hookimpl(wrapper=True)
 def pytest_collection_modifyitems(config, items):
     """Under pytest-xdist (``-n 2 --dist loadgroup``, the README's test command), every test that uses the
-    session's Ray instance, or starts one of its own (marked ``ray``: the two-node cluster), runs in one
-    worker: the session's instance starts once. That group is the longest unit of work, so it is queued
-    first (the first worker starts on it while the other runs the rest); the README example, whose
-    commands start a Ray of their own, is queued next, so it runs in the other worker beside the group.
-    Marked before xdist's own hook, which moves the group
+    session's Ray instance, or starts one of its own (marked ``ray``: the README example, the two-node
+    cluster), runs in one worker: the session's instance starts once and two Ray instances never compete
+    for the two cores. That group is the longest unit of work, so it is queued first (the first worker
+    starts on it while the other runs the rest). Marked before xdist's own hook, which moves the group
     into the test's id; checked after it, because pytest 9.2 ignores that move (pytest-dev/pytest-xdist
     #1386: the lock pins pytest 9.1.1) and the Ray tests would silently start one Ray instance per worker."""
     loadgroup = getattr(config.option, "loadgroup", False)
     for item in items:
         if _in_ray_group(item):
             item.add_marker(pytest.mark.xdist_group(RAY_GROUP))
-    if loadgroup:                                              # stable: each group keeps its own order
-        items.sort(key=lambda it: (not _in_ray_group(it), not _in_group(it, README_GROUP)))
+    if loadgroup:
+        items.sort(key=lambda it: not _in_ray_group(it))       # stable: each group keeps its own order
     result = yield
     if loadgroup:
         lost = [i.nodeid for i in items if _in_ray_group(i) and not i.nodeid.endswith("@" + RAY_GROUP)]

@@ -11,8 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import README_GROUP
-
 ROOT = Path(__file__).resolve().parents[1]
 MARKER = "<!-- readme-example: real-data -->"
 #: a line logged by one of Ray's actors (not by the command's own driver code), e.g. "(TrainController pid=42)"
@@ -34,7 +32,7 @@ def test_the_readme_example_is_the_real_data_quickstart():
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group(README_GROUP)
+@pytest.mark.ray
 @pytest.mark.timeout(900)
 def test_readme_real_data_example_runs_verbatim(shared_data, tmp_path):
     """Each line runs in a checkout-like directory (launch/ of this checkout, ../shared beside it) with
