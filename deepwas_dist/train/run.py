@@ -124,8 +124,6 @@ def run_training(cfg: TrainConfig, *, log=print, ray_init_kwargs: dict | None = 
             # started on this machine, and refuses num_cpus there (ValueError)
             kw.setdefault("address", "local")
             kw.setdefault("num_cpus", max(cfg.num_workers + 2, os.cpu_count() or 2))
-            # it lives only as long as this run: its dashboard cost ~2 s of start-up (8.2 s against 6.3 here)
-            kw.setdefault("include_dashboard", False)
         ray.init(**kw, log_to_driver=True)
     # before anything is written: a request the cluster cannot meet would otherwise wait for ever
     if not cfg.in_process:

@@ -169,7 +169,6 @@ def run_scan(sc: ScanConfig, log: Callable[[str], None] = print, ray_init_kwargs
         if "address" not in kw and "RAY_ADDRESS" not in os.environ:
             kw.setdefault("address", "local")          # a fresh local instance (see train.run.run_training)
             kw.setdefault("num_cpus", max(os.cpu_count() or 2, sc.workers_per_trial + 1))
-            kw.setdefault("include_dashboard", False)
         ray.init(**kw)
     check_resources({"GPU": sc.gpus_per_trial, "CPU": float(sc.workers_per_trial)},
                     {"GPU": f"--gpus-per-trial {sc.gpus_per_trial:g}",
