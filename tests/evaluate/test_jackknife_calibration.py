@@ -13,8 +13,9 @@ Enrichment_p < 0.05 for 1/25 annotations (refit) against 19/25 (fixed); refit en
 fixed ones (median); every refit converged (<= 42 passes, max |gradient| 1e-7 per SNP; with at most 20
 passes one did not). Since the closed-form Hessians, the saddle-free Newton direction and the decrement stop
 (evaluate/jackknife.py; quiet machine): the full-fit polish 32 passes, the refits <= 19 passes (29 s),
-max |gradient| 1.6e-7 per SNP, the same h2, SEs and 1/25. The one refit p below 0.05 (4e-5) is random20, whose fitted enrichment is at the
-boundary (4e-5: f -> 0 on its SNPs), where a normal approximation is poor.
+max |gradient| 1.6e-7 per SNP, the same h2, SEs and 1/25. The one refit p below 0.05 (4e-5; now ~0) is
+random20, whose fitted enrichment is at the boundary (4e-5: f -> 0 on its SNPs), where a normal
+approximation is poor.
 """
 from __future__ import annotations
 
