@@ -21,9 +21,10 @@ theta_hat by O(1/B) of the data, so a warm start converges in a few steps:
   the gradient falls. Its first gradient is free (sum_{k not in b} g_k(theta_hat)); every further
   step costs one pass over the remaining slices. H only preconditions: the stopping rule is the true
   gradient, max |g_(b)| / n_SNPs < tolerance_grad, so the fixed point is the exact leave-one-out optimum,
-  or a Newton decrement (the next step's predicted gain) below tolerance_decrement = 1e-4 nats, where the
-  optimum lies at infinity along a flat direction (an annotation whose f goes to 0).
-  The pseudo-inverse drops H's null space (the prior's output bias and head bias are one offset).
+  or a Newton decrement (the next step's predicted gain) below tolerance_decrement = 1e-7 nats, where the
+  optimum lies at infinity along a flat direction (an annotation whose f goes to 0). Steps follow |H|'s
+  eigenvalues (descent even where H is indefinite) and drop H's null space (the prior's output bias and
+  head bias are one offset).
 - larger networks: up to ``refit_iters`` L-BFGS iterations from theta_hat (final gradient recorded).
   Not used by the report: unregularised full-batch fits of an mlp are not the AdamW-trained estimator and
   do not converge in this budget (measured: mlp/small polish to max |grad| 4e-3, h2 0.39 -> 10.7).
@@ -276,36 +277,6 @@ def _predict(net: torch.nn.Module, features: Sequence[tuple[torch.Tensor, torch.
         return np.concatenate([net(X.double(), None if t is None else t.double()).numpy() for X, t in features])
 
 
-def jackknife_blocks(batches: Sequence[SliceBatch], n_blocks: int
-                     ) -> tuple[list[SliceKey], int, dict[SliceKey, int], list[list[SliceKey]]]:
-    """(slice keys, B, key -> block, the blocks' keys in genomic order) of B = min(n_blocks, slices)
-    contiguous blocks; InputError (naming ``--jackknife-blocks``) below 2."""
-    keys = [(b.chrom, b.slice_id) for b in batches]
-    B = min(n_blocks, len(keys))
-    if B < 2:
-        raise InputError(f"--jackknife-blocks: need at least 2 blocks and 2 training slices, got "
-                         f"{n_blocks} blocks over {len(keys)} slices")
-    which = contiguous_blocks(keys, B)
-    return keys, B, which, [[k for k in sorted(keys) if which[k] == b] for b in range(B)]
-
-
-def refit_copy(net: torch.nn.Module) -> torch.nn.Module:
-    """The float64 copy the refits move. The LD-mismatch lambda is held at the trained value: near its
-    floor the likelihood is flat in it, which sends unregularised Newton steps to overflow. (Its
-    uncertainty is left out of the SEs.)"""
-    full = copy.deepcopy(net).double().train()
-    if getattr(full, "log_lambda_raw", None) is not None:
-        full.log_lambda_raw.requires_grad_(False)
-    return full
-
-
-def refit_kind(full: torch.nn.Module) -> str:
-    """refit-local (a LocalShape), refit-scale (only the offset and sigma trainable) or refit."""
-    return getattr(full, "jackknife_kind", None) or (
-        "refit-scale" if any(not p.requires_grad for n, p in full.named_parameters()
-                             if n not in ("bias", "log_sigma", "log_lambda_raw")) else "refit")
-
-
 def refit_jackknife(net: torch.nn.Module, batches: Sequence[SliceBatch], log_N: torch.Tensor,
                     features: Sequence[tuple[torch.Tensor, torch.Tensor | None]], settings: RefitSettings,
                     log: Callable[[str], None] = print,
@@ -318,8 +289,18 @@ def refit_jackknife(net: torch.nn.Module, batches: Sequence[SliceBatch], log_N: 
     (B, T) log sigma that refit b holds, estimated without block b (``which``: slice key -> block), so
     the SEs include the intercept's uncertainty.
     """
-    keys, B, which, blocks = jackknife_blocks(batches, settings.n_blocks)
-    full = refit_copy(net)
+    keys = [(b.chrom, b.slice_id) for b in batches]
+    B = min(settings.n_blocks, len(keys))
+    if B < 2:
+        raise InputError(f"--jackknife-blocks: need at least 2 blocks and 2 training slices, got "
+                         f"{settings.n_blocks} blocks over {len(keys)} slices")
+    which = contiguous_blocks(keys, B)
+    blocks = [[k for k in sorted(keys) if which[k] == b] for b in range(B)]
+    full = copy.deepcopy(net).double().train()
+    if getattr(full, "log_lambda_raw", None) is not None:
+        # The LD-mismatch lambda is held at the trained value: near its floor the likelihood is flat in
+        # it, which sends unregularised Newton steps to overflow. (Its uncertainty is left out of the SEs.)
+        full.log_lambda_raw.requires_grad_(False)
     P = _flat(full).numel()
     newton = settings.method == "newton" or (settings.method == "auto" and P <= NEWTON_MAX_PARAMS)
     # Newton polishes the last digits itself: L-BFGS only has to get close (it stalls near 1e-6 anyway).
@@ -343,7 +324,10 @@ def refit_jackknife(net: torch.nn.Module, batches: Sequence[SliceBatch], log_N: 
     start = copy.deepcopy(full.state_dict())
     sigma_b = None if block_log_sigma is None else torch.as_tensor(block_log_sigma(which, B), dtype=torch.float64)
     out = RefitJackknife(log_f_full=_predict(full, features), log_f_blocks=np.empty(0), blocks=blocks, full=trace,
-                         kind=refit_kind(full), components=getattr(full, "n_components", None),
+                         kind=getattr(full, "jackknife_kind", None) or (
+                             "refit-scale" if any(not p.requires_grad for n, p in full.named_parameters()
+                                                  if n not in ("bias", "log_sigma", "log_lambda_raw")) else "refit"),
+                         components=getattr(full, "n_components", None),
                          method="newton" if newton else "lbfgs")
     preds = []
     for b in range(B):

@@ -58,10 +58,4 @@ class StorageSession(Session):
                 shutil.rmtree(local, ignore_errors=True)
 
 
-def latest_state(run_url: str, storage_options: dict | None = None, log=print) -> tuple[dict, dict]:
-    """(state, meta) of the run's newest complete checkpoint: what the in-process driver evaluates."""
-    state, meta, _ = load_latest(run_url, dict(storage_options or {}) or None, log=log)
-    return state, meta
-
-
-__all__ = ["KEEP", "StorageSession", "latest_state"]
+__all__ = ["KEEP", "StorageSession"]

@@ -23,10 +23,10 @@ from ..data.storage import absolute_url, filesystem, is_local, is_local_url, joi
 from ..demo import demo_dataset_url
 from ..errors import InputError
 from .callbacks import StepCallback
-from .checkpoint import load_or_fall_back, prune_unregistered
+from .checkpoint import load_latest, load_or_fall_back, prune_unregistered
 from .config import TrainConfig
 from .evaluation import evaluate_run, evaluate_state, saved_plan
-from .in_process import StorageSession, latest_state
+from .in_process import StorageSession
 from .loop import run_worker, train_loop_per_worker
 from .plan import make_plan, resolve_traits
 from .resources import check_resources, train_requests, wait_s_for
@@ -182,7 +182,7 @@ def _train_in_process(cfg: TrainConfig, ds: Dataset, plan, split, callbacks, log
     t0 = time.perf_counter()
     run_worker(cfg, plan, StorageSession(plan.run_url, cfg.storage_options), callbacks=callbacks)
     log(f"[deepwas] training finished in {time.perf_counter() - t0:.0f} s; evaluating on held-out slices")
-    state, meta = latest_state(plan.run_url, cfg.storage_options, log=log)
+    state, meta, _ = load_latest(plan.run_url, cfg.storage_options or None, log=log)
     if not evaluate:
         return {"history": meta["history"]}
     metrics = evaluate_state(cfg, ds, plan, split, state, meta, log=log)
