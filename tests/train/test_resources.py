@@ -96,3 +96,24 @@ def test_cpu_runs_start_their_own_local_ray(fake_trainer, sim_dataset, tmp_path,
     with pytest.raises(TrainerCalled):
         run_training(base_config(sim_dataset, str(tmp_path), "local-ray"), log=lambda s: None)
     assert got["address"] == "local" and got["num_cpus"] >= 4
+
+
+def test_a_local_ray_for_training_keeps_its_dashboard(fake_trainer, sim_dataset, tmp_path, monkeypatch):
+    """Ray Train's placement-group cleaner watches the controller through the State API, which the
+    dashboard serves: a local Ray started without it warns every few seconds ("State API may be
+    temporarily unavailable") and leaks a dead controller's placement group."""
+    import ray
+
+    from deepwas_dist.train.run import run_training
+
+    seen = {}
+
+    def init(**kw):
+        seen.update(kw)
+    monkeypatch.setattr(ray, "is_initialized", lambda: bool(seen))
+    monkeypatch.setattr(ray, "init", init)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    with pytest.raises(TrainerCalled):
+        run_training(base_config(sim_dataset, str(tmp_path), "dash", workers=2), log=lambda s: None)
+    assert seen["address"] == "local" and seen["num_cpus"] >= 4
+    assert seen.get("include_dashboard", True) is not False
