@@ -78,7 +78,7 @@ def test_train_flags_are_generated_from_the_config_dataclass():
     ap = parser()
     by_dest = {a.dest: a for a in ap._actions}
     flags = config_flags(TrainConfig)
-    assert {f.name for f in flags} <= FIELDS - TEST_ONLY and len(flags) == 30
+    assert {f.name for f in flags} <= FIELDS - TEST_ONLY and len(flags) == 32
     spelling = {v: k for k, v in ALIASES.items()}
     for f in flags:
         action = by_dest[f.name]

@@ -81,7 +81,7 @@ def heldout_snp_mask(ds: Dataset, keys: list[tuple[int, int]], chroms: list[int]
 
 
 def evaluate_model(cfg: TrainConfig, ds: Dataset, plan: RunPlan, split: HoldoutSplit, net: torch.nn.Module,
-                   history: list[dict], log: Callable[[str], None] = print) -> dict:
+                   history: list[dict], log: Callable[[str], None] = print, selection: dict | None = None) -> dict:
     traits = plan.traits
     log_N = torch.tensor(plan.log_N, dtype=torch.float64)
     # every slice is read once while they fit in half the machine's memory (held-out ones are scored twice,
@@ -103,7 +103,7 @@ def evaluate_model(cfg: TrainConfig, ds: Dataset, plan: RunPlan, split: HoldoutS
 
     preds = predict_all(ds, net)
     chroms = list(preds)
-    effects = posterior_arrays(read(plan.train_keys + plan.heldout_keys + plan.buffer_keys), prior, log_N,
+    effects = posterior_arrays(read(plan.all_keys), prior, log_N,
                                {c: len(preds[c][0]) for c in chroms})
     log_f_all = np.concatenate([preds[c][1] for c in chroms])
     snps_all = pd.concat([preds[c][0] for c in chroms], ignore_index=True)
@@ -141,7 +141,9 @@ def evaluate_model(cfg: TrainConfig, ds: Dataset, plan: RunPlan, split: HoldoutS
                      "heldout_chroms": split.heldout_chroms, "mismatch": cfg.mismatch,
                      "holdout": {"mode": split.mode, "description": split.describe(), "blocks": split.blocks,
                                  "heldout_keys": [list(k) for k in split.heldout_keys],
-                                 "buffer_keys": [list(k) for k in split.buffer_keys]},
+                                 "buffer_keys": [list(k) for k in split.buffer_keys],
+                                 "val_chroms": split.val_chroms, "val_keys": [list(k) for k in split.val_keys]},
+                     "selection": selection,
                      "n_snps": int(len(snps_all)), "traits": {}, "history": history}
     for t, name in enumerate(traits):
         n = float(ho_model.n_snps[t]) if len(ho_model.n_snps) else 0.0
@@ -284,6 +286,11 @@ def summary_table(metrics: dict) -> str:
     jks = {f"{m['jackknife']['jackknife']} ({m['jackknife']['blocks']} blocks"
            + ("; refit requested, it failed" if "requested" in m["jackknife"] else "") + ")"
            for m in metrics["traits"].values() if "jackknife" in m}
+    sel = metrics.get("selection")
+    if sel:
+        lines.append(f"the prior of epoch {sel['epoch']} of {sel['epochs_trained']} trained: the lowest validation "
+                     f"NLL/SNP ({sel['val_nll_per_snp']:.5f}) on chromosomes {metrics['holdout']['val_chroms']}"
+                     + (" (stopped early, --patience)" if sel["stopped_early"] else ""))
     if jks:
         lines.append(f"SE of h2 and enrichment: {', '.join(sorted(jks))} delete-one-block jackknife")
     if any(m.get("jackknife", {}).get("jackknife") == "refit-scale" for m in metrics["traits"].values()):

@@ -112,7 +112,7 @@ def fit_and_score(cfg: TrainConfig, plan: RunPlan, true_sigma: list[float] | Non
     preds = predict_all(ds, net)                      # {chrom: (SNP table, (M_c, T) log f)}
     post = None
     if effects:
-        arrays = posterior_arrays(read(plan.train_keys + plan.heldout_keys + plan.buffer_keys), scored.prior, log_N,
+        arrays = posterior_arrays(read(plan.all_keys), scored.prior, log_N,
                                   {c: len(preds[c][0]) for c in preds})
         post = {c: mean for c, (mean, _) in arrays.items()}
     truths = []

@@ -115,7 +115,7 @@ def true_prior_effects(cfg: TrainConfig, ds: Dataset, traits: list[str]) -> dict
     if MismatchSetting.parse(cfg.mismatch).enabled:
         base = [cache.get(k) for k in seeded_subsample(plan.train_keys, BASELINE_SLICES, cfg.seed)]
         ls, ll = fit_nuisance(base, [log_f(b) for b in base], log_N, ls, learn_sigma=not held)
-    batches = (cache.get(k) for k in plan.train_keys + plan.heldout_keys + plan.buffer_keys)
+    batches = (cache.get(k) for k in plan.all_keys)
     arrays = batch_posterior_arrays(batches, lambda b: (log_f(b), ls, ll), log_N,
                                     {c: ds.manifest.snps.per_chrom[c] for c in ds.chromosomes})
     return {c: mean for c, (mean, _) in arrays.items()}

@@ -65,10 +65,11 @@ def _sha256(path: str) -> str:
 
 
 def save_state(path: str, net: nn.Module, opt, sched, epoch: int, step_in_epoch: int, global_step: int,
-               history: list[dict], partial: list[float] | None = None) -> None:
+               history: list[dict], partial: list[float] | None = None, best_model: dict | None = None) -> None:
     """Write a resumable training state into directory ``path``: tensors and plain values only (the RNG
     states included), so :func:`load_state` reads it with ``torch.load(..., weights_only=True)``; the
-    completion marker last."""
+    completion marker last. ``best_model``: the state dict of the epoch a validating run keeps
+    (``--val-chroms``; :mod:`deepwas_dist.train.selection`), saved beside the current one."""
     name, keys, pos, has_gauss, cached = np.random.get_state()
     version, internal, gauss_next = random.getstate()
     torch.save({"model": net.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
@@ -76,7 +77,8 @@ def save_state(path: str, net: nn.Module, opt, sched, epoch: int, step_in_epoch:
                 "numpy_rng": {"name": str(name), "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
                               "pos": int(pos), "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
                 "python_rng": {"version": int(version), "internal": [int(v) for v in internal],
-                               "gauss_next": None if gauss_next is None else float(gauss_next)}},
+                               "gauss_next": None if gauss_next is None else float(gauss_next)},
+                **({} if best_model is None else {"best_model": best_model})},
                os.path.join(path, STATE_FILE))
     with open(os.path.join(path, META_FILE), "w") as fh:
         json.dump({"epoch": epoch, "step_in_epoch": step_in_epoch, "global_step": global_step,

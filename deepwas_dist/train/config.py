@@ -66,6 +66,11 @@ class TrainConfig:
                                        "fewer than 4 chromosomes, blocks of slices as --holdout-blocks)")
     holdout_blocks: int = flag(0, "hold out K contiguous runs of slices within chromosomes (a quarter of the slices; "
                                   "one buffer slice each side excluded from training and scoring)")
+    val_chroms: str = flag("none", "validation chromosomes taken out of training, e.g. 6 (auto: the last quarter of "
+                                   "the training chromosomes): scored every epoch, and the run keeps the epoch "
+                                   "with the lowest validation NLL (train/holdout.py)")
+    patience: int = flag(0, "with --val-chroms: stop after this many epochs without a lower validation NLL "
+                            "(0: train every epoch)")
     storage: str = flag("runs", "where run directories go: local path or s3://bucket/prefix")
     name: str | None = flag(None, "run name", shown="generated")
     resume: bool = flag(False, "continue the run --name from its latest checkpoint")
@@ -147,6 +152,11 @@ class TrainConfig:
             raise InputError(f"--cache-mib must be > 0 MiB, got {self.cache_mib}; fix: leave it unset for the default")
         if self.holdout_blocks < 0:
             raise InputError(f"--holdout-blocks must be >= 0 (0: off), got {self.holdout_blocks}")
+        if self.patience < 0:
+            raise InputError(f"--patience must be >= 0 (0: off), got {self.patience}")
+        if self.patience and self.val_chroms in ("none", ""):
+            raise InputError(f"--patience {self.patience} stops on the validation NLL; fix: add --val-chroms "
+                             "(e.g. auto)")
         if self.jackknife not in JACKKNIFE_CHOICES:
             raise InputError(f"--jackknife must be one of {', '.join(JACKKNIFE_CHOICES)}, got {self.jackknife!r}")
         if self.jackknife_blocks < 2:

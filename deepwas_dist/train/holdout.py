@@ -16,6 +16,12 @@ split from the same dataset and flags):
   *buffers*, excluded from both training and scoring. With cores at least as wide as the flanks, one
   buffer slice puts a full core between held-out and training cores.
 
+A third set, *validation* chromosomes (``--val-chroms 6``, or ``auto``: the last quarter of the training
+chromosomes, 1 to 3), is taken out of the training chromosomes: never trained on, scored every epoch, and
+the run keeps the epoch whose prior has the lowest validation NLL (early stopping; ``--patience``), so the
+held-out chromosomes are never used to choose anything. Whole chromosomes only: a validation block within
+a training chromosome would share LD with the training slices next to it.
+
 ``--holdout-chroms auto`` falls back to blocks when the dataset has fewer than ``MIN_AUTO_CHROMS``
 chromosomes: below 4 chromosomes "the last quarter" cannot be made of whole chromosomes (one chromosome:
 nothing would be held out and every held-out metric would be NaN; two or three: a half or a third of
@@ -25,7 +31,7 @@ training). Datasets of 4 or more chromosomes keep whole-chromosome hold-out.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -59,15 +65,18 @@ class HoldoutSplit:
     buffer_keys: list[SliceKey] = field(default_factory=list)
     heldout_chroms: list[int] = field(default_factory=list)   # mode "chroms" only
     blocks: int = 0                             # mode "blocks": held-out runs asked for
+    val_keys: list[SliceKey] = field(default_factory=list)    # --val-chroms: scored every epoch, not trained on
+    val_chroms: list[int] = field(default_factory=list)
 
     def describe(self) -> str:
         """One phrase for logs and the summary table."""
+        val = f"; validation chromosomes {self.val_chroms}" if self.val_chroms else ""
         if self.mode == "chroms":
-            return f"chromosomes {self.heldout_chroms}"
+            return f"chromosomes {self.heldout_chroms}{val}"
         if self.mode == "blocks":
             return (f"{len(self.heldout_keys)} slices in {self.blocks} block(s) within chromosomes, "
-                    f"{len(self.buffer_keys)} buffer slices excluded")
-        return "nothing"
+                    f"{len(self.buffer_keys)} buffer slices excluded{val}")
+        return f"nothing{val}"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -77,7 +86,8 @@ class HoldoutSplit:
         keys = lambda name: [(int(c), int(s)) for c, s in d.get(name, [])]
         return cls(mode=d["mode"], train_keys=keys("train_keys"), heldout_keys=keys("heldout_keys"),
                    buffer_keys=keys("buffer_keys"), heldout_chroms=[int(c) for c in d.get("heldout_chroms", [])],
-                   blocks=int(d.get("blocks", 0)))
+                   blocks=int(d.get("blocks", 0)), val_keys=keys("val_keys"),
+                   val_chroms=[int(c) for c in d.get("val_chroms", [])])
 
 
 def buffers_around(keys: list[SliceKey], heldout: set[SliceKey], width: int = BUFFER_SLICES) -> list[SliceKey]:
@@ -148,8 +158,39 @@ def resolve_holdout_chroms(chroms: list[int], spec: str) -> list[int]:
     return out
 
 
-def resolve_split(keys: list[SliceKey], holdout_chroms: str = "auto", holdout_blocks: int = 0) -> HoldoutSplit:
-    """The split of ``keys`` that ``--holdout-chroms`` and ``--holdout-blocks`` ask for (see the module)."""
+def resolve_split(keys: list[SliceKey], holdout_chroms: str = "auto", holdout_blocks: int = 0,
+                  val_chroms: str = "none") -> HoldoutSplit:
+    """The split of ``keys`` that ``--holdout-chroms``, ``--holdout-blocks`` and ``--val-chroms`` ask for
+    (see the module)."""
+    return with_validation(heldout_split(keys, holdout_chroms, holdout_blocks), val_chroms)
+
+
+def with_validation(split: HoldoutSplit, spec: str) -> HoldoutSplit:
+    """``split`` with the ``--val-chroms`` chromosomes moved from its training slices to ``val_keys``."""
+    if spec in ("none", "", None):
+        return split
+    chroms = sorted({c for c, _ in split.train_keys})
+    if len(chroms) < 2:
+        raise InputError(f"--val-chroms {spec}: validation takes whole chromosomes out of training, and this run "
+                         f"trains on chromosome(s) {chroms} only; fix: drop --val-chroms (or hold out fewer "
+                         "chromosomes with --holdout-chroms)")
+    if spec == "auto":
+        val = chroms[-min(AUTO_MAX_CHROMS, max(1, len(chroms) // 4)):]
+    else:
+        val = parse_chroms(spec, "--val-chroms")
+        bad = [c for c in val if c not in chroms]
+        if bad:
+            raise InputError(f"--val-chroms: {bad} are not training chromosomes (training: {chroms}; held out: "
+                             f"{split.heldout_chroms or split.describe()}); fix: name training chromosomes")
+        if len(val) >= len(chroms):
+            raise InputError(f"--val-chroms {spec} leaves no chromosome to train on (training: {chroms}); fix: "
+                             "validate on fewer")
+    return replace(split, train_keys=[k for k in split.train_keys if k[0] not in val],
+                   val_keys=[k for k in split.train_keys if k[0] in val], val_chroms=sorted(val))
+
+
+def heldout_split(keys: list[SliceKey], holdout_chroms: str = "auto", holdout_blocks: int = 0) -> HoldoutSplit:
+    """The split of ``keys`` that ``--holdout-chroms`` and ``--holdout-blocks`` ask for, before validation."""
     chroms = sorted({c for c, _ in keys})
     if holdout_blocks:
         if holdout_chroms not in ("auto", "", None):

@@ -36,6 +36,7 @@ from .checkpoint import load_or_fall_back, save_state
 from .config import TrainConfig
 from .objective import probe_generator, slice_loss
 from .runplan import RunPlan
+from .selection import best_epoch, should_stop
 from .session import RayTrainSession, Session
 from .tblog import EpochLogger
 
@@ -127,7 +128,9 @@ def run_worker(cfg: TrainConfig, plan: RunPlan, session: Session, heldout_keys: 
     """Train on this rank until ``cfg.epochs``, resuming from the session's latest checkpoint.
 
     Reports one metrics row per epoch (with a checkpoint) and, if asked, every K steps. Returns the
-    network and the per-epoch history. ``heldout_keys`` overrides the plan's held-out slices (Tune
+    network and the per-epoch history; with validation slices (``plan.val_keys``: ``--val-chroms``) the
+    network is the epoch's with the lowest validation NLL, and ``--patience`` stops training early
+    (:mod:`deepwas_dist.train.selection`). ``heldout_keys`` overrides the plan's held-out slices (Tune
     validates on its own chromosomes); ``final_metrics(net, cache)`` adds to the last epoch's row;
     ``cache`` lets in-process callers keep read slices across fits; ``callbacks`` run after every
     optimiser step (:mod:`deepwas_dist.train.callbacks`).
@@ -145,6 +148,7 @@ def run_worker(cfg: TrainConfig, plan: RunPlan, session: Session, heldout_keys: 
 
     start_epoch, start_step, global_step, history = 0, 0, 0, list(plan.history)
     partial = None          # (loss, snps, slices, seconds) of a mid-epoch checkpoint, summed over ranks
+    best_state = None       # --val-chroms: the parameters of the epoch with the lowest validation NLL
     with session.latest_checkpoint() as d:
         if d is not None:
             state, meta = load_or_fall_back(d, plan.run_url, restore_secrets(cfg.storage_options),
@@ -158,6 +162,7 @@ def run_worker(cfg: TrainConfig, plan: RunPlan, session: Session, heldout_keys: 
             start_epoch, start_step, global_step = meta["epoch"], meta["step_in_epoch"], meta["global_step"]
             history = meta["history"]
             partial = meta.get("partial")
+            best_state = state.get("best_model")
             if rank == 0:
                 print(f"[deepwas] resumed from checkpoint at epoch {start_epoch}, step {start_step} "
                       f"(global step {global_step})", flush=True)
@@ -174,7 +179,8 @@ def run_worker(cfg: TrainConfig, plan: RunPlan, session: Session, heldout_keys: 
     def report(metrics: dict, epoch: int, step_in_epoch: int, partial_sums: list[float] | None = None) -> None:
         if rank == 0:
             with tempfile.TemporaryDirectory() as d:
-                save_state(d, net, opt, sched, epoch, step_in_epoch, global_step, history, partial_sums)
+                save_state(d, net, opt, sched, epoch, step_in_epoch, global_step, history, partial_sums,
+                           best_model=best_state)
                 session.report(metrics, d)
         else:
             session.report(metrics, None)
@@ -182,6 +188,12 @@ def run_worker(cfg: TrainConfig, plan: RunPlan, session: Session, heldout_keys: 
     thrash_warned = False
     tb = EpochLogger(plan.run_url, restore_secrets(plan.storage_options)) if rank == 0 and plan.run_url else None
     for epoch in range(start_epoch, cfg.epochs):
+        if should_stop(history, cfg.patience):
+            if rank == 0:
+                b, v = best_epoch(history)
+                print(f"[deepwas] early stop after epoch {history[-1]['epoch']}: the validation NLL/SNP has not "
+                      f"fallen below epoch {b}'s {v:.5f} for {cfg.patience} epoch(s) (--patience)", flush=True)
+            break
         ep = shards.epoch(epoch)
         mine = ep.for_rank(rank, world)
         t0 = time.perf_counter()
@@ -239,9 +251,14 @@ def run_worker(cfg: TrainConfig, plan: RunPlan, session: Session, heldout_keys: 
         if ho_keys and cfg.eval_every and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs):
             row.update(heldout_metrics(plan.traits, ho_keys, ho_costs, net, cache, session, log_N,
                                        null_prior(plan, net.log_lambda() is not None)))
+        if plan.val_keys:               # every epoch: the choice of epoch reads it
+            row.update(heldout_metrics(plan.traits, plan.val_keys, plan.val_costs, net, cache, session, log_N,
+                                       null_prior(plan, net.log_lambda() is not None), prefix="val"))
         if final_metrics is not None and epoch + 1 == cfg.epochs:
             row.update(final_metrics(net, cache))
         history.append(row)
+        if plan.val_keys and (best_epoch(history) or (None,))[0] == row["epoch"]:
+            best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
         if rank == 0 and cfg.log_every_epoch:
             print(format_epoch_line(row, plan.traits), flush=True)
         if rank == 0 and epoch > start_epoch and row["slice_reads"] and not thrash_warned:
@@ -252,6 +269,8 @@ def run_worker(cfg: TrainConfig, plan: RunPlan, session: Session, heldout_keys: 
         if tb is not None:
             tb.log(row)
         report(row, epoch + 1, 0)
+    if best_state is not None:
+        net.load_state_dict(best_state)
     return net, history
 
 
@@ -309,7 +328,9 @@ def format_epoch_line(row: dict, traits: list[str]) -> str:
     """One human-readable line per epoch."""
     ho = row.get("heldout_nll_per_snp")
     ho_s = f"held-out NLL/SNP {ho:.5f}" if ho is not None else "held-out NLL/SNP    -   "
-    return (f"[deepwas] epoch {row['epoch']:>3}  loss/SNP {row['train_loss_per_snp']:.5f}  {ho_s}  "
+    val = row.get("val_nll_per_snp")
+    val_s = f"validation NLL/SNP {val:.5f}  " if val is not None else ""
+    return (f"[deepwas] epoch {row['epoch']:>3}  loss/SNP {row['train_loss_per_snp']:.5f}  {ho_s}  {val_s}"
             f"{row['slices_per_s']:.1f} slices/s  {row['snps_per_s']:,.0f} SNPs/s  lr {row['lr']:.2e}")
 
 

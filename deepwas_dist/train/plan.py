@@ -82,7 +82,7 @@ def make_plan(cfg: TrainConfig, ds: Dataset, traits: list[str],
     """The run plan shipped to workers, and the hold-out split (from the flags unless ``split`` is given:
     ``evaluate.py`` passes the one recorded in the run's config.json)."""
     if split is None:
-        split = resolve_split(slice_keys(ds), cfg.holdout_chroms, cfg.holdout_blocks)
+        split = resolve_split(slice_keys(ds), cfg.holdout_chroms, cfg.holdout_blocks, cfg.val_chroms)
     if not split.train_keys:
         raise InputError(f"{ds.url}: no training slices outside the held-out ones ({split.describe()}); "
                          "fix: hold out fewer with --holdout-chroms or --holdout-blocks")
@@ -90,13 +90,14 @@ def make_plan(cfg: TrainConfig, ds: Dataset, traits: list[str],
 
 
 def plan_for(cfg: TrainConfig, ds: Dataset, traits: list[str], split: HoldoutSplit) -> RunPlan:
-    """A run plan that trains on ``split.train_keys`` and scores ``split.heldout_keys`` (buffer slices:
-    neither)."""
+    """A run plan that trains on ``split.train_keys``, validates on ``split.val_keys`` and scores
+    ``split.heldout_keys`` (buffer slices: neither)."""
     idx = ds.slice_index()
     keys = slice_keys(ds)
     geometry = {k: (slice_cost(int(m), int(r)), int(n))
                 for k, m, r, n in zip(keys, idx[S.M_SNPS], idx[S.RANK], idx[S.N_CORE])}
-    unknown = [k for k in split.train_keys + split.heldout_keys + split.buffer_keys if k not in geometry]
+    unknown = [k for k in split.train_keys + split.heldout_keys + split.buffer_keys + split.val_keys
+               if k not in geometry]
     if unknown:
         raise InputError(f"{ds.url}: held-out split names slices {unknown[:3]} that the dataset does not have; "
                          "fix: re-run training (the dataset changed since the run was planned)")
@@ -114,7 +115,8 @@ def plan_for(cfg: TrainConfig, ds: Dataset, traits: list[str], split: HoldoutSpl
                    null_log_sigma_no_lambda=None if init.null is None else init.null.log_sigma_no_lambda,
                    n_features=len(ds.feature_names), tracks_shape=ds.tracks_shape,
                    buffer_keys=list(split.buffer_keys), h2_moment=moment, fixed_log_sigma=fixed_ls,
-                   sigma_ldsc=None if intercept is None else intercept.to_json())
+                   sigma_ldsc=None if intercept is None else intercept.to_json(), val_keys=list(split.val_keys),
+                   val_costs=[geometry[k][0] for k in split.val_keys])
 
 
 def held_sigma(cfg: TrainConfig, ds: Dataset, traits: list[str], keys: list

@@ -41,6 +41,14 @@ class RunPlan:
     fixed_log_sigma: list[float] | None = None
     sigma_ldsc: dict | None = None        # --sigma ldsc: the intercept fit (evaluate.intercept.Intercept)
     history: list[dict] = field(default_factory=list)
+    # --val-chroms: scored every epoch to pick the epoch, never trained on (train/holdout.py)
+    val_keys: list[tuple[int, int]] = field(default_factory=list)
+    val_costs: list[float] = field(default_factory=list)
+
+    @property
+    def all_keys(self) -> list[tuple[int, int]]:
+        """Every slice of the run's dataset: training, held-out, buffer and validation ones."""
+        return self.train_keys + self.heldout_keys + self.buffer_keys + self.val_keys
 
     def to_json(self) -> dict:
         """Plain JSON (slice keys as [chrom, slice] lists), credentials redacted: what the run directory's
@@ -50,7 +58,7 @@ class RunPlan:
     @classmethod
     def from_json(cls, d: dict) -> "RunPlan":
         """The plan of :meth:`to_json` (keys back to tuples); storage credentials as the caller restores them."""
-        keys = ("train_keys", "heldout_keys", "buffer_keys")
+        keys = ("train_keys", "heldout_keys", "buffer_keys", "val_keys")
         out = {k: [tuple(int(x) for x in key) for key in d[k]] if k in keys else v for k, v in d.items()}
         if out.get("tracks_shape") is not None:
             out["tracks_shape"] = tuple(out["tracks_shape"])

@@ -139,3 +139,33 @@ def test_holdout_blocks_flag_reaches_the_config(tmp_path):
     f.write_text("holdout-blocks: 3\n")
     assert make_config(read_config_file(f), {}).holdout_blocks == 3
     assert TrainConfig().holdout_blocks == 0
+
+
+def test_validation_chromosomes_come_out_of_training_only():
+    keys = keys_of(*[3] * 8)
+    split = resolve_split(keys, "7-8", 0, "auto")          # 6 training chromosomes: the last quarter is one
+    assert split.val_chroms == [6] and split.heldout_chroms == [7, 8]
+    assert split.val_keys == [(6, s) for s in range(3)]
+    assert {c for c, _ in split.train_keys} == {1, 2, 3, 4, 5}
+    both = set(split.train_keys) | set(split.heldout_keys) | set(split.val_keys)
+    assert both == set(keys) and len(both) == len(keys)    # a partition: nothing lost, nothing twice
+    assert resolve_split(keys, "7-8", 0, "2,5").val_chroms == [2, 5]
+    assert resolve_split(keys, "7-8", 0).val_keys == []                  # off by default
+    genome = resolve_split(keys_of(*[2] * 22), "auto", 0, "auto")
+    assert genome.heldout_chroms == [20, 21, 22] and genome.val_chroms == [17, 18, 19]
+    assert HoldoutSplit.from_dict(split.to_dict()) == split
+    assert "validation chromosomes [6]" in split.describe()
+
+
+def test_validation_errors_name_the_flag():
+    keys = keys_of(*[3] * 8)
+    with pytest.raises(InputError, match=r"--val-chroms: \[7\] are not training chromosomes"):
+        resolve_split(keys, "7-8", 0, "7")
+    with pytest.raises(InputError, match="--val-chroms 1-6 leaves no chromosome to train on"):
+        resolve_split(keys, "7-8", 0, "1-6")
+    with pytest.raises(InputError, match=r"--val-chroms auto: .* trains on chromosome\(s\) \[1\] only"):
+        resolve_split(keys_of(40), "auto", 0, "auto")          # one chromosome: block hold-out within it
+    with pytest.raises(InputError, match="--patience 3 stops on the validation NLL; fix: add --val-chroms"):
+        TrainConfig(patience=3).validate()
+    with pytest.raises(InputError, match="--patience must be >= 0"):
+        TrainConfig(patience=-1, val_chroms="auto").validate()
