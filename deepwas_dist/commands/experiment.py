@@ -12,7 +12,7 @@
         polygenic scores on a simulated test cohort (held-out people): r^2 with the true genetic value
         and the phenotype, held-out chromosomes and genome-wide, for likelihood-trained MLP / linear /
         constant priors, LDSC-trained priors and the true prior (3 seeds); writes prs_*.csv/.md/.png
-    python launch/experiment.py tracks [--reduced] [--out results/tracks]
+    python launch/experiment.py tracks [--reduced] [--out results/tracks] [--val-chroms 6]
         the conv prior on bigWig tracks ingested with `prepare tracks` (float16 and float32) and on the
         simulator's own tracks, against the MLP on annotations (sim_network trait, demo-sized data, 3 seeds)
 
@@ -34,6 +34,11 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
         p.add_argument("--reduced", action="store_true", help="small, fast version (CI)")
         p.add_argument("--out", default=f"results/{name}", help=f"output directory (default results/{name})")
         p.add_argument("--processes", type=int, default=None, help="parallel fits (default: one per core)")
+        if name == "tracks":
+            p.add_argument("--val-chroms", default="none",
+                           help="training chromosomes every fit validates on, keeping its epoch of lowest "
+                                "validation NLL (default none: the last epoch; --reduced: any value validates on its "
+                                "chromosome 2)")
         if name == "real":
             p.add_argument("--seed", type=int, default=0,
                            help="training seed: network initialisation and baseline subsample (default 0)")
@@ -70,7 +75,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
             run_prs(spec.quick() if a.quick else spec, a.out, data_dir=a.data, processes=a.processes)
         elif a.which == "tracks":
             from deepwas_dist.experiments.tracks import TracksSpec, run_tracks
-            spec = TracksSpec()
+            spec = TracksSpec(val_chroms=a.val_chroms)
             run_tracks(spec.reduced() if a.reduced else spec, a.out, processes=a.processes)
         else:
             from deepwas_dist.experiments.real import RealSpec, run_real

@@ -50,6 +50,7 @@ from ..simulate.traits import DEFAULT_TRAITS
 from ..train.config import TrainConfig
 from ..train.loop import null_prior
 from ..train.plan import make_plan
+from ..train.selection import selection
 from .fit import fit_and_score, fit_pool, shared_cache
 
 TRAIT = next(t for t in DEFAULT_TRAITS if t.name == "sim_network")
@@ -82,6 +83,9 @@ class TracksSpec:
 
     simulation: SimulationSpec = field(default_factory=lambda: SimulationSpec(traits=(TRAIT,)))
     holdout: str = "7-8"
+    #: --val-chroms of every fit (and of the truth curve's plan): "none", or training chromosomes that each
+    #: fit validates on, keeping its epoch with the lowest validation NLL (train/selection.py)
+    val_chroms: str = "none"
     seeds: tuple[int, ...] = (0, 1, 2)
     epochs: int = 12
     lr: float = 3e-3
@@ -90,8 +94,12 @@ class TracksSpec:
     cells: tuple[Cell, ...] = CELLS
 
     def reduced(self) -> "TracksSpec":
-        sim = replace(self.simulation, n_individuals=200, n_gwas=2_000, chroms=(1, 2), length_mb=1.0)
-        return replace(self, simulation=sim, holdout="2", seeds=(0,), epochs=2, size="tiny")
+        """Two 1-Mb chromosomes (three with validation: 1 trains, 2 validates, 3 is held out), one seed."""
+        val = self.val_chroms not in ("none", "")
+        sim = replace(self.simulation, n_individuals=200, n_gwas=2_000, chroms=(1, 2, 3) if val else (1, 2),
+                      length_mb=1.0)
+        return replace(self, simulation=sim, holdout="3" if val else "2", val_chroms="2" if val else "none",
+                       seeds=(0,), epochs=2, size="tiny")
 
 
 def _copy(src: str, dst: str) -> str:
@@ -203,9 +211,10 @@ def _f16_output_change(ds: Dataset, net: torch.nn.Module) -> float:
 
 def _fit_cell(args: tuple) -> dict:
     torch.set_num_threads(1)
-    data, holdout, cell, seed, epochs, lr, size = args
+    data, holdout, val, cell, seed, epochs, lr, size = args
     cfg = TrainConfig(data=data, model=cell.model, size=size, seed=seed, epochs=epochs, lr=lr, holdout_chroms=holdout,
-                      method="exact", eval_every=0, log_every_epoch=False, workers=1, accumulation=4, sigma=SIGMA)
+                      val_chroms=val, method="exact", eval_every=0, log_every_epoch=False, workers=1, accumulation=4,
+                      sigma=SIGMA)
     ds = Dataset.open(data)
     plan, _ = make_plan(cfg, ds, [TRAIT.name])
     r = fit_and_score(cfg, plan, true_sigma=[TRAIT.sigma], keep_net=True)
@@ -219,7 +228,8 @@ def _fit_cell(args: tuple) -> dict:
            "log_f_r_all": float(r.recovery_r[0]),
            "nll_vs_null_per_snp": (r.null[0] - r.nll[0]) / n,
            "true_vs_null_per_snp": (r.null[0] - r.true[0]) / n if r.true is not None else float("nan"),
-           "heldout_snps": n, "seconds": r.seconds, "f16_max_dlogf": float("nan")}
+           "heldout_snps": n, "seconds": r.seconds, "f16_max_dlogf": float("nan"),
+           "epoch_kept": chosen.epoch if (chosen := selection(r.history, epochs)) else epochs}
     if cell.model == "conv" and ds.manifest.tracks.dtype == "float32":
         row["f16_max_dlogf"] = _f16_output_change(ds, r.net)
     return row
@@ -237,8 +247,8 @@ def truth_curve(data: str, seed: int, spec: TracksSpec, rs: tuple[float, ...] = 
     the f sum to the true h2, scored on the held-out slices like a trained prior (sigma as the cells',
     lambda fitted on the training baseline slices with f fixed), gain over the same null per SNP."""
     torch.set_num_threads(1)
-    cfg = TrainConfig(data=data, model="constant", seed=seed, holdout_chroms=spec.holdout, method="exact",
-                      eval_every=0, log_every_epoch=False, workers=1, sigma=SIGMA)
+    cfg = TrainConfig(data=data, model="constant", seed=seed, holdout_chroms=spec.holdout, val_chroms=spec.val_chroms,
+                      method="exact", eval_every=0, log_every_epoch=False, workers=1, sigma=SIGMA)
     ds = Dataset.open(data)
     plan, _ = make_plan(cfg, ds, [TRAIT.name])
     cache = shared_cache(cfg, plan)
@@ -286,10 +296,10 @@ def run_tracks(spec: TracksSpec, out_dir: str, processes: int | None = None,
         checks.append(chk)
         log(f"[tracks] seed {seed}: {chk['exact_snps']:,} of {chk['snps']:,} ingested windows exact "
             f"({chk['cut']:,} cut in export); float16 max relative error {chk['f16_max_rel_err']:.2e}")
-    jobs = [(data[seed][c.data], spec.holdout, c, seed, spec.epochs, spec.lr, spec.size)
+    jobs = [(data[seed][c.data], spec.holdout, spec.val_chroms, c, seed, spec.epochs, spec.lr, spec.size)
             for seed in spec.seeds for c in spec.cells]
     log(f"[tracks] {len(jobs)} fits ({len(spec.cells)} cells x {len(spec.seeds)} seeds), {spec.epochs} epochs, "
-        f"held-out chromosomes {spec.holdout}")
+        f"held-out chromosomes {spec.holdout}, validation chromosomes {spec.val_chroms}")
     rows = []
     with fit_pool(processes) as pool:
         for i, row in enumerate(pool.map(_fit_cell, jobs), 1):
@@ -318,7 +328,7 @@ def write_tables(out: Path, cells: pd.DataFrame, checks: pd.DataFrame, spec: Tra
 
 
 METRICS = ("h2", "log_f_r_heldout", "log_f_r_all", "nll_vs_null_per_snp", "true_vs_null_per_snp", "seconds",
-           "d_nll_vs_baseline", "d_r_vs_baseline")
+           "d_nll_vs_baseline", "d_r_vs_baseline", "epoch_kept")
 #: The cell every other is compared with, seed by seed (the "vs MLP" columns): the MLP on annotations alone.
 BASELINE = "mlp, annotations alone"
 
@@ -328,6 +338,8 @@ def summarise(cells: pd.DataFrame) -> pd.DataFrame:
     paired difference from the :data:`BASELINE` cell of the same seed (held-out NLL gain per SNP, and
     r(log f) held-out), whose seed-to-seed spread is far smaller than that of the gains themselves."""
     cells = cells.copy()
+    if "epoch_kept" not in cells:              # cells saved before validation existed: the last epoch, unrecorded
+        cells["epoch_kept"] = np.nan
     base = cells[cells["cell"] == BASELINE].set_index("seed")
     if len(base):
         cells["d_nll_vs_baseline"] = cells["nll_vs_null_per_snp"] - cells["seed"].map(base["nll_vs_null_per_snp"])
@@ -349,21 +361,27 @@ def markdown_table(t: pd.DataFrame, checks: pd.DataFrame, spec: TracksSpec, curv
         return f"{r[k]:.{d}f} ± {se:.{d}f}" if np.isfinite(se) else f"{r[k]:.{d}f}"
     sim = spec.simulation
     lines = [f"trait {TRAIT.name} (true h2 {TRAIT.h2}); {len(sim.chroms)} chromosomes x {sim.length_mb:g} Mb, "
-             f"held out {spec.holdout}; {spec.epochs} epochs; {len(spec.seeds)} seed(s); mean ± s.e.", "",
+             f"held out {spec.holdout}; {spec.epochs} epochs"
+             + ("" if spec.val_chroms in ("none", "") else
+                f", each fit keeping its epoch of lowest NLL on validation chromosome(s) {spec.val_chroms} (not "
+                "trained on; mean epoch kept in the last column)")
+             + f"; {len(spec.seeds)} seed(s); mean ± s.e.", "",
              "| prior (track source) | model | parameters | h2 | r(log f) held-out | r(log f) all | "
-             f"NLL vs null (per SNP) | vs {BASELINE}: NLL gain (per SNP), seeds better | vs it: r(log f) |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+             f"NLL vs null (per SNP) | vs {BASELINE}: NLL gain (per SNP), seeds better | vs it: r(log f) "
+             "| epoch kept |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for _, r in t.iterrows():
         paired = ("(baseline)" if r["cell"] == BASELINE else
                   f"{r['d_nll_vs_baseline']:+.5f} ± {r['d_nll_vs_baseline_se']:.5f}, "
                   f"{int(r['wins'])}/{int(r['seeds'])}")
         lines.append(f"| {r['cell']} | {r['model']} | {int(r['parameters']):,} | {f(r, 'h2')} | "
                      f"{f(r, 'log_f_r_heldout')} | {f(r, 'log_f_r_all')} | {f(r, 'nll_vs_null_per_snp', 5)} | "
-                     f"{paired} | {'-' if r['cell'] == BASELINE else format(r['d_r_vs_baseline'], '+.3f')} |")
+                     f"{paired} | {'-' if r['cell'] == BASELINE else format(r['d_r_vs_baseline'], '+.3f')} | "
+                     f"{r['epoch_kept']:.1f} |" if np.isfinite(r["epoch_kept"]) else "- |")
     true = t["true_vs_null_per_snp"].mean()
     d_true = float((t["true_vs_null_per_snp"] - t["nll_vs_null_per_snp"])[t["cell"] == BASELINE].mean())
     lines += [f"| the true f (ceiling; sigma and lambda fitted) | - | - | {TRAIT.h2} | 1 | 1 | {true:.5f} | "
-              f"{d_true:+.5f} | - |", "",
+              f"{d_true:+.5f} | - | - |", "",
               "| seed | SNPs | ingested windows exact | cut in export | window r | float16 max / mean rel. error | "
               "float16 max abs. error (sd) | TRACKS bytes/SNP f32 -> f16 |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for _, c in checks.iterrows():

@@ -57,3 +57,16 @@ def test_tracks_experiment_reduced(tmp_path):
     curve = pd.read_csv(tmp_path / "truth_curve.csv")
     np.testing.assert_allclose(curve["r"], curve["r_target"], atol=0.1)
     assert np.isfinite(curve["nll_vs_null_per_snp"]).all() and "Degraded truths" in md
+
+
+@pytest.mark.timeout(600)
+def test_tracks_experiment_reduced_with_validation(tmp_path):
+    """With --val-chroms every fit validates on chromosome 2 (1 trains, 3 is held out) and keeps an epoch of
+    lowest validation NLL; the truth curve and every cell share one null (so the truth's gain is one number)."""
+    spec = TracksSpec(val_chroms="6").reduced()
+    assert (spec.simulation.chroms, spec.holdout, spec.val_chroms) == ((1, 2, 3), "3", "2")
+    run_tracks(spec, str(tmp_path), processes=2, log=lambda s: None)
+    cells = pd.read_csv(tmp_path / "cells.csv")
+    assert len(cells) == len(CELLS) and cells["epoch_kept"].between(1, spec.epochs).all()
+    assert np.isfinite(cells["nll_vs_null_per_snp"]).all() and np.ptp(cells["true_vs_null_per_snp"]) < 1e-9
+    assert "validation chromosome(s) 2" in (tmp_path / "table.md").read_text()
