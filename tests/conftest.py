@@ -9,7 +9,15 @@ import socket
 import sys
 from pathlib import Path
 
-import numpy as np
+# Under pytest-xdist (the README's test command: one worker per core) each worker, and each process it
+# starts, computes on one thread: with the libraries' defaults (one thread per core each) two workers ran
+# four threads on two cores, and the Ray group, the suite's critical path, waited on the other worker's
+# BLAS. Set before numpy and torch load; a value the caller set wins.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_var, "1")
+
+import numpy as np  # noqa: E402
 import pytest
 
 from deepwas_dist.data import schema as S

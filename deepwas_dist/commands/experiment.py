@@ -12,7 +12,7 @@
         polygenic scores on a simulated test cohort (held-out people): r^2 with the true genetic value
         and the phenotype, held-out chromosomes and genome-wide, for likelihood-trained MLP / linear /
         constant priors, LDSC-trained priors and the true prior (3 seeds); writes prs_*.csv/.md/.png
-    python launch/experiment.py tracks [--reduced] [--out results/tracks] [--val-chroms 6]
+    python launch/experiment.py tracks [--reduced] [--out results/tracks] [--val-chroms 6 [--weight-decays 1e-4,1,10]]
         the conv prior on bigWig tracks ingested with `prepare tracks` (float16 and float32) and on the
         simulator's own tracks, against the MLP on annotations (sim_network trait, demo-sized data, 3 seeds)
 
@@ -39,6 +39,9 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
                            help="training chromosomes every fit validates on, keeping its epoch of lowest "
                                 "validation NLL (default none: the last epoch; --reduced: any value validates on its "
                                 "chromosome 2)")
+            p.add_argument("--weight-decays", default="1e-4", metavar="WD,WD,...",
+                           help="AdamW weight decays to fit each cell with; with several, each cell and seed keeps "
+                                "the one of lowest validation NLL (needs --val-chroms; default 1e-4)")
         if name == "real":
             p.add_argument("--seed", type=int, default=0,
                            help="training seed: network initialisation and baseline subsample (default 0)")
@@ -75,7 +78,12 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
             run_prs(spec.quick() if a.quick else spec, a.out, data_dir=a.data, processes=a.processes)
         elif a.which == "tracks":
             from deepwas_dist.experiments.tracks import TracksSpec, run_tracks
-            spec = TracksSpec(val_chroms=a.val_chroms)
+            try:
+                wds = tuple(float(x) for x in a.weight_decays.split(","))
+            except ValueError:
+                raise InputError(f"--weight-decays: expected numbers separated by commas, got {a.weight_decays!r}") \
+                    from None
+            spec = TracksSpec(val_chroms=a.val_chroms, weight_decays=wds)
             run_tracks(spec.reduced() if a.reduced else spec, a.out, processes=a.processes)
         else:
             from deepwas_dist.experiments.real import RealSpec, run_real

@@ -18,7 +18,12 @@ The cells (:data:`CELLS`) train on the training chromosomes and are scored on th
 NLL improvement over the null prior per SNP, r(log f) with the truth on held-out SNPs (and on all), h2
 (true 0.4), mean +- s.e. over seeds. The truth's own held-out NLL is the ceiling.
 
-Checks made on the way (per seed): how many SNPs' ingested windows equal the simulator's (a bigWig has
+With validation chromosomes (``val_chroms``) every fit keeps its epoch of lowest validation NLL, and with
+several ``weight_decays`` every (cell, seed) is fitted with each and keeps the one whose kept epoch has the
+lowest validation NLL (all fits in fits.csv): model selection that never looks at the held-out chromosomes.
+
+Checks made on the way (per seed; :mod:`.tracks_checks`): how many SNPs' ingested windows equal the
+simulator's (a bigWig has
 one value per base, so where windows of nearby SNPs overlap the earlier SNP's values win: the exporter's
 ``cut`` count), and the float16 rounding of the stored windows (max and mean relative error, max error in
 track standard deviations, the TRACKS column's bytes per SNP as float32 and float16, and the largest change
@@ -36,12 +41,12 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 import torch
 
 from ..data import schema as S
 from ..data.reader import Dataset
 from ..data.slicing import seeded_subsample
+from ..errors import InputError
 from ..evaluate.heldout import BASELINE_SLICES, fit_nuisance, score_slices
 from ..ingest.tracks import prepare_tracks, set_track_windows
 from ..simulate.bigwig import export_dataset_tracks
@@ -52,6 +57,7 @@ from ..train.loop import null_prior
 from ..train.plan import make_plan
 from ..train.selection import selection
 from .fit import fit_and_score, fit_pool, shared_cache
+from .tracks_checks import f16_output_change, float16_error, ingest_check
 
 TRAIT = next(t for t in DEFAULT_TRAITS if t.name == "sim_network")
 #: --sigma of every fit: the unstratified LDSC intercept, which does not depend on the annotations, so the
@@ -86,6 +92,9 @@ class TracksSpec:
     #: --val-chroms of every fit (and of the truth curve's plan): "none", or training chromosomes that each
     #: fit validates on, keeping its epoch with the lowest validation NLL (train/selection.py)
     val_chroms: str = "none"
+    #: AdamW weight decays every cell is fitted with; with more than one (validation needed), each (cell, seed)
+    #: keeps the decay whose kept epoch has the lowest validation NLL
+    weight_decays: tuple[float, ...] = (1e-4,)
     seeds: tuple[int, ...] = (0, 1, 2)
     epochs: int = 12
     lr: float = 3e-3
@@ -132,89 +141,18 @@ def build_datasets(spec: TracksSpec, seed: int, root: Path, log: Callable[[str],
     return {**paths, "cut": cut}
 
 
-def stored_raw(url: str) -> np.ndarray:
-    """(M, K, w) stored track windows of every chromosome, de-normalised with the manifest's statistics."""
-    ds = Dataset.open(url)
-    ing = ds.manifest.tracks.ingest
-    trk = np.concatenate([ds.features(c, tracks=True)[2].numpy() for c in ds.chromosomes])
-    return trk * np.asarray(ing["std"])[None, :, None] + np.asarray(ing["mean"])[None, :, None]
-
-
-def ingest_check(sim_url: str, ingested_url: str) -> dict:
-    """How the ingested windows compare with the simulator's: SNPs with every value equal (to 1e-4
-    relative), and over all values the correlation and mean absolute difference in track sds."""
-    ds = Dataset.open(sim_url)
-    sim = np.concatenate([ds.features(c, tracks=True)[2].numpy() for c in ds.chromosomes]).astype(np.float64)
-    ing = stored_raw(ingested_url)
-    sd = sim.std(axis=(0, 2))[None, :, None]
-    exact = np.all(np.abs(ing - sim) <= 1e-4 * (1 + np.abs(sim)), axis=(1, 2))
-    return {"snps": int(len(sim)), "exact_snps": int(exact.sum()),
-            "window_r": float(np.corrcoef(ing.ravel(), sim.ravel())[0, 1]),
-            "mean_abs_diff_sd": float(np.mean(np.abs(ing - sim) / sd)),
-            "mean_abs_diff_sd_cut": float((np.abs(ing - sim) / sd)[~exact].mean()) if (~exact).any() else 0.0}
-
-
-def _tracks_bytes(url: str) -> float:
-    """Stored (compressed) bytes of the TRACKS column per SNP, from the Parquet footers."""
-    ds = Dataset.open(url)
-    total = 0
-    for c in ds.chromosomes:
-        for f in ds.manifest.snps.files[c]:
-            md = pq.ParquetFile(os.path.join(url, f["path"])).metadata
-            for g in range(md.num_row_groups):
-                rg = md.row_group(g)
-                total += sum(rg.column(j).total_compressed_size for j in range(rg.num_columns)
-                             if rg.column(j).path_in_schema.split(".")[0] == S.TRACKS)
-    return total / ds.manifest.snps.n_total
-
-
-#: float16's smallest normal number: below it values are subnormal, rounded to a fixed 2^-24 grid
-#: (relative error unbounded, absolute error <= 2^-25), so relative errors are measured above it.
-F16_MIN_NORMAL = 2.0 ** -14
-
-
-def float16_error(url32: str, url16: str) -> dict:
-    """The float16 rounding of the stored (normalised, so in track standard deviations) windows: ``url16``'s
-    against ``url32``'s. Relative errors over values >= F16_MIN_NORMAL in magnitude (at most 2^-11 there);
-    the share of values below it and their largest absolute error."""
-    ds32, ds16 = Dataset.open(url32), Dataset.open(url16)
-    x = np.concatenate([ds32.features(c)[2].numpy() for c in ds32.chromosomes]).astype(np.float64)
-    y = np.concatenate([ds16.features(c)[2].numpy() for c in ds16.chromosomes]).astype(np.float64)
-    err = np.abs(y - x)
-    normal = np.abs(x) >= F16_MIN_NORMAL
-    return {"f16_max_rel_err": float((err[normal] / np.abs(x[normal])).max()),
-            "f16_mean_rel_err": float((err[normal] / np.abs(x[normal])).mean()),
-            "f16_subnormal_share": float(1 - normal.mean()), "f16_max_abs_err_subnormal": float(err[~normal].max())
-            if (~normal).any() else 0.0,
-            "f16_max_abs_err_sd": float(err.max()), "f16_max_abs_value_sd": float(np.abs(x).max()),
-            "f16_same_as_rounding": bool(np.array_equal(y, x.astype(np.float32).astype(np.float16).astype(np.float64))),
-            "tracks_bytes_per_snp_f32": _tracks_bytes(url32), "tracks_bytes_per_snp_f16": _tracks_bytes(url16),
-            "tracks_raw_bytes_per_snp_f32": 4 * x.shape[1] * x.shape[2]}
-
-
 def _heldout_rows(ds: Dataset, chroms: list[int]) -> np.ndarray:
     sizes = [ds.manifest.snps.per_chrom[c] for c in ds.chromosomes]
     ends = np.cumsum(sizes)
     return np.concatenate([np.arange(e - n, e) for c, n, e in zip(ds.chromosomes, sizes, ends) if c in chroms])
 
 
-def _f16_output_change(ds: Dataset, net: torch.nn.Module) -> float:
-    """Largest |log f(float16-rounded windows) - log f(windows)| of ``net`` over the dataset's SNPs."""
-    worst = 0.0
-    with torch.no_grad():
-        for c in ds.chromosomes:
-            _, X, trk = ds.features(c)
-            d = net(X, trk.half().float()).double() - net(X, trk).double()
-            worst = max(worst, float(d.abs().max()))
-    return worst
-
-
 def _fit_cell(args: tuple) -> dict:
     torch.set_num_threads(1)
-    data, holdout, val, cell, seed, epochs, lr, size = args
+    data, holdout, val, wd, cell, seed, epochs, lr, size = args
     cfg = TrainConfig(data=data, model=cell.model, size=size, seed=seed, epochs=epochs, lr=lr, holdout_chroms=holdout,
-                      val_chroms=val, method="exact", eval_every=0, log_every_epoch=False, workers=1, accumulation=4,
-                      sigma=SIGMA)
+                      val_chroms=val, weight_decay=wd, method="exact", eval_every=0, log_every_epoch=False, workers=1,
+                      accumulation=4, sigma=SIGMA)
     ds = Dataset.open(data)
     plan, _ = make_plan(cfg, ds, [TRAIT.name])
     r = fit_and_score(cfg, plan, true_sigma=[TRAIT.sigma], keep_net=True)
@@ -229,9 +167,10 @@ def _fit_cell(args: tuple) -> dict:
            "nll_vs_null_per_snp": (r.null[0] - r.nll[0]) / n,
            "true_vs_null_per_snp": (r.null[0] - r.true[0]) / n if r.true is not None else float("nan"),
            "heldout_snps": n, "seconds": r.seconds, "f16_max_dlogf": float("nan"),
-           "epoch_kept": chosen.epoch if (chosen := selection(r.history, epochs)) else epochs}
+           "epoch_kept": chosen.epoch if (chosen := selection(r.history, epochs)) else epochs,
+           "val_nll_per_snp": chosen.val_nll_per_snp if chosen else float("nan"), "weight_decay": wd}
     if cell.model == "conv" and ds.manifest.tracks.dtype == "float32":
-        row["f16_max_dlogf"] = _f16_output_change(ds, r.net)
+        row["f16_max_dlogf"] = f16_output_change(ds, r.net)
     return row
 
 
@@ -285,6 +224,9 @@ def run_tracks(spec: TracksSpec, out_dir: str, processes: int | None = None,
                log: Callable[[str], None] = print) -> pd.DataFrame:
     """Build (or reuse) every seed's datasets, fit every cell, write cells.csv, checks.csv, results.csv and
     table.md under ``out_dir``."""
+    if len(spec.weight_decays) > 1 and spec.val_chroms in ("none", ""):
+        raise InputError(f"--weight-decays {','.join(map(str, spec.weight_decays))}: choosing among them needs "
+                         "validation chromosomes; fix: add --val-chroms (e.g. 6)")
     out = Path(out_dir)
     (out / "data").mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -296,24 +238,30 @@ def run_tracks(spec: TracksSpec, out_dir: str, processes: int | None = None,
         checks.append(chk)
         log(f"[tracks] seed {seed}: {chk['exact_snps']:,} of {chk['snps']:,} ingested windows exact "
             f"({chk['cut']:,} cut in export); float16 max relative error {chk['f16_max_rel_err']:.2e}")
-    jobs = [(data[seed][c.data], spec.holdout, spec.val_chroms, c, seed, spec.epochs, spec.lr, spec.size)
-            for seed in spec.seeds for c in spec.cells]
-    log(f"[tracks] {len(jobs)} fits ({len(spec.cells)} cells x {len(spec.seeds)} seeds), {spec.epochs} epochs, "
-        f"held-out chromosomes {spec.holdout}, validation chromosomes {spec.val_chroms}")
+    jobs = [(data[seed][c.data], spec.holdout, spec.val_chroms, wd, c, seed, spec.epochs, spec.lr, spec.size)
+            for seed in spec.seeds for c in spec.cells for wd in spec.weight_decays]
+    log(f"[tracks] {len(jobs)} fits ({len(spec.cells)} cells x {len(spec.seeds)} seeds x weight decays "
+        f"{spec.weight_decays}), {spec.epochs} epochs, held-out chromosomes {spec.holdout}, validation chromosomes "
+        f"{spec.val_chroms}")
     rows = []
     with fit_pool(processes) as pool:
         for i, row in enumerate(pool.map(_fit_cell, jobs), 1):
             rows.append(row)
-            log(f"  [{i}/{len(jobs)}] {row['cell']} seed {row['seed']}: NLL vs null {row['nll_vs_null_per_snp']:+.5f}"
+            log(f"  [{i}/{len(jobs)}] {row['cell']} seed {row['seed']} wd {row['weight_decay']:g}: validation NLL "
+                f"{row['val_nll_per_snp']:.5f}/SNP, NLL vs null {row['nll_vs_null_per_snp']:+.5f}"
                 f"/SNP, r(log f) held-out {row['log_f_r_heldout']:.3f} ({time.perf_counter() - t0:.0f} s)")
     curve = pd.DataFrame([row for seed in spec.seeds for row in truth_curve(data[seed]["sim"], seed, spec)])
     curve.to_csv(out / "truth_curve.csv", index=False)
-    cells, checks = pd.DataFrame(rows), pd.DataFrame(checks)
+    fits, checks = pd.DataFrame(rows), pd.DataFrame(checks)
+    fits.to_csv(out / "fits.csv", index=False)
+    cells = fits if len(spec.weight_decays) == 1 else \
+        fits.loc[fits.groupby(["cell", "seed"], sort=False)["val_nll_per_snp"].idxmin()].reset_index(drop=True)
     cells.to_csv(out / "cells.csv", index=False)
     checks.to_csv(out / "checks.csv", index=False)
     table = write_tables(out, cells, checks, spec, curve)
     log(markdown_table(table, checks, spec, curve))
-    log(f"[tracks] wrote {out}/table.md, results.csv, cells.csv, checks.csv ({time.perf_counter() - t0:.0f} s)")
+    log(f"[tracks] wrote {out}/table.md, results.csv, cells.csv, fits.csv, checks.csv "
+        f"({time.perf_counter() - t0:.0f} s)")
     return table
 
 
@@ -333,6 +281,10 @@ METRICS = ("h2", "log_f_r_heldout", "log_f_r_all", "nll_vs_null_per_snp", "true_
 BASELINE = "mlp, annotations alone"
 
 
+def _joined(values: pd.Series) -> str:
+    return "/".join("-" if not np.isfinite(v) else f"{v:g}" for v in values)
+
+
 def summarise(cells: pd.DataFrame) -> pd.DataFrame:
     """Mean and standard error over seeds per cell, in the cells' order; ``d_*_vs_baseline``: the
     paired difference from the :data:`BASELINE` cell of the same seed (held-out NLL gain per SNP, and
@@ -348,7 +300,10 @@ def summarise(cells: pd.DataFrame) -> pd.DataFrame:
         cells["d_nll_vs_baseline"] = cells["d_r_vs_baseline"] = np.nan
     agg = cells.groupby(["cell", "model"], sort=False)[list(METRICS)].agg(["mean", "sem"])
     agg.columns = [a if b == "mean" else f"{a}_se" for a, b in agg.columns]
+    if "weight_decay" not in cells:
+        cells["weight_decay"] = np.nan
     extra = cells.groupby(["cell", "model"], sort=False).agg(parameters=("parameters", "first"),
+                                                             weight_decay=("weight_decay", _joined),
                                                              seeds=("seed", "nunique"),
                                                              wins=("d_nll_vs_baseline", lambda d: int((d > 0).sum())))
     return agg.reset_index().merge(extra.reset_index(), on=["cell", "model"])
@@ -364,12 +319,12 @@ def markdown_table(t: pd.DataFrame, checks: pd.DataFrame, spec: TracksSpec, curv
              f"held out {spec.holdout}; {spec.epochs} epochs"
              + ("" if spec.val_chroms in ("none", "") else
                 f", each fit keeping its epoch of lowest NLL on validation chromosome(s) {spec.val_chroms} (not "
-                "trained on; mean epoch kept in the last column)")
+                "trained on; mean in the 'epoch kept' column)")
              + f"; {len(spec.seeds)} seed(s); mean ± s.e.", "",
              "| prior (track source) | model | parameters | h2 | r(log f) held-out | r(log f) all | "
              f"NLL vs null (per SNP) | vs {BASELINE}: NLL gain (per SNP), seeds better | vs it: r(log f) "
-             "| epoch kept |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| epoch kept | weight decay (per seed) |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for _, r in t.iterrows():
         paired = ("(baseline)" if r["cell"] == BASELINE else
                   f"{r['d_nll_vs_baseline']:+.5f} ± {r['d_nll_vs_baseline_se']:.5f}, "
@@ -377,11 +332,12 @@ def markdown_table(t: pd.DataFrame, checks: pd.DataFrame, spec: TracksSpec, curv
         lines.append(f"| {r['cell']} | {r['model']} | {int(r['parameters']):,} | {f(r, 'h2')} | "
                      f"{f(r, 'log_f_r_heldout')} | {f(r, 'log_f_r_all')} | {f(r, 'nll_vs_null_per_snp', 5)} | "
                      f"{paired} | {'-' if r['cell'] == BASELINE else format(r['d_r_vs_baseline'], '+.3f')} | "
-                     f"{r['epoch_kept']:.1f} |" if np.isfinite(r["epoch_kept"]) else "- |")
+                     + (f"{r['epoch_kept']:.1f} | " if np.isfinite(r["epoch_kept"]) else "- | ")
+                     + f"{r['weight_decay']} |")
     true = t["true_vs_null_per_snp"].mean()
     d_true = float((t["true_vs_null_per_snp"] - t["nll_vs_null_per_snp"])[t["cell"] == BASELINE].mean())
     lines += [f"| the true f (ceiling; sigma and lambda fitted) | - | - | {TRAIT.h2} | 1 | 1 | {true:.5f} | "
-              f"{d_true:+.5f} | - | - |", "",
+              f"{d_true:+.5f} | - | - | - |", "",
               "| seed | SNPs | ingested windows exact | cut in export | window r | float16 max / mean rel. error | "
               "float16 max abs. error (sd) | TRACKS bytes/SNP f32 -> f16 |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for _, c in checks.iterrows():

@@ -27,6 +27,7 @@ from torch import nn
 from ..credentials import restore_secrets
 from ..data.cache import SliceCache, cache_budget
 from ..data.reader import Dataset
+from ..errors import InputError
 from ..evaluate.heldout import RunNull, prior_from_model, score_slices
 from ..mismatch import LAMBDA_INIT
 from ..models import build_prior
@@ -89,13 +90,18 @@ NUISANCE_LR_MAX = 0.03
 
 
 def make_optimizer(cfg: TrainConfig, net: nn.Module) -> torch.optim.Optimizer:
-    """AdamW on the network (``--lr``, ``--weight-decay``) and on its nuisance scalars (log sigma, log
-    lambda: NUISANCE_LR_FACTOR x lr up to NUISANCE_LR_MAX, no decay)."""
+    """AdamW on the network's weight matrices and kernels (``--lr``, ``--weight-decay``), on its biases
+    (``--lr``, no decay) and on its nuisance scalars (log sigma, log lambda: NUISANCE_LR_FACTOR x lr up to
+    NUISANCE_LR_MAX, no decay). Decoupled decay pulls a parameter towards 0: for a weight that is shrinkage
+    towards a flatter prior, but for the output bias (log f ~ log(h2 / M), about -10) it is a pull towards
+    f = 1, so biases are not decayed."""
     nuisance = [p for n, p in net.named_parameters() if n in ("log_sigma", "log_lambda_raw") and p.requires_grad]
     ids = {id(p) for p in nuisance}
     rest = [p for p in net.parameters() if id(p) not in ids]
     lr_n = max(cfg.lr, min(cfg.lr * NUISANCE_LR_FACTOR, NUISANCE_LR_MAX))
-    return torch.optim.AdamW([{"params": rest}, {"params": nuisance, "lr": lr_n, "weight_decay": 0.0}],
+    return torch.optim.AdamW([{"params": [p for p in rest if p.dim() >= 2]},
+                              {"params": [p for p in rest if p.dim() < 2], "weight_decay": 0.0},
+                              {"params": nuisance, "lr": lr_n, "weight_decay": 0.0}],
                              lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
@@ -154,6 +160,10 @@ def run_worker(cfg: TrainConfig, plan: RunPlan, session: Session, heldout_keys: 
             state, meta = load_or_fall_back(d, plan.run_url, restore_secrets(cfg.storage_options),
                                             log=print if rank == 0 else _quiet)
             net.load_state_dict(state["model"])
+            if len(state["optimizer"]["param_groups"]) != len(opt.param_groups):
+                raise InputError(f"--resume: the checkpoint in {plan.run_url} was written by an earlier version "
+                                 f"(an optimiser of {len(state['optimizer']['param_groups'])} parameter groups, now "
+                                 f"{len(opt.param_groups)}); fix: train into a new --name (or evaluate the run as is)")
             opt.load_state_dict(state["optimizer"])
             sched.load_state_dict(state["scheduler"])
             torch.set_rng_state(state["torch_rng"])

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from deepwas_dist.data import Dataset
-from deepwas_dist.experiments.tracks import CELLS, TracksSpec, run_tracks, stored_raw
+from deepwas_dist.experiments.tracks import CELLS, TracksSpec, run_tracks
+from deepwas_dist.experiments.tracks_checks import stored_raw
 
 
 @pytest.mark.timeout(600)
@@ -62,11 +63,16 @@ def test_tracks_experiment_reduced(tmp_path):
 @pytest.mark.timeout(600)
 def test_tracks_experiment_reduced_with_validation(tmp_path):
     """With --val-chroms every fit validates on chromosome 2 (1 trains, 3 is held out) and keeps an epoch of
-    lowest validation NLL; the truth curve and every cell share one null (so the truth's gain is one number)."""
-    spec = TracksSpec(val_chroms="6").reduced()
+    lowest validation NLL, and with two weight decays the one of lower validation NLL; the truth curve and
+    every cell share one null (so the truth's gain is one number)."""
+    spec = TracksSpec(val_chroms="6", weight_decays=(1e-4, 30.0)).reduced()
     assert (spec.simulation.chroms, spec.holdout, spec.val_chroms) == ((1, 2, 3), "3", "2")
     run_tracks(spec, str(tmp_path), processes=2, log=lambda s: None)
-    cells = pd.read_csv(tmp_path / "cells.csv")
+    cells, fits = pd.read_csv(tmp_path / "cells.csv"), pd.read_csv(tmp_path / "fits.csv")
     assert len(cells) == len(CELLS) and cells["epoch_kept"].between(1, spec.epochs).all()
+    assert len(fits) == 2 * len(CELLS)                 # every cell with each decay; kept: lowest validation NLL
+    for _, c in cells.iterrows():
+        mine = fits[(fits["cell"] == c["cell"]) & (fits["seed"] == c["seed"])]
+        assert c["val_nll_per_snp"] == mine["val_nll_per_snp"].min() and c["weight_decay"] in (1e-4, 30.0)
     assert np.isfinite(cells["nll_vs_null_per_snp"]).all() and np.ptp(cells["true_vs_null_per_snp"]) < 1e-9
     assert "validation chromosome(s) 2" in (tmp_path / "table.md").read_text()
