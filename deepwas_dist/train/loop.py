@@ -271,7 +271,9 @@ def run_worker(cfg: TrainConfig, plan: RunPlan, session: Session, heldout_keys: 
             best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
         if rank == 0 and cfg.log_every_epoch:
             print(format_epoch_line(row, plan.traits), flush=True)
-        if rank == 0 and epoch > start_epoch and row["slice_reads"] and not thrash_warned:
+        # the first full epoch fills the cache: the start epoch, and after a mid-epoch resume the next one too
+        # (the resumed epoch skipped the steps before the checkpoint, so their slices are read the epoch after)
+        if rank == 0 and epoch > start_epoch + (1 if start_step else 0) and row["slice_reads"] and not thrash_warned:
             thrash_warned = True
             print(f"[deepwas] warning: epoch {epoch + 1} read {row['slice_reads']:,} training slices from storage "
                   f"again: the shards do not fit the workers' slice caches ({cache.max_bytes / 2 ** 20:,.0f} MiB "

@@ -58,3 +58,21 @@ def test_workers_0_trains_evaluates_and_resumes_without_ray(sim_dataset, run_sto
 def test_negative_workers_name_the_flag():
     with pytest.raises(InputError, match="--workers"):
         base_config("unused", "unused", "x", workers=-1)
+
+
+def test_a_mid_epoch_resume_does_not_warn_that_the_cache_is_too_small(sim_dataset, tmp_path, capsys):
+    """After a resume from a mid-epoch checkpoint, the epoch after the resumed one reads the slices of the
+    steps the resumed epoch skipped: that is the cache filling, not a cache too small for the shard."""
+    from deepwas_dist.train.callbacks import FailOnce
+    from deepwas_dist.train.run import run_training
+
+    cfg = base_config(sim_dataset, str(tmp_path), "mid", workers=0, model="linear", epochs=3, method="exact",
+                      checkpoint_every_steps=1)
+    with pytest.raises(RuntimeError, match="injected failure"):
+        run_training(cfg, log=lambda s: None, callbacks=[FailOnce(at_step=12, marker=str(tmp_path / "failed"))])
+    capsys.readouterr()
+    m = run_training(dataclasses.replace(cfg, resume=True), log=lambda s: None)
+    out = capsys.readouterr().out
+    assert "resumed from checkpoint at epoch 1, step 2" in out      # epoch 2 of 3 (0-based in the line), mid-way
+    assert [h["epoch"] for h in m["history"]] == [1, 2, 3] and m["history"][2]["slice_reads"] > 0
+    assert "training slices from storage again" not in out
