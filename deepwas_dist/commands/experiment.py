@@ -42,6 +42,9 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
             p.add_argument("--weight-decays", default="1e-4", metavar="WD,WD,...",
                            help="AdamW weight decays to fit each cell with; with several, each cell and seed keeps "
                                 "the one of lowest validation NLL (needs --val-chroms; default 1e-4)")
+            p.add_argument("--calibrate", action="store_true",
+                           help="score each fit after an affine calibration of its log f on the validation "
+                                "chromosomes (needs --val-chroms)")
             p.add_argument("--seeds", type=int, default=3, metavar="N",
                            help="simulation and training seeds 0..N-1 (default 3; datasets in --out are reused)")
         if name == "real":
@@ -87,7 +90,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
                     from None
             if a.seeds < 2:
                 raise InputError(f"--seeds must be at least 2 (a standard error over seeds needs two), got {a.seeds}")
-            spec = TracksSpec(val_chroms=a.val_chroms, weight_decays=wds, seeds=tuple(range(a.seeds)))
+            spec = TracksSpec(val_chroms=a.val_chroms, weight_decays=wds, seeds=tuple(range(a.seeds)),
+                              calibrated=a.calibrate)
             run_tracks(spec.reduced() if a.reduced else spec, a.out, processes=a.processes)
         else:
             from deepwas_dist.experiments.real import RealSpec, run_real

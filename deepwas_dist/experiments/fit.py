@@ -19,6 +19,7 @@ from ..data import schema as S
 from ..data.cache import SliceCache, cache_budget
 from ..data.reader import Dataset
 from ..data.slicing import seeded_subsample
+from ..evaluate.calibration import calibrate
 from ..evaluate.effects import posterior_arrays
 from ..evaluate.heldout import BASELINE_SLICES, fit_nuisance, recovery, score_model, score_slices
 from ..evaluate.report import predict_all
@@ -75,10 +76,11 @@ def shared_cache(cfg: TrainConfig, plan: RunPlan) -> SliceCache:
 
 
 def fit_and_score(cfg: TrainConfig, plan: RunPlan, true_sigma: list[float] | None = None,
-                  effects: bool = False, keep_net: bool = False) -> FitResult:
+                  effects: bool = False, keep_net: bool = False, calibrated: bool = False) -> FitResult:
     """Train ``cfg`` on ``plan.train_keys`` in this process and score it on ``plan.heldout_keys``; with
     ``effects`` also the posterior effects of every SNP (``FitResult.effects``), with ``keep_net`` the
-    fitted network (``FitResult.net``)."""
+    fitted network (``FitResult.net``); with ``calibrated`` the network's log f calibrated on the plan's
+    validation slices (:mod:`deepwas_dist.evaluate.calibration`) is what is scored."""
     t0 = time.perf_counter()
     cache = shared_cache(cfg, plan)
     session = LocalSession()
@@ -86,12 +88,16 @@ def fit_and_score(cfg: TrainConfig, plan: RunPlan, true_sigma: list[float] | Non
         net, history = run_worker(cfg, plan, session, cache=cache)
     finally:
         session.close()
-    seconds = time.perf_counter() - t0
     net.eval()
     ds = cache.ds
     T = len(plan.traits)
     log_N = torch.tensor(plan.log_N, dtype=torch.float64)
     read = lambda keys: [cache.get(k) for k in keys]  # noqa: E731
+    if calibrated:
+        if not plan.val_keys:
+            raise ValueError("calibrated=True needs validation slices (--val-chroms)")
+        net = calibrate(net, read(plan.val_keys), log_N)[0]
+    seconds = time.perf_counter() - t0
     mismatch = MismatchSetting.parse(cfg.mismatch).enabled
     base_b = read(seeded_subsample(plan.train_keys, BASELINE_SLICES, cfg.seed))
     held = read(plan.heldout_keys)

@@ -95,6 +95,8 @@ class TracksSpec:
     #: AdamW weight decays every cell is fitted with; with more than one (validation needed), each (cell, seed)
     #: keeps the decay whose kept epoch has the lowest validation NLL
     weight_decays: tuple[float, ...] = (1e-4,)
+    #: score each fit's log f after an affine calibration on the validation chromosomes (evaluate/calibration.py)
+    calibrated: bool = False
     seeds: tuple[int, ...] = (0, 1, 2)
     epochs: int = 12
     lr: float = 3e-3
@@ -149,13 +151,13 @@ def _heldout_rows(ds: Dataset, chroms: list[int]) -> np.ndarray:
 
 def _fit_cell(args: tuple) -> dict:
     torch.set_num_threads(1)
-    data, holdout, val, wd, cell, seed, epochs, lr, size = args
+    data, holdout, val, wd, cell, seed, epochs, lr, size, calibrated = args
     cfg = TrainConfig(data=data, model=cell.model, size=size, seed=seed, epochs=epochs, lr=lr, holdout_chroms=holdout,
                       val_chroms=val, weight_decay=wd, method="exact", eval_every=0, log_every_epoch=False, workers=1,
                       accumulation=4, sigma=SIGMA)
     ds = Dataset.open(data)
     plan, _ = make_plan(cfg, ds, [TRAIT.name])
-    r = fit_and_score(cfg, plan, true_sigma=[TRAIT.sigma], keep_net=True)
+    r = fit_and_score(cfg, plan, true_sigma=[TRAIT.sigma], keep_net=True, calibrated=calibrated)
     f_true = np.concatenate([ds.sumstats(TRAIT.name, [c])[S.F_TRUE].to_numpy(np.float64) for c in ds.chromosomes])
     held = _heldout_rows(ds, sorted({c for c, _ in plan.heldout_keys}))
     lf = r.log_f[:, 0]
@@ -169,6 +171,8 @@ def _fit_cell(args: tuple) -> dict:
            "heldout_snps": n, "seconds": r.seconds, "f16_max_dlogf": float("nan"),
            "epoch_kept": chosen.epoch if (chosen := selection(r.history, epochs)) else epochs,
            "val_nll_per_snp": chosen.val_nll_per_snp if chosen else float("nan"), "weight_decay": wd}
+    if calibrated:
+        row.update(slope=float(r.net.slope[0]), shift=float(r.net.shift[0]))
     if cell.model == "conv" and ds.manifest.tracks.dtype == "float32":
         row["f16_max_dlogf"] = f16_output_change(ds, r.net)
     return row
@@ -224,6 +228,8 @@ def run_tracks(spec: TracksSpec, out_dir: str, processes: int | None = None,
                log: Callable[[str], None] = print) -> pd.DataFrame:
     """Build (or reuse) every seed's datasets, fit every cell, write cells.csv, checks.csv, results.csv and
     table.md under ``out_dir``."""
+    if spec.calibrated and spec.val_chroms in ("none", ""):
+        raise InputError("--calibrate fits the calibration on validation chromosomes; fix: add --val-chroms (e.g. 6)")
     if len(spec.weight_decays) > 1 and spec.val_chroms in ("none", ""):
         raise InputError(f"--weight-decays {','.join(map(str, spec.weight_decays))}: choosing among them needs "
                          "validation chromosomes; fix: add --val-chroms (e.g. 6)")
@@ -238,7 +244,8 @@ def run_tracks(spec: TracksSpec, out_dir: str, processes: int | None = None,
         checks.append(chk)
         log(f"[tracks] seed {seed}: {chk['exact_snps']:,} of {chk['snps']:,} ingested windows exact "
             f"({chk['cut']:,} cut in export); float16 max relative error {chk['f16_max_rel_err']:.2e}")
-    jobs = [(data[seed][c.data], spec.holdout, spec.val_chroms, wd, c, seed, spec.epochs, spec.lr, spec.size)
+    jobs = [(data[seed][c.data], spec.holdout, spec.val_chroms, wd, c, seed, spec.epochs, spec.lr, spec.size,
+             spec.calibrated)
             for seed in spec.seeds for c in spec.cells for wd in spec.weight_decays]
     log(f"[tracks] {len(jobs)} fits ({len(spec.cells)} cells x {len(spec.seeds)} seeds x weight decays "
         f"{spec.weight_decays}), {spec.epochs} epochs, held-out chromosomes {spec.holdout}, validation chromosomes "
@@ -320,6 +327,8 @@ def markdown_table(t: pd.DataFrame, checks: pd.DataFrame, spec: TracksSpec, curv
              + ("" if spec.val_chroms in ("none", "") else
                 f", each fit keeping its epoch of lowest NLL on validation chromosome(s) {spec.val_chroms} (not "
                 "trained on; mean in the 'epoch kept' column)")
+             + ("; every fit's log f calibrated on the validation chromosomes (slope and shift)" if spec.calibrated
+                else "")
              + f"; {len(spec.seeds)} seed(s); mean ± s.e.", "",
              "| prior (track source) | model | parameters | h2 | r(log f) held-out | r(log f) all | "
              f"NLL vs null (per SNP) | vs {BASELINE}: NLL gain (per SNP), seeds better | vs it: r(log f) "

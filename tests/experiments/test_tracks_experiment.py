@@ -65,7 +65,7 @@ def test_tracks_experiment_reduced_with_validation(tmp_path):
     """With --val-chroms every fit validates on chromosome 2 (1 trains, 3 is held out) and keeps an epoch of
     lowest validation NLL, and with two weight decays the one of lower validation NLL; the truth curve and
     every cell share one null (so the truth's gain is one number)."""
-    spec = TracksSpec(val_chroms="6", weight_decays=(1e-4, 30.0)).reduced()
+    spec = TracksSpec(val_chroms="6", weight_decays=(1e-4, 30.0), calibrated=True).reduced()
     assert (spec.simulation.chroms, spec.holdout, spec.val_chroms) == ((1, 2, 3), "3", "2")
     run_tracks(spec, str(tmp_path), processes=2, log=lambda s: None)
     cells, fits = pd.read_csv(tmp_path / "cells.csv"), pd.read_csv(tmp_path / "fits.csv")
@@ -76,3 +76,4 @@ def test_tracks_experiment_reduced_with_validation(tmp_path):
         assert c["val_nll_per_snp"] == mine["val_nll_per_snp"].min() and c["weight_decay"] in (1e-4, 30.0)
     assert np.isfinite(cells["nll_vs_null_per_snp"]).all() and np.ptp(cells["true_vs_null_per_snp"]) < 1e-9
     assert "validation chromosome(s) 2" in (tmp_path / "table.md").read_text()
+    assert np.isfinite(cells["slope"]).all() and np.isfinite(cells["shift"]).all()      # calibrated on them
