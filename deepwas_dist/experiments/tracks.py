@@ -172,7 +172,7 @@ def _fit_cell(args: tuple) -> dict:
            "epoch_kept": chosen.epoch if (chosen := selection(r.history, epochs)) else epochs,
            "val_nll_per_snp": chosen.val_nll_per_snp if chosen else float("nan"), "weight_decay": wd}
     if calibrated:
-        row.update(slope=float(r.net.slope[0]), shift=float(r.net.shift[0]))
+        row.update(slope=float(r.net.slope.detach()[0]), shift=float(r.net.shift.detach()[0]))
     if cell.model == "conv" and ds.manifest.tracks.dtype == "float32":
         row["f16_max_dlogf"] = f16_output_change(ds, r.net)
     return row
