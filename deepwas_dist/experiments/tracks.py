@@ -104,9 +104,14 @@ class TracksSpec:
     step_bp: int = 50                     # the simulator's spacing of window positions (simulate_tracks)
     cells: tuple[Cell, ...] = CELLS
 
+    @property
+    def validates(self) -> bool:
+        """Whether the fits validate (``val_chroms`` other than none)."""
+        return self.val_chroms not in ("none", "")
+
     def reduced(self) -> "TracksSpec":
         """Two 1-Mb chromosomes (three with validation: 1 trains, 2 validates, 3 is held out), one seed."""
-        val = self.val_chroms not in ("none", "")
+        val = self.validates
         sim = replace(self.simulation, n_individuals=200, n_gwas=2_000, chroms=(1, 2, 3) if val else (1, 2),
                       length_mb=1.0)
         return replace(self, simulation=sim, holdout="3" if val else "2", val_chroms="2" if val else "none",
@@ -228,9 +233,9 @@ def run_tracks(spec: TracksSpec, out_dir: str, processes: int | None = None,
                log: Callable[[str], None] = print) -> pd.DataFrame:
     """Build (or reuse) every seed's datasets, fit every cell, write cells.csv, checks.csv, results.csv and
     table.md under ``out_dir``."""
-    if spec.calibrated and spec.val_chroms in ("none", ""):
+    if spec.calibrated and not spec.validates:
         raise InputError("--calibrate fits the calibration on validation chromosomes; fix: add --val-chroms (e.g. 6)")
-    if len(spec.weight_decays) > 1 and spec.val_chroms in ("none", ""):
+    if len(spec.weight_decays) > 1 and not spec.validates:
         raise InputError(f"--weight-decays {','.join(map(str, spec.weight_decays))}: choosing among them needs "
                          "validation chromosomes; fix: add --val-chroms (e.g. 6)")
     out = Path(out_dir)
@@ -324,7 +329,7 @@ def markdown_table(t: pd.DataFrame, checks: pd.DataFrame, spec: TracksSpec, curv
     sim = spec.simulation
     lines = [f"trait {TRAIT.name} (true h2 {TRAIT.h2}); {len(sim.chroms)} chromosomes x {sim.length_mb:g} Mb, "
              f"held out {spec.holdout}; {spec.epochs} epochs"
-             + ("" if spec.val_chroms in ("none", "") else
+             + ("" if not spec.validates else
                 f", each fit keeping its epoch of lowest NLL on validation chromosome(s) {spec.val_chroms} (not "
                 "trained on; mean in the 'epoch kept' column)")
              + ("; every fit's log f calibrated on the validation chromosomes (slope and shift)" if spec.calibrated

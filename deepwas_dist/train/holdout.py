@@ -90,6 +90,11 @@ class HoldoutSplit:
                    val_chroms=[int(c) for c in d.get("val_chroms", [])])
 
 
+def auto_count(n_chroms: int) -> int:
+    """How many chromosomes ``auto`` takes of ``n_chroms``: the last quarter, 1 to AUTO_MAX_CHROMS."""
+    return min(AUTO_MAX_CHROMS, max(1, n_chroms // 4))
+
+
 def buffers_around(keys: list[SliceKey], heldout: set[SliceKey], width: int = BUFFER_SLICES) -> list[SliceKey]:
     """Slices not in ``heldout`` within ``width`` slices (same chromosome, genomic order) of one that is."""
     by_chrom: dict[int, list[SliceKey]] = {}
@@ -147,7 +152,7 @@ def resolve_holdout_chroms(chroms: list[int], spec: str) -> list[int]:
     if spec == "auto":
         if len(chroms) < MIN_AUTO_CHROMS:
             return []
-        return chroms[-min(AUTO_MAX_CHROMS, len(chroms) // 4):]
+        return chroms[-auto_count(len(chroms)):]
     out = parse_chroms(spec, "--holdout-chroms")
     bad = [c for c in out if c not in chroms]
     if bad:
@@ -175,7 +180,7 @@ def with_validation(split: HoldoutSplit, spec: str) -> HoldoutSplit:
                          f"trains on chromosome(s) {chroms} only; fix: drop --val-chroms (or hold out fewer "
                          "chromosomes with --holdout-chroms)")
     if spec == "auto":
-        val = chroms[-min(AUTO_MAX_CHROMS, max(1, len(chroms) // 4)):]
+        val = chroms[-auto_count(len(chroms)):]
     else:
         val = parse_chroms(spec, "--val-chroms")
         bad = [c for c in val if c not in chroms]

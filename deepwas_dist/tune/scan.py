@@ -29,6 +29,7 @@ from ..data.storage import absolute_url, filesystem, join
 from ..demo import demo_dataset_url
 from ..errors import InputError
 from ..train.config import TrainConfig
+from ..train.holdout import auto_count
 from ..train.loop import heldout_metrics, null_prior, quiet_ray_train_logs, run_worker
 from ..train.plan import make_plan, resolve_holdout, resolve_traits
 from ..train.resources import check_resources, wait_s_for
@@ -48,7 +49,7 @@ def split_chromosomes(ds: Dataset, val: str, test: str) -> tuple[list[int], list
         raise InputError(f"{ds.url}: a scan needs at least 3 chromosomes (train, validation, test); "
                          f"this dataset has {chroms}; fix: train with launch/train.py --holdout-blocks K (block "
                          "hold-out within chromosomes is not implemented for scans)")
-    k = min(3, max(1, len(chroms) // 4))
+    k = auto_count(len(chroms))
     test_c = chroms[-k:] if test == "auto" else resolve_holdout(ds, test)
     rest = [c for c in chroms if c not in test_c]
     val_c = rest[-k:] if val == "auto" else resolve_holdout(ds, val)
