@@ -14,7 +14,7 @@ from deepwas_dist.experiments.scaling import ScalingSpec, run_scaling
 @pytest.mark.timeout(900)
 def test_scaling_reduced(tmp_path):
     summary = run_scaling(ScalingSpec().reduced(), str(tmp_path), processes=2, log=lambda s: None)
-    for f in ("table.md", "results.csv", "cells.csv", "scaling.png"):
+    for f in ("table.md", "results.csv", "paired.csv", "cells.csv", "scaling.png"):
         assert (tmp_path / f).stat().st_size > 0, f
     mean = summary[summary["trait"] == "mean"].set_index(["objective", "model"])["nll_vs_null_per_snp"]
     # Out-of-sample design (800-person panel, separate cohort, European history), the defaults (lambda learned
