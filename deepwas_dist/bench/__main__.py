@@ -3,6 +3,7 @@
     python -m deepwas_dist.bench likelihood [--sizes ...] [--kinds lowrank fullrank] [--json FILE]
     python -m deepwas_dist.bench training [--workers 1 2] [--epochs 4] [--json FILE]
     python -m deepwas_dist.bench mismatch-bias [--panels 500 1000 2000] [--truth chromosome|band] [--json FILE]
+    python -m deepwas_dist.bench intercept-bias [--panels 500 1000 2000] [--gwas 20000] [--N 40000] [--json FILE]
     python -m deepwas_dist.bench ld-decay [--seeds 3] [--length-mb 12] [--json FILE]
     python -m deepwas_dist.bench checksum [--data URL] [--repeats 5] [--json FILE]
     python -m deepwas_dist.bench gpu [--device cuda|cpu] [--small] [--json docs/results/bench_gpu.json]
@@ -52,6 +53,13 @@ def main(argv: list[str] | None = None, prog: str = "python -m deepwas_dist.benc
     mb.add_argument("--truth", choices=["chromosome", "band"], default="chromosome",
                     help="the truth's LD over the whole chromosome (as the simulator draws z) or the slice only")
     mb.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    ib = sub.add_parser("intercept-bias", help="LDSC's intercept on the true out-of-sample E[chi2] (no sampling "
+                                               "noise), regressed on each kind of LD score")
+    ib.add_argument("--panels", type=int, nargs="+", default=[500, 1000, 2000], help="reference panel sizes")
+    ib.add_argument("--gwas", type=int, default=20_000, help="GWAS cohort people (the z-scores' LD)")
+    ib.add_argument("--N", type=float, default=40_000, help="the traits' nominal GWAS size (TraitSpec.N)")
+    ib.add_argument("--h2", type=float, default=0.3, help="true h2 over the simulated chromosomes")
+    ib.add_argument("--json", default=None, help="also write the rows to this JSON file")
     ld = sub.add_parser("ld-decay", help="LD score by distance: the real 1000G panel against each simulated "
                                          "population history")
     ld.add_argument("--seeds", type=int, default=3, help="simulated chromosomes per history")
@@ -163,6 +171,10 @@ def main(argv: list[str] | None = None, prog: str = "python -m deepwas_dist.benc
         rows = run_ld(a.seeds, a.length_mb)
         print(fmt_ld(rows))
         _write_json(a.json, "ld-decay", rows)
+        return 0
+    if a.name == "intercept-bias":
+        from .intercept_bias import run as run_ib
+        run_ib(tuple(a.panels), a.gwas, a.N, a.h2, json_path=a.json)
         return 0
     if a.name == "mismatch-bias":
         from .mismatch_bias import run as run_bias

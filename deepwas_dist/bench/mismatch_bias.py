@@ -36,7 +36,8 @@ from ..simulate.genotypes import simulate_panel
 FAMILIES = ("off", "lambda", "sqrt", "truncation", "sigma1")
 
 
-def _std(G: np.ndarray) -> np.ndarray:
+def standardise(G: np.ndarray) -> np.ndarray:
+    """Genotypes (n, M) as float64 columns of mean 0 and sd 1 (the sample's own)."""
     X = G.astype(np.float64)
     X -= X.mean(0)
     return X / X.std(0)
@@ -52,7 +53,7 @@ def slices(n_panel: int, n_gwas: int, N: float, h2: float, chroms=(1, 2, 3), len
         Gp, Gc = p.genotypes[:n_panel], p.genotypes[n_panel:]
         f = Gp.mean(0) / 2
         keep = (np.minimum(f, 1 - f) >= 0.01) & (Gc.std(0) > 0)
-        kept.append((p.snps["BP"].to_numpy()[keep], _std(Gp[:, keep]), _std(Gc[:, keep])))
+        kept.append((p.snps["BP"].to_numpy()[keep], standardise(Gp[:, keep]), standardise(Gc[:, keep])))
     M = sum(x[1].shape[1] for x in kept)
     s = N * h2 / M
     out = []

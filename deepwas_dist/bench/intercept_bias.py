@@ -1,0 +1,103 @@
+"""Where LD score regression's intercept goes on simulated out-of-sample data, with no sampling noise.
+
+``--sigma sldsc`` (the default) holds the likelihood's sigma at the LDSC intercept of the training slices.
+On the simulator that intercept is well above the simulated sigma at high power (1.77 +- 0.04 for a truth
+of 1 in ``experiment scaling``). This benchmark takes the noise out: for an msprime population split into
+a reference panel (n_panel people: the slices' LD) and a GWAS cohort (n_gwas: the LD the z-scores really
+have; the simulator draws z = R_c b + e with Cov(e) = sigma R_c), a constant prior s = N h2 / M and
+sigma = 1 give the exact expectation
+
+    E[chi2_i] = sigma + s sum_k (R_c)_ik^2        (k over the whole chromosome, the cohort's sample LD)
+
+and LDSC's regression of E[chi2] on [1, l_i] (:func:`deepwas_dist.ldsc.ldsc_intercept`, its weights) is
+the intercept's limit for infinitely many GWAS on this LD. One row per LD score l_i:
+
+    panel_bc        the slices' LD score: the panel's bias-corrected r^2 over the slice (what runs use)
+    panel_raw       the same without the bias correction r^2 - (1 - r^2) / (n - 2)
+    cohort_slice    the cohort's own r^2 over the slice (no panel error; the LD beyond the flanks lost)
+    cohort_chrom    the cohort's own r^2 over the chromosome: E[chi2]'s own regressor, intercept 1 exactly
+    cohort_chrom_bc the cohort's r^2 over the chromosome, bias-corrected (the population's LD score)
+
+Reading the differences: cohort_chrom_bc - cohort_chrom is the cohort's sample LD (s M_chrom / n_gwas: in a
+real GWAS of N = n people with residual variance 1 - h2 it is part of the intercept's 1; here N and n_gwas
+differ and the noise is sigma, so it is not); cohort_slice - cohort_chrom the LD beyond the flanks; and
+panel_bc - cohort_slice (less the within-slice sample LD the bias correction removes) the attenuation of
+the slope by the panel's noisy LD scores (errors in variables), which moves the intercept by about
+(1 - slope / s) s mean(l).
+
+    python -m deepwas_dist.bench intercept-bias [--panels 500 1000 2000] [--gwas 20000] [--N 40000] [--json FILE]
+"""
+from __future__ import annotations
+
+import json
+from typing import Callable, Sequence
+
+import numpy as np
+
+from ..data.slicing import plan_slices
+from ..ldsc import ldsc_intercept
+from ..simulate.genotypes import simulate_panel_and_cohort
+from .mismatch_bias import standardise
+
+KINDS = ("panel_bc", "panel_raw", "cohort_slice", "cohort_chrom", "cohort_chrom_bc")
+
+
+def ld_scores(Xp: np.ndarray, Xc: np.ndarray, bp: np.ndarray, core_kb: float = 1000.0,
+              bandwidth_kb: float = 500.0) -> dict[str, np.ndarray]:
+    """Per core SNP of every slice of one chromosome: each LD score of :data:`KINDS` and ``rc2`` (the row sums
+    of the cohort's r^2 over the chromosome, E[chi2]'s regressor). ``Xp``, ``Xc``: standardised genotypes of
+    the panel and the cohort (people x SNPs, same SNPs in ``bp`` order)."""
+    n_p, n_c = Xp.shape[0], Xc.shape[0]
+    Rc = Xc.T @ Xc / n_c
+    Rp = Xp.T @ Xp / n_p
+    rc2 = Rc ** 2
+    out: dict[str, list[np.ndarray]] = {k: [] for k in KINDS}
+    for sp in plan_slices(1, bp, core_kb=core_kb, bandwidth_kb=bandwidth_kb):
+        C = np.arange(sp.lo, sp.hi)[sp.core_mask()]
+        r2p = Rp[C][:, sp.lo:sp.hi] ** 2
+        out["panel_raw"].append(r2p.sum(1))
+        out["panel_bc"].append((r2p - (1.0 - r2p) / (n_p - 2)).sum(1))
+        out["cohort_slice"].append(rc2[C][:, sp.lo:sp.hi].sum(1))
+        out["cohort_chrom"].append(rc2[C].sum(1))
+        out["cohort_chrom_bc"].append((rc2[C] - (1.0 - rc2[C]) / (n_c - 2)).sum(1))
+    return {k: np.concatenate(v) for k, v in out.items()}
+
+
+def limit_intercepts(scores: dict[str, np.ndarray], s: float, sigma: float = 1.0) -> list[dict]:
+    """LDSC's intercept and slope / s for E[chi2] = sigma + s * cohort_chrom regressed on each LD score."""
+    expected = sigma + s * scores["cohort_chrom"]
+    rows = []
+    for k in KINDS:
+        a, b = ldsc_intercept(scores[k], expected)
+        rows.append({"ld_score": k, "mean_l": float(scores[k].mean()), "intercept": float(a[0]),
+                     "slope_over_s": float(b[0] / s)})
+    return rows
+
+
+def run(panels: Sequence[int] = (500, 1000, 2000), n_gwas: int = 20_000, N: float = 40_000, h2: float = 0.3,
+        chroms: Sequence[int] = (1, 2, 3), length_mb: float = 5.0, seed: int = 0, json_path: str | None = None,
+        log: Callable[[str], None] = print) -> list[dict]:
+    """The limit intercepts for each panel size (one msprime population of panel + cohort per size)."""
+    rows = []
+    log(f"constant prior, h2 {h2}, N {N:g}, sigma 1; GWAS cohort {n_gwas:,}; {len(chroms)} msprime chromosomes x "
+        f"{length_mb:g} Mb; slices: 1 Mb cores, 500 kb flanks")
+    log(f"{'panel':>6} {'LD score':>16} {'mean l':>7} {'intercept':>9} {'slope/s':>8}")
+    for n_panel in panels:
+        pairs = simulate_panel_and_cohort(n_panel, n_gwas, chroms, length_mb, seed=seed)
+        per = [ld_scores(standardise(p.genotypes), standardise(c.genotypes), p.snps["BP"].to_numpy())
+               for p, c in pairs]
+        M = sum(p.n_snps for p, _ in pairs)
+        s = N * h2 / M
+        scores = {k: np.concatenate([d[k] for d in per]) for k in KINDS}
+        for r in limit_intercepts(scores, s):
+            r.update(panel=n_panel, n_gwas=n_gwas, N=N, h2=h2, M=M, s=s,
+                     mean_chi2=float(1.0 + s * scores["cohort_chrom"].mean()),
+                     sample_ld=float(s * np.mean([p.n_snps for p, _ in pairs]) / n_gwas))
+            rows.append(r)
+            log(f"{n_panel:>6} {r['ld_score']:>16} {r['mean_l']:>7.2f} {r['intercept']:>9.3f} "
+                f"{r['slope_over_s']:>8.3f}")
+        log(f"{'':>6} mean E[chi2] {rows[-1]['mean_chi2']:.2f}; s M_chrom / n_gwas = {rows[-1]['sample_ld']:.3f}")
+    if json_path:
+        with open(json_path, "w") as fh:
+            json.dump({"benchmark": "intercept-bias", "rows": rows}, fh, indent=1)
+    return rows

@@ -1,0 +1,34 @@
+"""The intercept-bias benchmark: its LD scores against the slices' own, and its exact limit."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from deepwas_dist.bench.intercept_bias import KINDS, ld_scores, limit_intercepts
+from deepwas_dist.bench.mismatch_bias import standardise
+from deepwas_dist.data.slicing import plan_slices
+from deepwas_dist.simulate.genotypes import simulate_panel_and_cohort
+from deepwas_dist.slice import LDSlice
+
+
+def test_ld_scores_match_the_slices_and_the_limit_is_exact():
+    (p, c), = simulate_panel_and_cohort(200, 1_000, (1,), 2.5, seed=3)
+    Xp, Xc, bp = standardise(p.genotypes), standardise(c.genotypes), p.snps["BP"].to_numpy()
+    sc = ld_scores(Xp, Xc, bp)
+    assert set(sc) == set(KINDS)
+    # panel_bc is what a run regresses on: LDSlice.ld2_core's bias-corrected row sums, slice by slice
+    Rp = Xp.T @ Xp / Xp.shape[0]
+    want = []
+    for sp in plan_slices(1, bp, core_kb=1000, bandwidth_kb=500):
+        sl = LDSlice.from_ld(torch.from_numpy(Rp[sp.lo:sp.hi, sp.lo:sp.hi]), torch.from_numpy(sp.core_mask()),
+                             n_ref=Xp.shape[0])
+        want.append(sl.ld2_core.sum(1).numpy())
+    np.testing.assert_allclose(sc["panel_bc"], np.concatenate(want), rtol=1e-10, atol=1e-10)
+    # the regressor of E[chi2] itself gives back sigma and s exactly; a bias-corrected one sits above by
+    # s times the cohort's sample LD (about M / n_gwas), and the panel's noisy scores attenuate the slope
+    s = 2.0
+    rows = {r["ld_score"]: r for r in limit_intercepts(sc, s, sigma=1.3)}
+    assert abs(rows["cohort_chrom"]["intercept"] - 1.3) < 1e-8 and abs(rows["cohort_chrom"]["slope_over_s"] - 1) < 1e-8
+    excess = rows["cohort_chrom_bc"]["intercept"] - 1.3
+    assert 0.5 * s * p.n_snps / 1_000 < excess < 1.5 * s * p.n_snps / 1_000, excess
+    assert rows["panel_bc"]["slope_over_s"] < 1.0
