@@ -17,6 +17,8 @@ the intercept's limit for infinitely many GWAS on this LD. One row per LD score 
     cohort_slice    the cohort's own r^2 over the slice (no panel error; the LD beyond the flanks lost)
     cohort_chrom    the cohort's own r^2 over the chromosome: E[chi2]'s own regressor, intercept 1 exactly
     cohort_chrom_bc the cohort's r^2 over the chromosome, bias-corrected (the population's LD score)
+    panel_bc_corrected  panel_bc, with the regression corrected for the LD scores' sampling noise
+                    (:func:`corrected_intercept`; not used by runs)
 
 Reading the differences: cohort_chrom_bc - cohort_chrom is the cohort's sample LD (s M_chrom / n_gwas: in a
 real GWAS of N = n people with residual variance 1 - h2 it is part of the intercept's 1; here N and n_gwas
@@ -40,37 +42,70 @@ from ..simulate.genotypes import simulate_panel_and_cohort
 from .mismatch_bias import standardise
 
 KINDS = ("panel_bc", "panel_raw", "cohort_slice", "cohort_chrom", "cohort_chrom_bc")
+#: The extra row: the slices' LD score with the regression corrected for its noise (:func:`corrected_intercept`).
+CORRECTED = "panel_bc_corrected"
+
+
+def r2_noise_variance(r2_bc: np.ndarray, n: int) -> np.ndarray:
+    """Sampling variance of the bias-corrected r^2 of a pair, from ``n`` people: with rho^2 estimated by
+    the corrected r^2 (clipped to [0, 1]), Var(r) ~ (1 - rho^2)^2 / n (Fisher) and Var(r^2) ~ 4 rho^2
+    Var(r) + 2 Var(r)^2, scaled by the correction's factor (1 + 1 / (n - 2))^2."""
+    rho2 = np.clip(r2_bc, 0.0, 1.0)
+    v = (1.0 - rho2) ** 2 / n
+    return (4.0 * rho2 * v + 2.0 * v * v) * (1.0 + 1.0 / (n - 2)) ** 2
+
+
+def corrected_intercept(ell: np.ndarray, noise_var: np.ndarray, chi2: np.ndarray) -> tuple[float, float]:
+    """(intercept, slope) of the regression of ``chi2`` on [1, ell] corrected for the noise in ``ell``
+    (per-SNP variance ``noise_var``, errors independent of chi2 and of ell): the method-of-moments
+    errors-in-variables estimator (A^T A - D)^{-1} A^T chi2, D = diag(0, sum_i noise_var_i). Unweighted:
+    LDSC's weights are functions of the noisy ell, and with them this correction is no longer consistent."""
+    A = np.stack([np.ones_like(ell), ell], 1)
+    G = A.T @ A
+    G[1, 1] -= float(np.sum(noise_var))
+    coef = np.linalg.solve(G, A.T @ chi2)
+    return float(coef[0]), float(coef[1])
 
 
 def ld_scores(Xp: np.ndarray, Xc: np.ndarray, bp: np.ndarray, core_kb: float = 1000.0,
               bandwidth_kb: float = 500.0) -> dict[str, np.ndarray]:
-    """Per core SNP of every slice of one chromosome: each LD score of :data:`KINDS` and ``rc2`` (the row sums
-    of the cohort's r^2 over the chromosome, E[chi2]'s regressor). ``Xp``, ``Xc``: standardised genotypes of
-    the panel and the cohort (people x SNPs, same SNPs in ``bp`` order)."""
+    """Per core SNP of every slice of one chromosome: each LD score of :data:`KINDS`; ``panel_bc_var``, the
+    sampling variance of panel_bc as the sum of its pairs' (:func:`r2_noise_variance`, pairs independent);
+    and ``cohort_slice_bc``, the cohort's bias-corrected slice LD score (panel_bc's target, to measure its
+    noise). ``Xp``, ``Xc``: standardised genotypes of the panel and the cohort (people x SNPs, same SNPs
+    in ``bp`` order)."""
     n_p, n_c = Xp.shape[0], Xc.shape[0]
     Rc = Xc.T @ Xc / n_c
     Rp = Xp.T @ Xp / n_p
     rc2 = Rc ** 2
-    out: dict[str, list[np.ndarray]] = {k: [] for k in KINDS}
+    out: dict[str, list[np.ndarray]] = {k: [] for k in (*KINDS, "panel_bc_var", "cohort_slice_bc")}
     for sp in plan_slices(1, bp, core_kb=core_kb, bandwidth_kb=bandwidth_kb):
         C = np.arange(sp.lo, sp.hi)[sp.core_mask()]
         r2p = Rp[C][:, sp.lo:sp.hi] ** 2
         out["panel_raw"].append(r2p.sum(1))
-        out["panel_bc"].append((r2p - (1.0 - r2p) / (n_p - 2)).sum(1))
+        bc = r2p - (1.0 - r2p) / (n_p - 2)
+        out["panel_bc"].append(bc.sum(1))
+        out["panel_bc_var"].append(r2_noise_variance(bc, n_p).sum(1))
         out["cohort_slice"].append(rc2[C][:, sp.lo:sp.hi].sum(1))
+        r2c = rc2[C][:, sp.lo:sp.hi]
+        out["cohort_slice_bc"].append((r2c - (1.0 - r2c) / (n_c - 2)).sum(1))
         out["cohort_chrom"].append(rc2[C].sum(1))
         out["cohort_chrom_bc"].append((rc2[C] - (1.0 - rc2[C]) / (n_c - 2)).sum(1))
     return {k: np.concatenate(v) for k, v in out.items()}
 
 
 def limit_intercepts(scores: dict[str, np.ndarray], s: float, sigma: float = 1.0) -> list[dict]:
-    """LDSC's intercept and slope / s for E[chi2] = sigma + s * cohort_chrom regressed on each LD score."""
+    """LDSC's intercept and slope / s for E[chi2] = sigma + s * cohort_chrom regressed on each LD score, and
+    on panel_bc with the noise correction (row :data:`CORRECTED`)."""
     expected = sigma + s * scores["cohort_chrom"]
     rows = []
     for k in KINDS:
         a, b = ldsc_intercept(scores[k], expected)
         rows.append({"ld_score": k, "mean_l": float(scores[k].mean()), "intercept": float(a[0]),
                      "slope_over_s": float(b[0] / s)})
+    a, b = corrected_intercept(scores["panel_bc"], scores["panel_bc_var"], expected)
+    rows.append({"ld_score": CORRECTED, "mean_l": float(scores["panel_bc"].mean()), "intercept": a,
+                 "slope_over_s": b / s})
     return rows
 
 
@@ -88,15 +123,20 @@ def run(panels: Sequence[int] = (500, 1000, 2000), n_gwas: int = 20_000, N: floa
                for p, c in pairs]
         M = sum(p.n_snps for p, _ in pairs)
         s = N * h2 / M
-        scores = {k: np.concatenate([d[k] for d in per]) for k in KINDS}
+        scores = {k: np.concatenate([d[k] for d in per]) for k in per[0]}
         for r in limit_intercepts(scores, s):
             r.update(panel=n_panel, n_gwas=n_gwas, N=N, h2=h2, M=M, s=s,
                      mean_chi2=float(1.0 + s * scores["cohort_chrom"].mean()),
-                     sample_ld=float(s * np.mean([p.n_snps for p, _ in pairs]) / n_gwas))
+                     sample_ld=float(s * np.mean([p.n_snps for p, _ in pairs]) / n_gwas),
+                     noise_var_measured=float(np.var(scores["panel_bc"] - scores["cohort_slice_bc"])),
+                     noise_var_pairs=float(scores["panel_bc_var"].mean()))
             rows.append(r)
             log(f"{n_panel:>6} {r['ld_score']:>16} {r['mean_l']:>7.2f} {r['intercept']:>9.3f} "
                 f"{r['slope_over_s']:>8.3f}")
-        log(f"{'':>6} mean E[chi2] {rows[-1]['mean_chi2']:.2f}; s M_chrom / n_gwas = {rows[-1]['sample_ld']:.3f}")
+        r = rows[-1]
+        log(f"{'':>6} mean E[chi2] {r['mean_chi2']:.2f}; s M_chrom / n_gwas = {r['sample_ld']:.3f}; variance of the "
+            f"panel's LD score noise {r['noise_var_measured']:.3f} (against the cohort's), {r['noise_var_pairs']:.3f} "
+            f"summed over pairs")
     if json_path:
         with open(json_path, "w") as fh:
             json.dump({"benchmark": "intercept-bias", "rows": rows}, fh, indent=1)

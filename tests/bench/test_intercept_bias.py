@@ -15,7 +15,7 @@ def test_ld_scores_match_the_slices_and_the_limit_is_exact():
     (p, c), = simulate_panel_and_cohort(200, 1_000, (1,), 2.5, seed=3)
     Xp, Xc, bp = standardise(p.genotypes), standardise(c.genotypes), p.snps["BP"].to_numpy()
     sc = ld_scores(Xp, Xc, bp)
-    assert set(sc) == set(KINDS)
+    assert set(KINDS) | {"panel_bc_var", "cohort_slice_bc"} == set(sc)
     # panel_bc is what a run regresses on: LDSlice.ld2_core's bias-corrected row sums, slice by slice
     Rp = Xp.T @ Xp / Xp.shape[0]
     want = []
@@ -32,3 +32,14 @@ def test_ld_scores_match_the_slices_and_the_limit_is_exact():
     excess = rows["cohort_chrom_bc"]["intercept"] - 1.3
     assert 0.5 * s * p.n_snps / 1_000 < excess < 1.5 * s * p.n_snps / 1_000, excess
     assert rows["panel_bc"]["slope_over_s"] < 1.0
+
+
+def test_the_noise_corrected_regression_undoes_a_known_attenuation():
+    """corrected_intercept with the true noise variance recovers (sigma, s) from a noisy regressor."""
+    from deepwas_dist.bench.intercept_bias import corrected_intercept
+    g = np.random.default_rng(0)
+    ell = g.gamma(4.0, 2.5, 200_000)
+    noise = g.normal(0.0, 1.5, ell.size)
+    chi2 = 1.2 + 0.8 * ell                                    # exact expectation, no sampling noise
+    a, b = corrected_intercept(ell + noise, np.full(ell.size, 1.5 ** 2), chi2)
+    assert abs(a - 1.2) < 0.1 and abs(b - 0.8) < 0.01, (a, b)
