@@ -37,6 +37,12 @@ SYMMETRY_TOL = 1e-6
 PSD_TOL = 1e-3
 
 
+def unbiased_r2(r2, n: int):
+    """LDSC's bias-corrected squared correlation from ``n`` people, r^2 - (1 - r^2) / (n - 2): unbiased for
+    the population's rho^2 to O(1/n), so unlinked pairs add ~0 to an LD score. Arrays or tensors alike."""
+    return r2 - (1.0 - r2) / (n - 2)
+
+
 @dataclass(frozen=True)
 class LDSlice:
     """Precomputed whitened factors of one LD slice.
@@ -189,7 +195,7 @@ class LDSlice:
         r^2 - (1 - r^2) / (n_ref - 2) when the panel size ``n_ref`` is known. Computed once per slice."""
         r2 = self.ld_core_rows().square()
         if self.n_ref is not None and self.n_ref > 2:
-            r2 = r2 - (1.0 - r2) / (self.n_ref - 2)
+            r2 = unbiased_r2(r2, self.n_ref)
         return r2
 
     def to(self, device: torch.device | str | None = None, dtype: torch.dtype | str | None = None) -> "LDSlice":

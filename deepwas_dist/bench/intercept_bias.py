@@ -39,6 +39,7 @@ import numpy as np
 from ..data.slicing import plan_slices
 from ..ldsc import ldsc_intercept
 from ..simulate.genotypes import simulate_panel_and_cohort
+from ..slice import unbiased_r2
 from .mismatch_bias import standardise
 
 KINDS = ("panel_bc", "panel_raw", "cohort_slice", "cohort_chrom", "cohort_chrom_bc")
@@ -81,16 +82,15 @@ def ld_scores(Xp: np.ndarray, Xc: np.ndarray, bp: np.ndarray, core_kb: float = 1
     out: dict[str, list[np.ndarray]] = {k: [] for k in (*KINDS, "panel_bc_var", "cohort_slice_bc")}
     for sp in plan_slices(1, bp, core_kb=core_kb, bandwidth_kb=bandwidth_kb):
         C = np.arange(sp.lo, sp.hi)[sp.core_mask()]
-        r2p = Rp[C][:, sp.lo:sp.hi] ** 2
+        r2p, r2c, r2c_chrom = Rp[C][:, sp.lo:sp.hi] ** 2, rc2[C][:, sp.lo:sp.hi], rc2[C]
+        bc = unbiased_r2(r2p, n_p)
         out["panel_raw"].append(r2p.sum(1))
-        bc = r2p - (1.0 - r2p) / (n_p - 2)
         out["panel_bc"].append(bc.sum(1))
         out["panel_bc_var"].append(r2_noise_variance(bc, n_p).sum(1))
-        out["cohort_slice"].append(rc2[C][:, sp.lo:sp.hi].sum(1))
-        r2c = rc2[C][:, sp.lo:sp.hi]
-        out["cohort_slice_bc"].append((r2c - (1.0 - r2c) / (n_c - 2)).sum(1))
-        out["cohort_chrom"].append(rc2[C].sum(1))
-        out["cohort_chrom_bc"].append((rc2[C] - (1.0 - rc2[C]) / (n_c - 2)).sum(1))
+        out["cohort_slice"].append(r2c.sum(1))
+        out["cohort_slice_bc"].append(unbiased_r2(r2c, n_c).sum(1))
+        out["cohort_chrom"].append(r2c_chrom.sum(1))
+        out["cohort_chrom_bc"].append(unbiased_r2(r2c_chrom, n_c).sum(1))
     return {k: np.concatenate(v) for k, v in out.items()}
 
 
@@ -124,12 +124,13 @@ def run(panels: Sequence[int] = (500, 1000, 2000), n_gwas: int = 20_000, N: floa
         M = sum(p.n_snps for p, _ in pairs)
         s = N * h2 / M
         scores = {k: np.concatenate([d[k] for d in per]) for k in per[0]}
+        common = dict(panel=n_panel, n_gwas=n_gwas, N=N, h2=h2, M=M, s=s,
+                      mean_chi2=float(1.0 + s * scores["cohort_chrom"].mean()),
+                      sample_ld=float(s * np.mean([p.n_snps for p, _ in pairs]) / n_gwas),
+                      noise_var_measured=float(np.var(scores["panel_bc"] - scores["cohort_slice_bc"])),
+                      noise_var_pairs=float(scores["panel_bc_var"].mean()))
         for r in limit_intercepts(scores, s):
-            r.update(panel=n_panel, n_gwas=n_gwas, N=N, h2=h2, M=M, s=s,
-                     mean_chi2=float(1.0 + s * scores["cohort_chrom"].mean()),
-                     sample_ld=float(s * np.mean([p.n_snps for p, _ in pairs]) / n_gwas),
-                     noise_var_measured=float(np.var(scores["panel_bc"] - scores["cohort_slice_bc"])),
-                     noise_var_pairs=float(scores["panel_bc_var"].mean()))
+            r.update(common)
             rows.append(r)
             log(f"{n_panel:>6} {r['ld_score']:>16} {r['mean_l']:>7.2f} {r['intercept']:>9.3f} "
                 f"{r['slope_over_s']:>8.3f}")

@@ -18,6 +18,7 @@ from ..ingest.plink import read_panel
 from ..realdata import panel_prefix
 from ..simulate.demography import HISTORIES
 from ..simulate.genotypes import simulate_panel
+from ..slice import unbiased_r2
 
 #: Bin edges in kb; the first bin excludes the SNP itself.
 EDGES_KB = (0, 50, 100, 250, 500, 1000, 2000, 4000)
@@ -33,8 +34,7 @@ def binned_ld_scores(X: np.ndarray, pos_kb: np.ndarray, edges=EDGES_KB, block: i
         hi = min(M, lo + block)
         a = int(np.searchsorted(pos_kb, pos_kb[lo] - hi_kb, side="left"))
         b = int(np.searchsorted(pos_kb, pos_kb[hi - 1] + hi_kb, side="right"))
-        r2 = np.square(X[:, lo:hi].T @ X[:, a:b] / n)
-        r2 -= (1.0 - r2) / (n - 2)
+        r2 = unbiased_r2(np.square(X[:, lo:hi].T @ X[:, a:b] / n), n)
         d = np.abs(pos_kb[lo:hi, None] - pos_kb[None, a:b])
         idx = np.searchsorted(np.asarray(edges, dtype=float), d, side="left") - 1   # (a, b] -> bin
         ok = (d > 0) & (idx >= 0) & (idx < len(edges) - 1)

@@ -15,6 +15,7 @@ import pandas as pd
 
 from ..data.schema import BP, CM, MAF, SNP
 from ..errors import InputError
+from ..slice import unbiased_r2
 
 MAF_EDGES = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5 + 1e-9)
 
@@ -32,7 +33,7 @@ def window_ld_scores(X: np.ndarray, pos: np.ndarray, half_window: float, block: 
         b = int(np.searchsorted(pos, pos[hi - 1] + half_window, side="right"))
         r = X[:, lo:hi].T @ X[:, a:b] / n
         r2 = r * r
-        r2 = r2 - (1.0 - r2) / (n - 2)
+        r2 = unbiased_r2(r2, n)
         near = np.abs(pos[lo:hi, None] - pos[None, a:b]) <= half_window
         out[lo:hi] = (r2 * near).sum(1)
     return out
