@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 
 from ..cli import run_cli
 from ..errors import InputError
@@ -42,11 +43,27 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
             p.add_argument("--weight-decays", default="1e-4", metavar="WD,WD,...",
                            help="AdamW weight decays to fit each cell with; with several, each cell and seed keeps "
                                 "the one of lowest validation NLL (needs --val-chroms; default 1e-4)")
+            p.add_argument("--chroms", default=None,
+                           help="simulated chromosomes of 5 Mb (default 1-8, the demo's); e.g. 1-16 with "
+                                "--holdout-chroms 13-16")
+            p.add_argument("--holdout-chroms", default="7-8",
+                           help="chromosomes every fit is scored on, never trained or validated on (default 7-8)")
+            p.add_argument("--cells", default=None, metavar="KEY,...",
+                           help="only these cells: conv16, conv32, convsim, mlp (the baseline, required), mlp-means "
+                                "(default: all)")
             p.add_argument("--calibrate", action="store_true",
                            help="score each fit after an affine calibration of its log f on the validation "
                                 "chromosomes (needs --val-chroms)")
+        if name in ("realistic", "tracks"):
             p.add_argument("--seeds", type=int, default=3, metavar="N",
-                           help="simulation and training seeds 0..N-1 (default 3; datasets in --out are reused)")
+                           help="number of simulation and training seeds (default 3; datasets in --out are reused)")
+            p.add_argument("--first-seed", type=int, default=0, metavar="S",
+                           help="seeds S..S+N-1 (default 0; e.g. a replication on seeds never looked at)")
+        if name == "realistic":
+            p.add_argument("--treatments", default=None, metavar="KEY,...",
+                           help="only these cells: default (objective x prior) and the LD / sigma treatments "
+                                "sigma-ldsc, sigma-learn, sigma-1, lambda-all, no-mismatch, shrinkage, in-sample "
+                                "(default: all)")
         if name == "real":
             p.add_argument("--seed", type=int, default=0,
                            help="training seed: network initialisation and baseline subsample (default 0)")
@@ -63,6 +80,15 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
     return ap
 
 
+def _seeds(a: argparse.Namespace) -> tuple[int, ...]:
+    """--seeds N from --first-seed S: S..S+N-1 (two at least: a standard error over seeds needs two)."""
+    if a.seeds < 2:
+        raise InputError(f"--seeds must be at least 2 (a standard error over seeds needs two), got {a.seeds}")
+    if a.first_seed < 0:
+        raise InputError(f"--first-seed must be >= 0, got {a.first_seed}")
+    return tuple(range(a.first_seed, a.first_seed + a.seeds))
+
+
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     a = parser(prog).parse_args(argv)
 
@@ -73,8 +99,11 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
             run_scaling(spec.reduced() if a.reduced else spec, a.out, processes=a.processes)
         elif a.which == "realistic":
             from deepwas_dist.experiments.realistic import RealisticSpec, run_realistic
-            spec = RealisticSpec()
-            run_realistic(spec.reduced() if a.reduced else spec, a.out, processes=a.processes)
+            spec = RealisticSpec(seeds=_seeds(a))
+            spec = spec.reduced() if a.reduced else spec
+            if a.treatments is not None:
+                spec = spec.select([k.strip() for k in a.treatments.split(",") if k.strip()])
+            run_realistic(spec, a.out, processes=a.processes)
         elif a.which == "prs":
             from deepwas_dist.experiments.prs import PRSSpec, run_prs
             if a.seeds is not None and a.seeds < 2:
@@ -82,16 +111,19 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
             spec = PRSSpec() if a.seeds is None else PRSSpec(seeds=tuple(range(a.seeds)))
             run_prs(spec.quick() if a.quick else spec, a.out, data_dir=a.data, processes=a.processes)
         elif a.which == "tracks":
+            from deepwas_dist.data.chroms import parse_chroms
             from deepwas_dist.experiments.tracks import TracksSpec, run_tracks
             try:
                 wds = tuple(float(x) for x in a.weight_decays.split(","))
             except ValueError:
                 raise InputError(f"--weight-decays: expected numbers separated by commas, got {a.weight_decays!r}") \
                     from None
-            if a.seeds < 2:
-                raise InputError(f"--seeds must be at least 2 (a standard error over seeds needs two), got {a.seeds}")
-            spec = TracksSpec(val_chroms=a.val_chroms, weight_decays=wds, seeds=tuple(range(a.seeds)),
-                              calibrated=a.calibrate)
+            spec = TracksSpec(val_chroms=a.val_chroms, weight_decays=wds, seeds=_seeds(a), calibrated=a.calibrate,
+                              holdout=a.holdout_chroms)
+            if a.chroms is not None:
+                spec = replace(spec, simulation=replace(spec.simulation, chroms=tuple(parse_chroms(a.chroms))))
+            if a.cells is not None:
+                spec = spec.select([k.strip() for k in a.cells.split(",") if k.strip()])
             run_tracks(spec.reduced() if a.reduced else spec, a.out, processes=a.processes)
         else:
             from deepwas_dist.experiments.real import RealSpec, run_real

@@ -27,6 +27,7 @@ import pandas as pd
 
 from ..data import schema as S
 from ..data.reader import Dataset
+from ..errors import InputError
 from ..simulate.dataset import SimulationSpec, write_simulated_dataset
 from ..simulate.traits import TraitSpec
 from ..train.config import TrainConfig
@@ -42,6 +43,7 @@ class Treatment:
     --ld-keep-variance and --sigma."""
 
     name: str
+    key: str = ""                                      # experiment realistic --treatments KEY
     design: str = "out-of-sample"
     shrinkage: float = 0.0
     mismatch: str = "learn"
@@ -54,14 +56,18 @@ class Treatment:
 
 
 #: The defaults (--mismatch learn, --ld-keep-variance 0.995, --sigma sldsc), and the alternatives.
-LEARN = Treatment("default: truncation 99.5% + lambda, sigma at the S-LDSC intercept", keep_variance=0.995)
-TREATMENTS = (Treatment("default, sigma at the unstratified LDSC intercept", keep_variance=0.995, sigma="ldsc"),
-              Treatment("default, sigma learned", keep_variance=0.995, sigma="learn"),
-              Treatment("default, sigma held at 1 (the simulated null variance)", keep_variance=0.995, sigma="1"),
-              Treatment("lambda, all eigenpairs"),
-              Treatment("no mismatch term", mismatch="off"),
-              Treatment("shrinkage 0.1", shrinkage=0.1, mismatch="off"),
-              Treatment("in-sample, default", design="in-sample", keep_variance=0.995))
+LEARN = Treatment("default: truncation 99.5% + lambda, sigma at the S-LDSC intercept", "default", keep_variance=0.995)
+TREATMENTS = (Treatment("default, sigma at the unstratified LDSC intercept", "sigma-ldsc", keep_variance=0.995,
+                        sigma="ldsc"),
+              Treatment("default, sigma learned", "sigma-learn", keep_variance=0.995, sigma="learn"),
+              Treatment("default, sigma held at 1 (the simulated null variance)", "sigma-1", keep_variance=0.995,
+                        sigma="1"),
+              Treatment("lambda, all eigenpairs", "lambda-all"),
+              Treatment("no mismatch term", "no-mismatch", mismatch="off"),
+              Treatment("shrinkage 0.1", "shrinkage", shrinkage=0.1, mismatch="off"),
+              Treatment("in-sample, default", "in-sample", design="in-sample", keep_variance=0.995))
+#: --treatments keys: the default's 2 x 3 cells and every alternative
+TREATMENT_KEYS = (LEARN.key,) + tuple(t.key for t in TREATMENTS)
 PRIORS = (("constant", "small"), ("linear", "small"), ("mlp", "small"))
 
 
@@ -78,6 +84,16 @@ class RealisticSpec:
     lr: float = 3e-3
     priors: tuple[tuple[str, str], ...] = PRIORS
     treatments: tuple[Treatment, ...] = TREATMENTS
+    #: the default's 2 x 3 cells (objective x prior) besides the treatments
+    default_cells: bool = True
+
+    def select(self, keys: list[str]) -> "RealisticSpec":
+        """Only this spec's treatments of ``keys`` (:data:`TREATMENT_KEYS`; ``default``: the 2 x 3 cells)."""
+        bad = sorted(set(keys) - set(TREATMENT_KEYS))
+        if bad:
+            raise InputError(f"--treatments: unknown {', '.join(bad)}; use any of {','.join(TREATMENT_KEYS)}")
+        return replace(self, default_cells=LEARN.key in keys,
+                       treatments=tuple(t for t in self.treatments if t.key in keys))
 
     def reduced(self) -> "RealisticSpec":
         sim = replace(self.simulation, n_gwas=5_000, chroms=(1, 2, 3), length_mb=3.0)
@@ -86,7 +102,7 @@ class RealisticSpec:
 
     def cells(self) -> list[tuple[Treatment, str, str, str]]:
         """(treatment, objective, model, size) of every fit of one seed."""
-        out = [(LEARN, o, m, s) for o in ("likelihood", "ldsc") for m, s in self.priors]
+        out = [(LEARN, o, m, s) for o in ("likelihood", "ldsc") for m, s in self.priors] if self.default_cells else []
         out += [(t, "likelihood", m, s) for t in self.treatments for m, s in self.priors[:2]]
         return out
 

@@ -72,15 +72,16 @@ class Cell:
     """One fit per seed: a prior on one of the seed's datasets (:data:`DATASETS`)."""
 
     name: str
+    key: str                  # --cells KEY
     data: str
     model: str
 
 
-CELLS = (Cell("conv, ingested bigWig tracks (float16, the default)", "ingested16", "conv"),
-         Cell("conv, ingested bigWig tracks (float32)", "ingested32", "conv"),
-         Cell("conv, the simulator's own tracks", "simtracks", "conv"),
-         Cell("mlp, annotations alone", "sim", "mlp"),
-         Cell("mlp, annotations + track means", "ingested16", "mlp"))
+CELLS = (Cell("conv, ingested bigWig tracks (float16, the default)", "conv16", "ingested16", "conv"),
+         Cell("conv, ingested bigWig tracks (float32)", "conv32", "ingested32", "conv"),
+         Cell("conv, the simulator's own tracks", "convsim", "simtracks", "conv"),
+         Cell("mlp, annotations alone", "mlp", "sim", "mlp"),
+         Cell("mlp, annotations + track means", "mlp-means", "ingested16", "mlp"))
 
 
 @dataclass
@@ -104,6 +105,26 @@ class TracksSpec:
     step_bp: int = 50                     # the simulator's spacing of window positions (simulate_tracks)
     cells: tuple[Cell, ...] = CELLS
 
+    def select(self, keys: list[str]) -> "TracksSpec":
+        """Only the cells of ``keys`` (:attr:`Cell.key`), which must include the baseline (``mlp``)."""
+        known = [c.key for c in CELLS]
+        bad = sorted(set(keys) - set(known))
+        if bad:
+            raise InputError(f"--cells: unknown {', '.join(bad)}; use any of {','.join(known)}")
+        if BASELINE_KEY not in keys:
+            raise InputError(f"--cells {','.join(keys)}: every cell is compared with the MLP on annotations; "
+                             f"fix: add {BASELINE_KEY}")
+        return replace(self, cells=tuple(c for c in CELLS if c.key in keys))
+
+    @property
+    def datasets(self) -> tuple[str, ...]:
+        """The seed's datasets the cells need (``sim`` always: the others are copies of it), and both ingested
+        ones whenever one is (the ingest and float16 checks compare them)."""
+        need = {"sim"} | {c.data for c in self.cells}
+        if need & {"ingested16", "ingested32"}:
+            need |= {"ingested16", "ingested32"}
+        return tuple(d for d in DATASETS if d in need)
+
     @property
     def validates(self) -> bool:
         """Whether the fits validate (``val_chroms`` other than none)."""
@@ -126,10 +147,10 @@ def _copy(src: str, dst: str) -> str:
 
 
 def build_datasets(spec: TracksSpec, seed: int, root: Path, log: Callable[[str], None] = print) -> dict:
-    """The seed's four datasets under ``root`` (reused when complete) and the bigWigs; returns
-    {dataset name: url, "cut": SNPs whose exported window was cut}."""
-    paths = {n: str(root / f"seed{seed}-{n}") for n in DATASETS}
-    done = root / f"seed{seed}-complete"
+    """The seed's datasets (:attr:`TracksSpec.datasets`) under ``root`` (reused when complete) and the
+    bigWigs; returns {dataset name: url, "cut": SNPs whose exported window was cut}."""
+    paths = {n: str(root / f"seed{seed}-{n}") for n in spec.datasets}
+    done = root / f"seed{seed}-complete-{'-'.join(spec.datasets)}"
     if not (Path(paths["sim"]) / "manifest.json").exists():
         write_simulated_dataset(paths["sim"], replace(spec.simulation, seed=seed), log=log)
     if done.exists():
@@ -138,13 +159,16 @@ def build_datasets(spec: TracksSpec, seed: int, root: Path, log: Callable[[str],
     w = spec.simulation.window
     flags = [f"{n}={p}" for n, p in bw.items()]
     for name, dtype in (("ingested32", "float32"), ("ingested16", "float16")):
-        prepare_tracks(_copy(paths["sim"], paths[name]), flags, window=w * spec.step_bp, bins=w, dtype=dtype,
-                       progress=False)
-    ds = Dataset.open(paths["sim"])
-    raw = {c: ds.features(c, tracks=True)[2].numpy() for c in ds.chromosomes}
-    set_track_windows(_copy(paths["sim"], paths["simtracks"]), raw, list(bw), source="simulator", dtype="float32")
+        if name in paths:
+            prepare_tracks(_copy(paths["sim"], paths[name]), flags, window=w * spec.step_bp, bins=w, dtype=dtype,
+                           progress=False)
+    if "simtracks" in paths:
+        ds = Dataset.open(paths["sim"])
+        raw = {c: ds.features(c, tracks=True)[2].numpy() for c in ds.chromosomes}
+        set_track_windows(_copy(paths["sim"], paths["simtracks"]), raw, list(bw), source="simulator",
+                          dtype="float32")
     done.write_text(str(cut))
-    log(f"[tracks] seed {seed}: datasets {', '.join(DATASETS)} in {root} ({cut:,} exported windows cut)")
+    log(f"[tracks] seed {seed}: datasets {', '.join(paths)} in {root} ({cut:,} exported windows cut)")
     return {**paths, "cut": cut}
 
 
@@ -244,6 +268,8 @@ def run_tracks(spec: TracksSpec, out_dir: str, processes: int | None = None,
     data, checks = {}, []
     for seed in spec.seeds:
         data[seed] = build_datasets(spec, seed, out / "data", log)
+        if "ingested32" not in data[seed]:        # cells on the simulator's windows only: nothing ingested
+            continue
         chk = {"seed": seed, "cut": data[seed]["cut"], **ingest_check(data[seed]["sim"], data[seed]["ingested32"]),
                **float16_error(data[seed]["ingested32"], data[seed]["ingested16"])}
         checks.append(chk)
@@ -290,7 +316,8 @@ def write_tables(out: Path, cells: pd.DataFrame, checks: pd.DataFrame, spec: Tra
 METRICS = ("h2", "log_f_r_heldout", "log_f_r_all", "nll_vs_null_per_snp", "true_vs_null_per_snp", "seconds",
            "d_nll_vs_baseline", "d_r_vs_baseline", "epoch_kept")
 #: The cell every other is compared with, seed by seed (the "vs MLP" columns): the MLP on annotations alone.
-BASELINE = "mlp, annotations alone"
+BASELINE_KEY = "mlp"
+BASELINE = next(c.name for c in CELLS if c.key == BASELINE_KEY)
 
 
 def _joined(values: pd.Series) -> str:
@@ -351,9 +378,11 @@ def markdown_table(t: pd.DataFrame, checks: pd.DataFrame, spec: TracksSpec, curv
     true = t["true_vs_null_per_snp"].mean()
     d_true = float((t["true_vs_null_per_snp"] - t["nll_vs_null_per_snp"])[t["cell"] == BASELINE].mean())
     lines += [f"| the true f (ceiling; sigma and lambda fitted) | - | - | {TRAIT.h2} | 1 | 1 | {true:.5f} | "
-              f"{d_true:+.5f} | - | - | - |", "",
-              "| seed | SNPs | ingested windows exact | cut in export | window r | float16 max / mean rel. error | "
-              "float16 max abs. error (sd) | TRACKS bytes/SNP f32 -> f16 |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+              f"{d_true:+.5f} | - | - | - |"]
+    if len(checks):
+        lines += ["", "| seed | SNPs | ingested windows exact | cut in export | window r | float16 max / mean rel. "
+                  "error | float16 max abs. error (sd) | TRACKS bytes/SNP f32 -> f16 |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for _, c in checks.iterrows():
         lines.append(f"| {c['seed']} | {c['snps']:,} | {c['exact_snps']:,} | {c['cut']:,} | {c['window_r']:.4f} | "
                      f"{c['f16_max_rel_err']:.2e} / {c['f16_mean_rel_err']:.2e} | {c['f16_max_abs_err_sd']:.4f} | "

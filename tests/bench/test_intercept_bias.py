@@ -15,7 +15,7 @@ def test_ld_scores_match_the_slices_and_the_limit_is_exact():
     (p, c), = simulate_panel_and_cohort(200, 1_000, (1,), 2.5, seed=3)
     Xp, Xc, bp = standardise(p.genotypes), standardise(c.genotypes), p.snps["BP"].to_numpy()
     sc = ld_scores(Xp, Xc, bp)
-    assert set(KINDS) | {"panel_bc_var", "cohort_slice_bc"} == set(sc)
+    assert set(KINDS) | {"panel_bc_var", "cohort_slice_bc", "panel_half_a", "panel_half_b"} == set(sc)
     # panel_bc is what a run regresses on: LDSlice.ld2_core's bias-corrected row sums, slice by slice
     Rp = Xp.T @ Xp / Xp.shape[0]
     want = []
@@ -43,3 +43,21 @@ def test_the_noise_corrected_regression_undoes_a_known_attenuation():
     chi2 = 1.2 + 0.8 * ell                                    # exact expectation, no sampling noise
     a, b = corrected_intercept(ell + noise, np.full(ell.size, 1.5 ** 2), chi2)
     assert abs(a - 1.2) < 0.1 and abs(b - 0.8) < 0.01, (a, b)
+
+
+def test_split_half_noise_measures_the_panels_ld_score_noise():
+    """Two halves of the panel estimate the full panel's LD-score noise: (l_a - l_b)^2 / 4 averages to
+    between 1 and 2 times it (a half's variance is 2 to 4 times the full panel's, 1 / n to 1 / n^2), and
+    the scatter of the panel's LD scores about the cohort's measures it (plus the cohort's own, about a
+    tenth as large here); the pairs' independent sum is far below. A SNP monomorphic in a half is filled,
+    not NaN."""
+    from deepwas_dist.bench.intercept_bias import split_half_noise
+    (p, c), = simulate_panel_and_cohort(300, 3_000, (1,), 2.5, seed=5)
+    sc = ld_scores(standardise(p.genotypes), standardise(c.genotypes), p.snps["BP"].to_numpy())
+    half = split_half_noise(sc["panel_half_a"], sc["panel_half_b"])
+    assert np.isfinite(half).all()
+    measured = np.var(sc["panel_bc"] - sc["cohort_slice_bc"])
+    assert 0.8 * measured < half.mean() < 1.8 * measured, (half.mean(), measured)   # measured here: 1.53, 1.32
+    assert half.mean() > 3 * sc["panel_bc_var"].mean()
+    filled = split_half_noise(np.array([1.0, 3.0, np.nan]), np.array([3.0, 3.0, 2.0]))
+    np.testing.assert_allclose(filled, [1.0, 0.0, 0.5])

@@ -1,0 +1,64 @@
+"""The experiments' subset flags (no fits): --seeds/--first-seed, realistic --treatments, tracks --cells and
+--chroms/--holdout-chroms, and their one-line errors."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from deepwas_dist.commands.experiment import _seeds, main
+from deepwas_dist.errors import InputError
+from deepwas_dist.experiments.realistic import LEARN, TREATMENT_KEYS, RealisticSpec
+from deepwas_dist.experiments.tracks import BASELINE, CELLS, TracksSpec
+
+
+def test_seeds_run_from_the_first_seed():
+    assert _seeds(SimpleNamespace(seeds=3, first_seed=0)) == (0, 1, 2)
+    assert _seeds(SimpleNamespace(seeds=10, first_seed=100)) == tuple(range(100, 110))
+    with pytest.raises(InputError, match="--seeds must be at least 2"):
+        _seeds(SimpleNamespace(seeds=1, first_seed=0))
+    with pytest.raises(InputError, match="--first-seed must be >= 0"):
+        _seeds(SimpleNamespace(seeds=3, first_seed=-1))
+
+
+def test_realistic_treatments_select_cells():
+    full = RealisticSpec()
+    assert len(TREATMENT_KEYS) == len(set(TREATMENT_KEYS)) == len(full.treatments) + 1
+    spec = full.select(["default", "sigma-1"])
+    cells = spec.cells()
+    # the 2 x 3 objective x prior cells, plus sigma held at 1 for the constant and linear priors
+    assert [c[0].key for c in cells] == ["default"] * 6 + ["sigma-1"] * 2
+    assert {(o, m) for t, o, m, _ in cells if t is LEARN} == {(o, m) for o in ("likelihood", "ldsc")
+                                                              for m in ("constant", "linear", "mlp")}
+    only = full.select(["no-mismatch"]).cells()
+    assert [(t.key, o, m) for t, o, m, _ in only] == [("no-mismatch", "likelihood", "constant"),
+                                                      ("no-mismatch", "likelihood", "linear")]
+    with pytest.raises(InputError, match="--treatments: unknown nope"):
+        full.select(["default", "nope"])
+
+
+def test_tracks_cells_select_and_build_only_what_they_need():
+    full = TracksSpec()
+    assert full.datasets == ("sim", "ingested16", "ingested32", "simtracks")
+    spec = full.select(["conv16", "mlp"])
+    assert [c.key for c in spec.cells] == ["conv16", "mlp"]
+    assert spec.datasets == ("sim", "ingested16", "ingested32")      # both ingested: the float16 checks need them
+    assert full.select(["mlp", "convsim"]).datasets == ("sim", "simtracks")
+    assert BASELINE == next(c.name for c in CELLS if c.key == "mlp")
+    with pytest.raises(InputError, match="fix: add mlp"):
+        full.select(["conv16"])
+    with pytest.raises(InputError, match="--cells: unknown convx"):
+        full.select(["mlp", "convx"])
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["tracks", "--cells", "conv16"], "fix: add mlp"),
+    (["tracks", "--seeds", "1"], "--seeds must be at least 2"),
+    (["tracks", "--chroms", "1-q"], "--chroms"),
+    (["realistic", "--treatments", "sigma-2"], "--treatments: unknown sigma-2"),
+])
+def test_bad_flags_are_one_line_errors(argv, message, capsys, tmp_path):
+    assert main(argv + ["--out", str(tmp_path / "out")]) != 0
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
