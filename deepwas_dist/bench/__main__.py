@@ -52,6 +52,9 @@ def main(argv: list[str] | None = None, prog: str = "python -m deepwas_dist.benc
     mb.add_argument("--panels", type=int, nargs="+", default=[500, 1000, 2000], help="reference panel sizes")
     mb.add_argument("--truth", choices=["chromosome", "band"], default="chromosome",
                     help="the truth's LD over the whole chromosome (as the simulator draws z) or the slice only")
+    mb.add_argument("--enrichment", type=float, default=1.0,
+                    help="thresholded truth: per-SNP variance ratio in one binary annotation (10%% of SNPs, in runs "
+                         "of 20), and priors that fit it too (default 1: constant truth)")
     mb.add_argument("--json", default=None, help="also write the rows to this JSON file")
     ib = sub.add_parser("intercept-bias", help="LDSC's intercept on the true out-of-sample E[chi2] (no sampling "
                                                "noise), regressed on each kind of LD score")
@@ -178,7 +181,9 @@ def main(argv: list[str] | None = None, prog: str = "python -m deepwas_dist.benc
         return 0
     if a.name == "mismatch-bias":
         from .mismatch_bias import run as run_bias
-        run_bias(tuple(a.panels), json_path=a.json, truth=a.truth)
+        if a.enrichment <= 0:
+            ap.error(f"--enrichment must be > 0 (a variance ratio), got {a.enrichment:g}")
+        run_bias(tuple(a.panels), json_path=a.json, truth=a.truth, enrichment=a.enrichment)
         return 0
     if a.name == "training":
         from .training import format_table as fmt

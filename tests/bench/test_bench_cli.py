@@ -52,3 +52,20 @@ def test_mismatch_bias_runs_and_orders_families(tmp_path):
     rows = {f: fit(data, f, M, 3000.0, 3000.0 * 0.4 / M) for f in FAMILIES}
     assert all(0 <= r["h2"] < 1 and r["sigma"] > 0 for r in rows.values())
     assert rows["lambda"]["h2"] > rows["off"]["h2"]
+
+
+def test_mismatch_bias_thresholded_truth_and_annotated_prior():
+    """With a thresholded truth the annotated families fit the annotation's enrichment; their h2 counts the
+    annotation's SNPs at e times the rest, and with the band truth and sigma at 1 the annotated prior's
+    limit recovers the truth's h2 and enrichment far better than a constant prior's shape allows."""
+    from deepwas_dist.bench.mismatch_bias import ANNOT_FAMILIES, fit, slices, threshold_annotation
+    a = threshold_annotation(10_000, np.random.default_rng(0))
+    assert set(np.unique(a)) == {0.0, 1.0} and 0.07 < a.mean() < 0.11
+    data, M = slices(1000, 4000, 4000.0, 0.4, chroms=(1,), length_mb=3.0, truth="band", enrichment=10.0)
+    M_A = sum(d["core_A"] for d in data)
+    assert 0.05 * M < M_A < 0.15 * M
+    rows = {f: fit(data, f, M, 4000.0, 4000.0 * 0.4 / M, M_A) for f in ("sigma1",) + ANNOT_FAMILIES}
+    ann = rows["sigma1_annot"]
+    assert rows["sigma1"]["enrichment"] is None and ann["sigma"] == 1.0
+    assert 5.0 < ann["enrichment"] < 20.0, ann
+    assert abs(ann["h2"] - 0.4) < 0.1, ann
