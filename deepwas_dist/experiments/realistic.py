@@ -13,7 +13,8 @@ training chromosomes and is scored with the likelihood on the held-out ones:
 
 Columns: h2 bias (h2 - true h2), the strongest annotation's enrichment (largest true enrichment among
 binary annotations) against its true value, r(log f) with the truth, held-out NLL improvement over the
-null prior (per SNP), fitted sigma and lambda. Mean +- s.e. over seeds.
+null prior (per SNP), fitted sigma and lambda. Mean +- s.e. over seeds. cells.csv also has each fit's h2
+by MAF bin and the truth's (:func:`h2_by_maf`).
 """
 from __future__ import annotations
 
@@ -118,6 +119,17 @@ def strongest_enrichment(ds: Dataset, log_f: np.ndarray, f_true: np.ndarray) -> 
     return binary[k], float(enr(f)[k]), float(true[k])
 
 
+#: MAF bin edges of the per-bin h2 columns (h2_maf0.. for MAF below 0.05, 0.05-0.1, ...; true_h2_maf0..).
+MAF_EDGES = (0.05, 0.1, 0.2, 0.3)
+
+
+def h2_by_maf(ds: Dataset, f: np.ndarray, prefix: str) -> dict[str, float]:
+    """The sum of ``f`` (per SNP, chromosomes in dataset order) within each MAF bin of :data:`MAF_EDGES`."""
+    maf = np.concatenate([ds.snps(c, [S.SNP, S.MAF])[S.MAF].to_numpy(np.float64) for c in ds.chromosomes])
+    bins = np.digitize(maf, MAF_EDGES)
+    return {f"{prefix}{b}": float(f[bins == b].sum()) for b in range(len(MAF_EDGES) + 1)}
+
+
 def _true_f(ds: Dataset, trait: str) -> np.ndarray:
     parts = []
     for c in ds.chromosomes:
@@ -136,14 +148,16 @@ def _cell(args: tuple) -> dict:
     ds = Dataset.open(data)
     plan, _ = make_plan(cfg, ds, [TRAIT.name])
     r = fit_and_score(cfg, plan)
-    ann, enr, enr_true = strongest_enrichment(ds, r.log_f[:, 0], _true_f(ds, TRAIT.name))
+    f_true = _true_f(ds, TRAIT.name)
+    ann, enr, enr_true = strongest_enrichment(ds, r.log_f[:, 0], f_true)
     n = float(r.heldout_snps[0])
     return {"treatment": t.name, "objective": objective, "model": model if model != "mlp" else f"mlp/{size}",
             "seed": seed, "parameters": r.parameters, "h2": float(r.h2[0]), "h2_bias": float(r.h2[0]) - TRAIT.h2,
             "annotation": ann, "enrichment": enr, "true_enrichment": enr_true,
             "log_f_pearson_r": float(r.recovery_r[0]), "nll_vs_null_per_snp": (r.null[0] - r.nll[0]) / n,
             "sigma": float(r.sigma[0]), "lambda": float(r.lam[0]) if r.lam is not None else float("nan"),
-            "seconds": r.seconds}
+            "seconds": r.seconds, **h2_by_maf(ds, np.exp(r.log_f[:, 0]), "h2_maf"),
+            **h2_by_maf(ds, f_true, "true_h2_maf")}
 
 
 def run_realistic(spec: RealisticSpec, out_dir: str, processes: int | None = None,

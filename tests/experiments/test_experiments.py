@@ -84,3 +84,9 @@ def test_realistic_reduced(tmp_path):
     assert (default["lambda"] > 0).all() and (default["h2"] > 0).all()
     off = t.loc[("no mismatch term", "likelihood", "constant")]
     assert np.isnan(off["lambda"]) and off["h2"] > default.loc[("likelihood", "constant"), "h2"]
+    # per-MAF-bin h2 of every fit and of the truth partition their totals
+    cells = pd.read_csv(tmp_path / "cells.csv")
+    bins = [c for c in cells.columns if c.startswith("h2_maf")]
+    assert len(bins) == 5
+    np.testing.assert_allclose(cells[bins].sum(1), cells["h2"], rtol=1e-9)
+    np.testing.assert_allclose(cells[["true_" + c for c in bins]].sum(1), 0.4, rtol=1e-6)
