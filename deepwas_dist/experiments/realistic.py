@@ -91,6 +91,8 @@ class RealisticSpec:
     def select(self, keys: list[str]) -> "RealisticSpec":
         """Only this spec's treatments of ``keys`` (:data:`TREATMENT_KEYS`; ``default``: the 2 x 3 cells)."""
         bad = sorted(set(keys) - set(TREATMENT_KEYS))
+        if not keys:
+            raise InputError(f"--treatments names no cells; use any of {','.join(TREATMENT_KEYS)}")
         if bad:
             raise InputError(f"--treatments: unknown {', '.join(bad)}; use any of {','.join(TREATMENT_KEYS)}")
         return replace(self, default_cells=LEARN.key in keys,

@@ -35,6 +35,8 @@ def test_realistic_treatments_select_cells():
                                                       ("no-mismatch", "likelihood", "linear")]
     with pytest.raises(InputError, match="--treatments: unknown nope"):
         full.select(["default", "nope"])
+    with pytest.raises(InputError, match="--treatments names no cells"):
+        full.select([])
 
 
 def test_tracks_cells_select_and_build_only_what_they_need():
