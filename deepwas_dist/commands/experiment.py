@@ -60,6 +60,8 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
             p.add_argument("--first-seed", type=int, default=0, metavar="S",
                            help="seeds S..S+N-1 (default 0; e.g. a replication on seeds never looked at)")
         if name == "realistic":
+            p.add_argument("--panel", type=int, default=None, metavar="N",
+                           help="reference panel people, the LD source (default 500; the GWAS cohort stays 10,000)")
             p.add_argument("--treatments", default=None, metavar="KEY,...",
                            help="only these cells: default (objective x prior) and the LD / sigma treatments "
                                 "sigma-ldsc, sigma-learn, sigma-1, lambda-all, no-mismatch, shrinkage, in-sample "
@@ -100,6 +102,10 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         elif a.which == "realistic":
             from deepwas_dist.experiments.realistic import RealisticSpec, run_realistic
             spec = RealisticSpec(seeds=_seeds(a))
+            if a.panel is not None:
+                if a.panel < 10:
+                    raise InputError(f"--panel must be at least 10 people, got {a.panel}")
+                spec = replace(spec, simulation=replace(spec.simulation, n_individuals=a.panel))
             spec = spec.reduced() if a.reduced else spec
             if a.treatments is not None:
                 spec = spec.select([k.strip() for k in a.treatments.split(",") if k.strip()])

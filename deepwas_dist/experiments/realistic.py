@@ -172,7 +172,7 @@ def run_realistic(spec: RealisticSpec, out_dir: str, processes: int | None = Non
     data = {}
     for seed in spec.seeds:
         for design, shrink in sorted(kinds):
-            path = out / "data" / f"seed{seed}-{design}-shrink{shrink:g}"
+            path = out / "data" / f"seed{seed}-panel{spec.simulation.n_individuals}-{design}-shrink{shrink:g}"
             if not (path / "manifest.json").exists():
                 sim = replace(spec.simulation, seed=seed, design=design, shrinkage=shrink,
                               n_gwas=spec.simulation.n_gwas if design == "out-of-sample" else None)
