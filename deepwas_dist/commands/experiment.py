@@ -62,6 +62,7 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
         if name == "realistic":
             p.add_argument("--panel", type=int, default=None, metavar="N",
                            help="reference panel people, the LD source (default 500; the GWAS cohort stays 10,000)")
+            p.add_argument("--epochs", type=int, default=None, help="training epochs of every fit (default 12)")
             p.add_argument("--treatments", default=None, metavar="KEY,...",
                            help="only these cells: default (objective x prior) and the LD / sigma treatments "
                                 "sigma-ldsc, sigma-learn, sigma-1, lambda-all, no-mismatch, shrinkage, in-sample "
@@ -102,6 +103,10 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         elif a.which == "realistic":
             from deepwas_dist.experiments.realistic import RealisticSpec, run_realistic
             spec = RealisticSpec(seeds=_seeds(a))
+            if a.epochs is not None:
+                if a.epochs < 1:
+                    raise InputError(f"--epochs must be at least 1, got {a.epochs}")
+                spec = replace(spec, epochs=a.epochs)
             if a.panel is not None:
                 if a.panel < 10:
                     raise InputError(f"--panel must be at least 10 people, got {a.panel}")

@@ -59,6 +59,7 @@ def test_tracks_cells_select_and_build_only_what_they_need():
     (["tracks", "--chroms", "1-q"], "--chroms"),
     (["realistic", "--treatments", "sigma-2"], "--treatments: unknown sigma-2"),
     (["realistic", "--panel", "5"], "--panel must be at least 10"),
+    (["realistic", "--epochs", "0"], "--epochs must be at least 1"),
 ])
 def test_bad_flags_are_one_line_errors(argv, message, capsys, tmp_path):
     assert main(argv + ["--out", str(tmp_path / "out")]) != 0
