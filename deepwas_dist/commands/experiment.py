@@ -83,6 +83,11 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
     return ap
 
 
+def _keys(text: str) -> list[str]:
+    """A comma-separated flag value as its non-empty items."""
+    return [k.strip() for k in text.split(",") if k.strip()]
+
+
 def _seeds(a: argparse.Namespace) -> tuple[int, ...]:
     """--seeds N from --first-seed S: S..S+N-1 (two at least: a standard error over seeds needs two)."""
     if a.seeds < 2:
@@ -113,7 +118,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
                 spec = replace(spec, simulation=replace(spec.simulation, n_individuals=a.panel))
             spec = spec.reduced() if a.reduced else spec
             if a.treatments is not None:
-                spec = spec.select([k.strip() for k in a.treatments.split(",") if k.strip()])
+                spec = spec.select(_keys(a.treatments))
             run_realistic(spec, a.out, processes=a.processes)
         elif a.which == "prs":
             from deepwas_dist.experiments.prs import PRSSpec, run_prs
@@ -134,7 +139,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
             if a.chroms is not None:
                 spec = replace(spec, simulation=replace(spec.simulation, chroms=tuple(parse_chroms(a.chroms))))
             if a.cells is not None:
-                spec = spec.select([k.strip() for k in a.cells.split(",") if k.strip()])
+                spec = spec.select(_keys(a.cells))
             run_tracks(spec.reduced() if a.reduced else spec, a.out, processes=a.processes)
         else:
             from deepwas_dist.experiments.real import RealSpec, run_real

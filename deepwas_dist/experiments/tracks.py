@@ -153,6 +153,9 @@ def build_datasets(spec: TracksSpec, seed: int, root: Path, log: Callable[[str],
     done = root / f"seed{seed}-complete-{'-'.join(spec.datasets)}"
     if not (Path(paths["sim"]) / "manifest.json").exists():
         write_simulated_dataset(paths["sim"], replace(spec.simulation, seed=seed), log=log)
+    elif (have := Dataset.open(paths["sim"]).chromosomes) != list(spec.simulation.chroms):
+        raise InputError(f"{paths['sim']}: holds chromosomes {have}, not the {list(spec.simulation.chroms)} asked "
+                         "for (--chroms); fix: give another --out, or the --chroms it was built with")
     if done.exists():
         return {**paths, "cut": int(done.read_text())}
     bw, cut = export_dataset_tracks(paths["sim"], str(root / f"seed{seed}-bw"), spec.step_bp)

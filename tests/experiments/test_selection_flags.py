@@ -66,3 +66,15 @@ def test_bad_flags_are_one_line_errors(argv, message, capsys, tmp_path):
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()
+
+
+def test_tracks_refuses_to_reuse_a_dataset_of_other_chromosomes(tmp_path):
+    """A seed's dataset in --out built with other --chroms is an error naming it, not silently reused."""
+    from dataclasses import replace
+
+    from deepwas_dist.experiments.tracks import build_datasets
+    spec = TracksSpec().reduced()
+    sim = replace(spec.simulation, chroms=(1,))
+    build_datasets(replace(spec, simulation=sim).select(["mlp"]), 0, tmp_path, log=lambda s: None)
+    with pytest.raises(InputError, match=r"holds chromosomes \[1\].*--chroms"):
+        build_datasets(spec.select(["mlp"]), 0, tmp_path, log=lambda s: None)
