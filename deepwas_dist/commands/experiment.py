@@ -2,7 +2,7 @@
 
     python launch/experiment.py scaling [--reduced] [--out results/scaling]
         LDSC objective vs full likelihood x priors of growing size, on semi-synthetic data (3 seeds)
-    python launch/experiment.py realistic [--reduced] [--out results/realistic]
+    python launch/experiment.py realistic [--reduced] [--out results/realistic] [--val-chroms 11-12] [--epochs 100]
         out-of-sample semi-synthetic data (small LD panel, separate GWAS cohort): h2 bias, enrichment,
         r(log f), held-out NLL for both objectives x three priors, and the LD-mismatch treatments (3 seeds)
     python launch/experiment.py real [--reduced] [--out results/real]
@@ -36,10 +36,6 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
         p.add_argument("--out", default=f"results/{name}", help=f"output directory (default results/{name})")
         p.add_argument("--processes", type=int, default=None, help="parallel fits (default: one per core)")
         if name == "tracks":
-            p.add_argument("--val-chroms", default="none",
-                           help="training chromosomes every fit validates on, keeping its epoch of lowest "
-                                "validation NLL (default none: the last epoch; --reduced: any value validates on its "
-                                "chromosome 2)")
             p.add_argument("--weight-decays", default="1e-4", metavar="WD,WD,...",
                            help="AdamW weight decays to fit each cell with; with several, each cell and seed keeps "
                                 "the one of lowest validation NLL (needs --val-chroms; default 1e-4)")
@@ -55,6 +51,10 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
                            help="score each fit after an affine calibration of its log f on the validation "
                                 "chromosomes (needs --val-chroms)")
         if name in ("realistic", "tracks"):
+            p.add_argument("--val-chroms", default="none",
+                           help="training chromosomes every fit validates on, keeping its epoch of lowest "
+                                "validation NLL (default none: the last epoch; --reduced: any value validates on its "
+                                "chromosome 2)")
             p.add_argument("--seeds", type=int, default=3, metavar="N",
                            help="number of simulation and training seeds (default 3; datasets in --out are reused)")
             p.add_argument("--first-seed", type=int, default=0, metavar="S",
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
             run_scaling(spec.reduced() if a.reduced else spec, a.out, processes=a.processes)
         elif a.which == "realistic":
             from deepwas_dist.experiments.realistic import RealisticSpec, run_realistic
-            spec = RealisticSpec(seeds=_seeds(a))
+            spec = RealisticSpec(seeds=_seeds(a), val_chroms=a.val_chroms)
             if a.epochs is not None:
                 if a.epochs < 1:
                     raise InputError(f"--epochs must be at least 1, got {a.epochs}")

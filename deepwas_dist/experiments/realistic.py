@@ -15,6 +15,10 @@ Columns: h2 bias (h2 - true h2), the strongest annotation's enrichment (largest 
 binary annotations) against its true value, r(log f) with the truth, held-out NLL improvement over the
 null prior (per SNP), fitted sigma and lambda. Mean +- s.e. over seeds. cells.csv also has each fit's h2
 by MAF bin and the truth's (:func:`h2_by_maf`).
+
+With validation chromosomes (``val_chroms``, taken out of the training chromosomes) every fit keeps its
+epoch of lowest validation NLL (train/selection.py), the same rule as ``train --val-chroms``, for every
+objective: an LDSC-trained prior is then also chosen by the likelihood on the validation chromosomes.
 """
 from __future__ import annotations
 
@@ -32,7 +36,9 @@ from ..errors import InputError
 from ..simulate.dataset import SimulationSpec, write_simulated_dataset
 from ..simulate.traits import TraitSpec
 from ..train.config import TrainConfig
+from ..train.holdout import check_chromosome_split
 from ..train.plan import make_plan
+from ..train.selection import selection
 from .fit import fit_and_score, fit_pool
 
 TRAIT = TraitSpec("enriched", h2=0.4, N=10_000, truth="threshold", truth_options={"factor": 10.0})
@@ -80,6 +86,8 @@ class RealisticSpec:
         n_individuals=500, n_gwas=10_000, chroms=tuple(range(1, 17)), length_mb=5.0, traits=(TRAIT,), n_tracks=0,
         core_kb=1000.0, bandwidth_kb=500.0, design="out-of-sample"))
     holdout: str = "13-16"
+    #: training chromosomes every fit validates on, keeping its epoch of lowest validation NLL
+    val_chroms: str = "none"
     seeds: tuple[int, ...] = (0, 1, 2)
     epochs: int = 12
     lr: float = 3e-3
@@ -100,8 +108,14 @@ class RealisticSpec:
 
     def reduced(self) -> "RealisticSpec":
         sim = replace(self.simulation, n_gwas=5_000, chroms=(1, 2, 3), length_mb=3.0)
-        return replace(self, simulation=sim, holdout="3", seeds=(0,), epochs=6, priors=PRIORS[:2],
+        return replace(self, simulation=sim, holdout="3", val_chroms="2" if self.validates else "none", seeds=(0,),
+                       epochs=6, priors=PRIORS[:2],
                        treatments=tuple(t for t in TREATMENTS if t.mismatch == "off" and not t.shrinkage))
+
+    @property
+    def validates(self) -> bool:
+        """Whether the fits validate (``val_chroms`` other than none)."""
+        return self.val_chroms not in ("none", "")
 
     def cells(self) -> list[tuple[Treatment, str, str, str]]:
         """(treatment, objective, model, size) of every fit of one seed."""
@@ -143,28 +157,31 @@ def _true_f(ds: Dataset, trait: str) -> np.ndarray:
 def _cell(args: tuple) -> dict:
     import torch
     torch.set_num_threads(1)
-    data, holdout, t, objective, model, size, seed, epochs, lr = args
+    data, holdout, val, t, objective, model, size, seed, epochs, lr = args
     cfg = TrainConfig(data=data, objective=objective, model=model, size=size, seed=seed, epochs=epochs, lr=lr,
-                      holdout_chroms=holdout, method="exact", eval_every=0, log_every_epoch=False, workers=1,
-                      accumulation=4, mismatch=t.mismatch, ld_keep_variance=t.keep_variance, sigma=t.sigma)
+                      holdout_chroms=holdout, val_chroms=val, method="exact", eval_every=0, log_every_epoch=False,
+                      workers=1, accumulation=4, mismatch=t.mismatch, ld_keep_variance=t.keep_variance, sigma=t.sigma)
     ds = Dataset.open(data)
     plan, _ = make_plan(cfg, ds, [TRAIT.name])
     r = fit_and_score(cfg, plan)
     f_true = _true_f(ds, TRAIT.name)
     ann, enr, enr_true = strongest_enrichment(ds, r.log_f[:, 0], f_true)
     n = float(r.heldout_snps[0])
+    chosen = selection(r.history, epochs)
     return {"treatment": t.name, "objective": objective, "model": model if model != "mlp" else f"mlp/{size}",
             "seed": seed, "parameters": r.parameters, "h2": float(r.h2[0]), "h2_bias": float(r.h2[0]) - TRAIT.h2,
             "annotation": ann, "enrichment": enr, "true_enrichment": enr_true,
             "log_f_pearson_r": float(r.recovery_r[0]), "nll_vs_null_per_snp": (r.null[0] - r.nll[0]) / n,
             "sigma": float(r.sigma[0]), "lambda": float(r.lam[0]) if r.lam is not None else float("nan"),
-            "seconds": r.seconds, **h2_by_maf(ds, np.exp(r.log_f[:, 0]), "h2_maf"),
-            **h2_by_maf(ds, f_true, "true_h2_maf")}
+            "seconds": r.seconds, "epoch_kept": chosen.epoch if chosen else epochs,
+            "val_nll_per_snp": chosen.val_nll_per_snp if chosen else float("nan"),
+            **h2_by_maf(ds, np.exp(r.log_f[:, 0]), "h2_maf"), **h2_by_maf(ds, f_true, "true_h2_maf")}
 
 
 def run_realistic(spec: RealisticSpec, out_dir: str, processes: int | None = None,
                   log: Callable[[str], None] = print) -> pd.DataFrame:
     """Simulate (or reuse) one dataset per (seed, design, shrinkage), fit every cell, write the tables."""
+    check_chromosome_split(list(spec.simulation.chroms), spec.holdout, spec.val_chroms)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -178,10 +195,10 @@ def run_realistic(spec: RealisticSpec, out_dir: str, processes: int | None = Non
                               n_gwas=spec.simulation.n_gwas if design == "out-of-sample" else None)
                 write_simulated_dataset(str(path), sim, log=log)
             data[(seed, design, shrink)] = str(path)
-    jobs = [(data[(seed, t.design, t.shrinkage)], spec.holdout, t, o, m, s, seed, spec.epochs, spec.lr)
+    jobs = [(data[(seed, t.design, t.shrinkage)], spec.holdout, spec.val_chroms, t, o, m, s, seed, spec.epochs, spec.lr)
             for seed in spec.seeds for t, o, m, s in spec.cells()]
     log(f"[realistic] {len(jobs)} fits ({len(spec.cells())} cells x {len(spec.seeds)} seeds), "
-        f"{spec.epochs} epochs, held-out chromosomes {spec.holdout}")
+        f"{spec.epochs} epochs, held-out chromosomes {spec.holdout}, validation chromosomes {spec.val_chroms}")
     rows = []
     with fit_pool(processes) as pool:
         for i, row in enumerate(pool.map(_cell, jobs), 1):
@@ -199,7 +216,7 @@ def run_realistic(spec: RealisticSpec, out_dir: str, processes: int | None = Non
 
 
 METRICS = ("h2", "h2_bias", "enrichment", "true_enrichment", "log_f_pearson_r", "nll_vs_null_per_snp", "sigma",
-           "lambda")
+           "lambda", "epoch_kept")
 
 
 def summarise(cells: pd.DataFrame) -> pd.DataFrame:
@@ -217,11 +234,15 @@ def markdown_table(t: pd.DataFrame, spec: RealisticSpec) -> str:
     f = lambda r, k, d=3: (f"{r[k]:.{d}f} ± {r[k + '_se']:.{d}f}" if np.isfinite(r.get(k + "_se", np.nan))  # noqa: E731
                            else (f"{r[k]:.{d}f}" if np.isfinite(r[k]) else "–"))
     lines = [f"true h2 {TRAIT.h2}; panel {spec.simulation.n_individuals}, GWAS cohort {spec.simulation.n_gwas:,}; "
-             f"{len(spec.seeds)} seeds", "",
+             f"{len(spec.seeds)} seeds; {spec.epochs} epochs"
+             + (f", each fit keeping its epoch of lowest NLL on validation chromosome(s) {spec.val_chroms}"
+                if spec.validates else ""), "",
              "| LD mismatch | objective | prior | h2 (bias) | strongest enrichment (true) | r(log f) | "
-             "NLL vs null (per SNP) | sigma | lambda |", "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+             "NLL vs null (per SNP) | sigma | lambda | epoch kept |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for _, r in t.iterrows():
         lines.append(f"| {r['treatment']} | {r['objective']} | {r['model']} | {f(r, 'h2')} ({r['h2_bias']:+.3f}) | "
                      f"{f(r, 'enrichment', 2)} ({r['true_enrichment']:.2f}) | {f(r, 'log_f_pearson_r')} | "
-                     f"{f(r, 'nll_vs_null_per_snp', 4)} | {f(r, 'sigma', 2)} | {f(r, 'lambda', 4)} |")
+                     f"{f(r, 'nll_vs_null_per_snp', 4)} | {f(r, 'sigma', 2)} | {f(r, 'lambda', 4)} | "
+                     f"{f(r, 'epoch_kept', 0)} |")
     return "\n".join(lines) + "\n"

@@ -53,6 +53,7 @@ from ..simulate.bigwig import export_dataset_tracks
 from ..simulate.dataset import SimulationSpec, write_simulated_dataset
 from ..simulate.traits import DEFAULT_TRAITS
 from ..train.config import TrainConfig
+from ..train.holdout import check_chromosome_split
 from ..train.loop import null_prior
 from ..train.plan import make_plan
 from ..train.selection import selection
@@ -265,6 +266,7 @@ def run_tracks(spec: TracksSpec, out_dir: str, processes: int | None = None,
     if len(spec.weight_decays) > 1 and not spec.validates:
         raise InputError(f"--weight-decays {','.join(map(str, spec.weight_decays))}: choosing among them needs "
                          "validation chromosomes; fix: add --val-chroms (e.g. 6)")
+    check_chromosome_split(list(spec.simulation.chroms), spec.holdout, spec.val_chroms)
     out = Path(out_dir)
     (out / "data").mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()

@@ -170,6 +170,12 @@ def resolve_split(keys: list[SliceKey], holdout_chroms: str = "auto", holdout_bl
     return with_validation(heldout_split(keys, holdout_chroms, holdout_blocks), val_chroms)
 
 
+def check_chromosome_split(chroms: list[int], holdout_chroms: str, val_chroms: str = "none") -> HoldoutSplit:
+    """The chromosome-level split of ``chroms`` that the flags ask for, before any slice exists: experiments
+    call it before they simulate, so a bad --holdout-chroms or --val-chroms fails at once."""
+    return resolve_split([(c, 0) for c in chroms], holdout_chroms, 0, val_chroms)
+
+
 def with_validation(split: HoldoutSplit, spec: str) -> HoldoutSplit:
     """``split`` with the ``--val-chroms`` chromosomes moved from its training slices to ``val_keys``."""
     if spec in ("none", "", None):

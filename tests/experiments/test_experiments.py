@@ -90,3 +90,4 @@ def test_realistic_reduced(tmp_path):
     assert len(bins) == 5
     np.testing.assert_allclose(cells[bins].sum(1), cells["h2"], rtol=1e-9)
     np.testing.assert_allclose(cells[["true_" + c for c in bins]].sum(1), 0.4, rtol=1e-6)
+    assert (cells["epoch_kept"] == 6).all() and cells["val_nll_per_snp"].isna().all()   # no validation: the last

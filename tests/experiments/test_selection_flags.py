@@ -60,12 +60,22 @@ def test_tracks_cells_select_and_build_only_what_they_need():
     (["realistic", "--treatments", "sigma-2"], "--treatments: unknown sigma-2"),
     (["realistic", "--panel", "5"], "--panel must be at least 10"),
     (["realistic", "--epochs", "0"], "--epochs must be at least 1"),
+    (["realistic", "--val-chroms", "14"], "--val-chroms: [14] are not training chromosomes"),
+    (["realistic", "--val-chroms", "1-12"], "--val-chroms 1-12 leaves no chromosome to train on"),
+    (["tracks", "--val-chroms", "7"], "--val-chroms: [7] are not training chromosomes"),
 ])
 def test_bad_flags_are_one_line_errors(argv, message, capsys, tmp_path):
     assert main(argv + ["--out", str(tmp_path / "out")]) != 0
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()
+
+
+def test_realistic_validates_where_asked():
+    assert not RealisticSpec().validates
+    spec = RealisticSpec(val_chroms="11-12")
+    assert spec.validates and spec.reduced().val_chroms == "2"       # reduced: chromosomes 1-3, 3 held out
+    assert RealisticSpec().reduced().val_chroms == "none"
 
 
 def test_tracks_refuses_to_reuse_a_dataset_of_other_chromosomes(tmp_path):
