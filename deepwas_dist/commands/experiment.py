@@ -36,9 +36,6 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
         p.add_argument("--out", default=f"results/{name}", help=f"output directory (default results/{name})")
         p.add_argument("--processes", type=int, default=None, help="parallel fits (default: one per core)")
         if name == "tracks":
-            p.add_argument("--weight-decays", default="1e-4", metavar="WD,WD,...",
-                           help="AdamW weight decays to fit each cell with; with several, each cell and seed keeps "
-                                "the one of lowest validation NLL (needs --val-chroms; default 1e-4)")
             p.add_argument("--chroms", default=None,
                            help="simulated chromosomes of 5 Mb (default 1-8, the demo's); e.g. 1-16 with "
                                 "--holdout-chroms 13-16")
@@ -55,6 +52,10 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
                            help="training chromosomes every fit validates on, keeping its epoch of lowest "
                                 "validation NLL (default none: the last epoch; --reduced: any value validates on its "
                                 "chromosome 2)")
+            p.add_argument("--weight-decays", default="1e-4", metavar="WD,WD,...",
+                           help="AdamW weight decays to fit each cell with (realistic: the linear and MLP cells); "
+                                "with several, each cell and seed keeps the one of lowest validation NLL (needs "
+                                "--val-chroms; default 1e-4)")
             p.add_argument("--seeds", type=int, default=3, metavar="N",
                            help="number of simulation and training seeds (default 3; datasets in --out are reused)")
             p.add_argument("--first-seed", type=int, default=0, metavar="S",
@@ -63,6 +64,9 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
             p.add_argument("--panel", type=int, default=None, metavar="N",
                            help="reference panel people, the LD source (default 500; the GWAS cohort stays 10,000)")
             p.add_argument("--epochs", type=int, default=None, help="training epochs of every fit (default 12)")
+            p.add_argument("--patience", type=int, default=0,
+                           help="with --val-chroms: stop a fit after this many epochs without a lower validation "
+                                "NLL (default 0: train every epoch)")
             p.add_argument("--treatments", default=None, metavar="KEY,...",
                            help="only these cells: default (objective x prior) and the LD / sigma treatments "
                                 "sigma-ldsc, sigma-learn, sigma-1, lambda-all, no-mismatch, shrinkage, in-sample "
@@ -97,6 +101,17 @@ def _seeds(a: argparse.Namespace) -> tuple[int, ...]:
     return tuple(range(a.first_seed, a.first_seed + a.seeds))
 
 
+def _decays(a: argparse.Namespace) -> tuple[float, ...]:
+    """--weight-decays as numbers (each >= 0)."""
+    try:
+        wds = tuple(float(x) for x in _keys(a.weight_decays))
+    except ValueError:
+        raise InputError(f"--weight-decays: expected numbers separated by commas, got {a.weight_decays!r}") from None
+    if not wds or any(not w >= 0 for w in wds):
+        raise InputError(f"--weight-decays: expected numbers >= 0 separated by commas, got {a.weight_decays!r}")
+    return wds
+
+
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     a = parser(prog).parse_args(argv)
 
@@ -107,7 +122,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
             run_scaling(spec.reduced() if a.reduced else spec, a.out, processes=a.processes)
         elif a.which == "realistic":
             from deepwas_dist.experiments.realistic import RealisticSpec, run_realistic
-            spec = RealisticSpec(seeds=_seeds(a), val_chroms=a.val_chroms)
+            spec = RealisticSpec(seeds=_seeds(a), val_chroms=a.val_chroms, weight_decays=_decays(a),
+                                 patience=a.patience)
             if a.epochs is not None:
                 if a.epochs < 1:
                     raise InputError(f"--epochs must be at least 1, got {a.epochs}")
@@ -129,13 +145,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         elif a.which == "tracks":
             from deepwas_dist.data.chroms import parse_chroms
             from deepwas_dist.experiments.tracks import TracksSpec, run_tracks
-            try:
-                wds = tuple(float(x) for x in a.weight_decays.split(","))
-            except ValueError:
-                raise InputError(f"--weight-decays: expected numbers separated by commas, got {a.weight_decays!r}") \
-                    from None
-            spec = TracksSpec(val_chroms=a.val_chroms, weight_decays=wds, seeds=_seeds(a), calibrated=a.calibrate,
-                              holdout=a.holdout_chroms)
+            spec = TracksSpec(val_chroms=a.val_chroms, weight_decays=_decays(a), seeds=_seeds(a),
+                              calibrated=a.calibrate, holdout=a.holdout_chroms)
             if a.chroms is not None:
                 spec = replace(spec, simulation=replace(spec.simulation, chroms=tuple(parse_chroms(a.chroms))))
             if a.cells is not None:

@@ -13,12 +13,14 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import torch
 
 from ..data import schema as S
 from ..data.cache import SliceCache, cache_budget
 from ..data.reader import Dataset
 from ..data.slicing import seeded_subsample
+from ..errors import InputError
 from ..evaluate.calibration import calibrate
 from ..evaluate.effects import posterior_arrays
 from ..evaluate.heldout import BASELINE_SLICES, fit_nuisance, recovery, score_model, score_slices
@@ -56,6 +58,19 @@ class FitResult:
 def fit_pool(processes: int | None) -> ProcessPoolExecutor:
     """The process pool an experiment's fits run in: ``processes`` workers (--processes), one per core by default."""
     return ProcessPoolExecutor(max_workers=processes or max(1, os.cpu_count() or 1))
+
+
+def check_weight_decays(weight_decays: tuple[float, ...], validates: bool) -> None:
+    """Choosing among several --weight-decays reads the validation NLL: an error without --val-chroms."""
+    if len(weight_decays) > 1 and not validates:
+        raise InputError(f"--weight-decays {','.join(map(str, weight_decays))}: choosing among them needs "
+                         "validation chromosomes; fix: add --val-chroms (e.g. 6)")
+
+
+def keep_best_weight_decay(fits: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Per ``keys`` (a cell and seed) the fit whose kept epoch has the lowest validation NLL
+    (``val_nll_per_snp``) among its weight decays, in the order of first appearance."""
+    return fits.loc[fits.groupby(keys, sort=False)["val_nll_per_snp"].idxmin()].reset_index(drop=True)
 
 
 #: Slices read in this process, kept across fits of the same dataset (a process-pool worker runs many).

@@ -19,6 +19,9 @@ by MAF bin and the truth's (:func:`h2_by_maf`).
 With validation chromosomes (``val_chroms``, taken out of the training chromosomes) every fit keeps its
 epoch of lowest validation NLL (train/selection.py), the same rule as ``train --val-chroms``, for every
 objective: an LDSC-trained prior is then also chosen by the likelihood on the validation chromosomes.
+With several ``weight_decays`` the linear and MLP cells are fitted with each, and every (cell, seed) keeps
+the decay whose kept epoch has the lowest validation NLL (fits.csv has every fit, cells.csv the kept ones;
+the constant prior has no decayed parameter and is fitted once).
 """
 from __future__ import annotations
 
@@ -39,7 +42,7 @@ from ..train.config import TrainConfig
 from ..train.holdout import check_chromosome_split
 from ..train.plan import make_plan
 from ..train.selection import selection
-from .fit import fit_and_score, fit_pool
+from .fit import check_weight_decays, fit_and_score, fit_pool, keep_best_weight_decay
 
 TRAIT = TraitSpec("enriched", h2=0.4, N=10_000, truth="threshold", truth_options={"factor": 10.0})
 
@@ -88,6 +91,10 @@ class RealisticSpec:
     holdout: str = "13-16"
     #: training chromosomes every fit validates on, keeping its epoch of lowest validation NLL
     val_chroms: str = "none"
+    #: AdamW weight decays of the linear and MLP cells; with more than one, each keeps the best on validation
+    weight_decays: tuple[float, ...] = (TrainConfig.weight_decay,)
+    #: with validation: stop a fit after this many epochs without a lower validation NLL (0: every epoch)
+    patience: int = 0
     seeds: tuple[int, ...] = (0, 1, 2)
     epochs: int = 12
     lr: float = 3e-3
@@ -157,10 +164,11 @@ def _true_f(ds: Dataset, trait: str) -> np.ndarray:
 def _cell(args: tuple) -> dict:
     import torch
     torch.set_num_threads(1)
-    data, holdout, val, t, objective, model, size, seed, epochs, lr = args
+    data, holdout, val, patience, wd, t, objective, model, size, seed, epochs, lr = args
     cfg = TrainConfig(data=data, objective=objective, model=model, size=size, seed=seed, epochs=epochs, lr=lr,
-                      holdout_chroms=holdout, val_chroms=val, method="exact", eval_every=0, log_every_epoch=False,
-                      workers=1, accumulation=4, mismatch=t.mismatch, ld_keep_variance=t.keep_variance, sigma=t.sigma)
+                      holdout_chroms=holdout, val_chroms=val, patience=patience, weight_decay=wd, method="exact",
+                      eval_every=0, log_every_epoch=False, workers=1, accumulation=4, mismatch=t.mismatch,
+                      ld_keep_variance=t.keep_variance, sigma=t.sigma)
     ds = Dataset.open(data)
     plan, _ = make_plan(cfg, ds, [TRAIT.name])
     r = fit_and_score(cfg, plan)
@@ -174,7 +182,7 @@ def _cell(args: tuple) -> dict:
             "log_f_pearson_r": float(r.recovery_r[0]), "nll_vs_null_per_snp": (r.null[0] - r.nll[0]) / n,
             "sigma": float(r.sigma[0]), "lambda": float(r.lam[0]) if r.lam is not None else float("nan"),
             "seconds": r.seconds, "epoch_kept": chosen.epoch if chosen else epochs,
-            "val_nll_per_snp": chosen.val_nll_per_snp if chosen else float("nan"),
+            "val_nll_per_snp": chosen.val_nll_per_snp if chosen else float("nan"), "weight_decay": wd,
             **h2_by_maf(ds, np.exp(r.log_f[:, 0]), "h2_maf"), **h2_by_maf(ds, f_true, "true_h2_maf")}
 
 
@@ -182,6 +190,9 @@ def run_realistic(spec: RealisticSpec, out_dir: str, processes: int | None = Non
                   log: Callable[[str], None] = print) -> pd.DataFrame:
     """Simulate (or reuse) one dataset per (seed, design, shrinkage), fit every cell, write the tables."""
     check_chromosome_split(list(spec.simulation.chroms), spec.holdout, spec.val_chroms)
+    check_weight_decays(spec.weight_decays, spec.validates)
+    TrainConfig(data=out_dir, epochs=spec.epochs, lr=spec.lr, val_chroms=spec.val_chroms, patience=spec.patience,
+                workers=1).validate()           # the fits' flags, checked before anything is simulated
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -195,23 +206,29 @@ def run_realistic(spec: RealisticSpec, out_dir: str, processes: int | None = Non
                               n_gwas=spec.simulation.n_gwas if design == "out-of-sample" else None)
                 write_simulated_dataset(str(path), sim, log=log)
             data[(seed, design, shrink)] = str(path)
-    jobs = [(data[(seed, t.design, t.shrinkage)], spec.holdout, spec.val_chroms, t, o, m, s, seed, spec.epochs, spec.lr)
-            for seed in spec.seeds for t, o, m, s in spec.cells()]
-    log(f"[realistic] {len(jobs)} fits ({len(spec.cells())} cells x {len(spec.seeds)} seeds), "
-        f"{spec.epochs} epochs, held-out chromosomes {spec.holdout}, validation chromosomes {spec.val_chroms}")
+    jobs = [(data[(seed, t.design, t.shrinkage)], spec.holdout, spec.val_chroms, spec.patience, wd, t, o, m, s, seed,
+             spec.epochs, spec.lr)
+            for seed in spec.seeds for t, o, m, s in spec.cells()
+            for wd in (spec.weight_decays if m != "constant" else spec.weight_decays[:1])]
+    log(f"[realistic] {len(jobs)} fits ({len(spec.cells())} cells x {len(spec.seeds)} seeds, weight decays "
+        f"{spec.weight_decays}), {spec.epochs} epochs, held-out chromosomes {spec.holdout}, validation chromosomes "
+        f"{spec.val_chroms}")
     rows = []
     with fit_pool(processes) as pool:
         for i, row in enumerate(pool.map(_cell, jobs), 1):
             rows.append(row)
             log(f"  [{i}/{len(jobs)}] {row['treatment']}, {row['objective']} {row['model']} seed {row['seed']}: "
-                f"h2 {row['h2']:.3f} ({time.perf_counter() - t0:.0f} s)")
-    cells = pd.DataFrame(rows)
+                f"wd {row['weight_decay']:g}: h2 {row['h2']:.3f} ({time.perf_counter() - t0:.0f} s)")
+    fits = pd.DataFrame(rows)
+    fits.to_csv(out / "fits.csv", index=False)
+    cells = fits if len(spec.weight_decays) == 1 else \
+        keep_best_weight_decay(fits, ["treatment", "objective", "model", "seed"])
     cells.to_csv(out / "cells.csv", index=False)
     table = summarise(cells)
     table.to_csv(out / "results.csv", index=False)
     (out / "table.md").write_text(markdown_table(table, spec))
     log(markdown_table(table, spec))
-    log(f"[realistic] wrote {out}/table.md, results.csv, cells.csv ({time.perf_counter() - t0:.0f} s)")
+    log(f"[realistic] wrote {out}/table.md, results.csv, cells.csv, fits.csv ({time.perf_counter() - t0:.0f} s)")
     return table
 
 
@@ -224,9 +241,18 @@ def summarise(cells: pd.DataFrame) -> pd.DataFrame:
     keys = ["treatment", "objective", "model"]
     agg = cells.groupby(keys, sort=False)[list(METRICS)].agg(["mean", "sem"])
     agg.columns = [a if b == "mean" else f"{a}_se" for a, b in agg.columns]
+    if "weight_decay" not in cells:             # cells saved before weight decays were chosen
+        cells = cells.assign(weight_decay=TrainConfig.weight_decay)
     extra = cells.groupby(keys, sort=False).agg(parameters=("parameters", "first"), seeds=("seed", "nunique"),
-                                                annotation=("annotation", "first"))
+                                                annotation=("annotation", "first"),
+                                                weight_decay=("weight_decay", _decay_counts))
     return agg.reset_index().merge(extra.reset_index(), on=keys)
+
+
+def _decay_counts(values: pd.Series) -> str:
+    """The weight decays kept over seeds, e.g. ``1 x3, 10 x7``."""
+    counts = values.value_counts().sort_index()
+    return ", ".join(f"{v:g} x{n}" for v, n in counts.items()) if len(counts) > 1 else f"{counts.index[0]:g}"
 
 
 def markdown_table(t: pd.DataFrame, spec: RealisticSpec) -> str:
@@ -238,11 +264,11 @@ def markdown_table(t: pd.DataFrame, spec: RealisticSpec) -> str:
              + (f", each fit keeping its epoch of lowest NLL on validation chromosome(s) {spec.val_chroms}"
                 if spec.validates else ""), "",
              "| LD mismatch | objective | prior | h2 (bias) | strongest enrichment (true) | r(log f) | "
-             "NLL vs null (per SNP) | sigma | lambda | epoch kept |",
-             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "NLL vs null (per SNP) | sigma | lambda | epoch kept | weight decay |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for _, r in t.iterrows():
         lines.append(f"| {r['treatment']} | {r['objective']} | {r['model']} | {f(r, 'h2')} ({r['h2_bias']:+.3f}) | "
                      f"{f(r, 'enrichment', 2)} ({r['true_enrichment']:.2f}) | {f(r, 'log_f_pearson_r')} | "
                      f"{f(r, 'nll_vs_null_per_snp', 4)} | {f(r, 'sigma', 2)} | {f(r, 'lambda', 4)} | "
-                     f"{f(r, 'epoch_kept', 0)} |")
+                     f"{f(r, 'epoch_kept', 0)} | {r['weight_decay']} |")
     return "\n".join(lines) + "\n"

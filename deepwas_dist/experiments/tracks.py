@@ -57,7 +57,7 @@ from ..train.holdout import check_chromosome_split
 from ..train.loop import null_prior
 from ..train.plan import make_plan
 from ..train.selection import selection
-from .fit import fit_and_score, fit_pool, shared_cache
+from .fit import check_weight_decays, fit_and_score, fit_pool, keep_best_weight_decay, shared_cache
 from .tracks_checks import f16_output_change, float16_error, ingest_check
 
 TRAIT = next(t for t in DEFAULT_TRAITS if t.name == "sim_network")
@@ -263,9 +263,7 @@ def run_tracks(spec: TracksSpec, out_dir: str, processes: int | None = None,
     table.md under ``out_dir``."""
     if spec.calibrated and not spec.validates:
         raise InputError("--calibrate fits the calibration on validation chromosomes; fix: add --val-chroms (e.g. 6)")
-    if len(spec.weight_decays) > 1 and not spec.validates:
-        raise InputError(f"--weight-decays {','.join(map(str, spec.weight_decays))}: choosing among them needs "
-                         "validation chromosomes; fix: add --val-chroms (e.g. 6)")
+    check_weight_decays(spec.weight_decays, spec.validates)
     check_chromosome_split(list(spec.simulation.chroms), spec.holdout, spec.val_chroms)
     out = Path(out_dir)
     (out / "data").mkdir(parents=True, exist_ok=True)
@@ -297,8 +295,7 @@ def run_tracks(spec: TracksSpec, out_dir: str, processes: int | None = None,
     curve.to_csv(out / "truth_curve.csv", index=False)
     fits, checks = pd.DataFrame(rows), pd.DataFrame(checks)
     fits.to_csv(out / "fits.csv", index=False)
-    cells = fits if len(spec.weight_decays) == 1 else \
-        fits.loc[fits.groupby(["cell", "seed"], sort=False)["val_nll_per_snp"].idxmin()].reset_index(drop=True)
+    cells = fits if len(spec.weight_decays) == 1 else keep_best_weight_decay(fits, ["cell", "seed"])
     cells.to_csv(out / "cells.csv", index=False)
     checks.to_csv(out / "checks.csv", index=False)
     table = write_tables(out, cells, checks, spec, curve)

@@ -63,6 +63,11 @@ def test_tracks_cells_select_and_build_only_what_they_need():
     (["realistic", "--val-chroms", "14"], "--val-chroms: [14] are not training chromosomes"),
     (["realistic", "--val-chroms", "1-12"], "--val-chroms 1-12 leaves no chromosome to train on"),
     (["tracks", "--val-chroms", "7"], "--val-chroms: [7] are not training chromosomes"),
+    (["realistic", "--weight-decays", "1,10"], "--weight-decays 1.0,10.0: choosing among them needs validation"),
+    (["realistic", "--weight-decays", "1,x"], "--weight-decays: expected numbers"),
+    (["tracks", "--weight-decays", "-1"], "--weight-decays: expected numbers >= 0"),
+    (["realistic", "--patience", "5"], "--patience 5 stops on the validation NLL"),
+    (["realistic", "--patience", "-1", "--val-chroms", "12"], "--patience must be >= 0"),
 ])
 def test_bad_flags_are_one_line_errors(argv, message, capsys, tmp_path):
     assert main(argv + ["--out", str(tmp_path / "out")]) != 0
