@@ -43,6 +43,7 @@ from ..train.holdout import check_chromosome_split
 from ..train.plan import make_plan
 from ..train.selection import selection
 from .fit import check_weight_decays, fit_and_score, fit_pool, keep_best_weight_decay
+from .realistic_report import write_tables
 
 TRAIT = TraitSpec("enriched", h2=0.4, N=10_000, truth="threshold", truth_options={"factor": 10.0})
 
@@ -224,51 +225,18 @@ def run_realistic(spec: RealisticSpec, out_dir: str, processes: int | None = Non
     cells = fits if len(spec.weight_decays) == 1 else \
         keep_best_weight_decay(fits, ["treatment", "objective", "model", "seed"])
     cells.to_csv(out / "cells.csv", index=False)
-    table = summarise(cells)
-    table.to_csv(out / "results.csv", index=False)
-    (out / "table.md").write_text(markdown_table(table, spec))
-    log(markdown_table(table, spec))
-    log(f"[realistic] wrote {out}/table.md, results.csv, cells.csv, fits.csv ({time.perf_counter() - t0:.0f} s)")
+    table = write_tables(out, cells, header(spec))
+    log((out / "table.md").read_text())
+    log(f"[realistic] wrote {out}/table.md, results.csv, paired.csv, cells.csv, fits.csv "
+        f"({time.perf_counter() - t0:.0f} s)")
     return table
 
 
-METRICS = ("h2", "h2_bias", "enrichment", "true_enrichment", "log_f_pearson_r", "nll_vs_null_per_snp", "sigma",
-           "lambda", "epoch_kept")
-
-
-def summarise(cells: pd.DataFrame) -> pd.DataFrame:
-    """Mean and standard error over seeds per (treatment, objective, model)."""
-    keys = ["treatment", "objective", "model"]
-    agg = cells.groupby(keys, sort=False)[list(METRICS)].agg(["mean", "sem"])
-    agg.columns = [a if b == "mean" else f"{a}_se" for a, b in agg.columns]
-    if "weight_decay" not in cells:             # cells saved before weight decays were chosen
-        cells = cells.assign(weight_decay=TrainConfig.weight_decay)
-    extra = cells.groupby(keys, sort=False).agg(parameters=("parameters", "first"), seeds=("seed", "nunique"),
-                                                annotation=("annotation", "first"),
-                                                weight_decay=("weight_decay", _decay_counts))
-    return agg.reset_index().merge(extra.reset_index(), on=keys)
-
-
-def _decay_counts(values: pd.Series) -> str:
-    """The weight decays kept over seeds, e.g. ``1 x3, 10 x7``."""
-    counts = values.value_counts().sort_index()
-    return ", ".join(f"{v:g} x{n}" for v, n in counts.items()) if len(counts) > 1 else f"{counts.index[0]:g}"
-
-
-def markdown_table(t: pd.DataFrame, spec: RealisticSpec) -> str:
-    """The summary as Markdown (mean +- s.e. over seeds)."""
-    f = lambda r, k, d=3: (f"{r[k]:.{d}f} ± {r[k + '_se']:.{d}f}" if np.isfinite(r.get(k + "_se", np.nan))  # noqa: E731
-                           else (f"{r[k]:.{d}f}" if np.isfinite(r[k]) else "–"))
-    lines = [f"true h2 {TRAIT.h2}; panel {spec.simulation.n_individuals}, GWAS cohort {spec.simulation.n_gwas:,}; "
-             f"{len(spec.seeds)} seeds; {spec.epochs} epochs"
-             + (f", each fit keeping its epoch of lowest NLL on validation chromosome(s) {spec.val_chroms}"
-                if spec.validates else ""), "",
-             "| LD mismatch | objective | prior | h2 (bias) | strongest enrichment (true) | r(log f) | "
-             "NLL vs null (per SNP) | sigma | lambda | epoch kept | weight decay |",
-             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for _, r in t.iterrows():
-        lines.append(f"| {r['treatment']} | {r['objective']} | {r['model']} | {f(r, 'h2')} ({r['h2_bias']:+.3f}) | "
-                     f"{f(r, 'enrichment', 2)} ({r['true_enrichment']:.2f}) | {f(r, 'log_f_pearson_r')} | "
-                     f"{f(r, 'nll_vs_null_per_snp', 4)} | {f(r, 'sigma', 2)} | {f(r, 'lambda', 4)} | "
-                     f"{f(r, 'epoch_kept', 0)} | {r['weight_decay']} |")
-    return "\n".join(lines) + "\n"
+def header(spec: RealisticSpec) -> str:
+    """The tables' first line: the design of ``spec``."""
+    return (f"true h2 {TRAIT.h2}; panel {spec.simulation.n_individuals}, GWAS cohort {spec.simulation.n_gwas:,}; "
+            f"{len(spec.seeds)} seeds; {spec.epochs} epochs"
+            + (f", each fit keeping its epoch of lowest NLL on validation chromosome(s) {spec.val_chroms}"
+               if spec.validates else "")
+            + (f"; weight decays {', '.join(f'{w:g}' for w in spec.weight_decays)} chosen on validation"
+               if len(spec.weight_decays) > 1 else ""))
