@@ -48,14 +48,14 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
                            help="score each fit after an affine calibration of its log f on the validation "
                                 "chromosomes (needs --val-chroms)")
         if name in ("realistic", "tracks"):
-            p.add_argument("--val-chroms", default="none",
+            p.add_argument("--val-chroms", default=None,
                            help="training chromosomes every fit validates on, keeping its epoch of lowest "
-                                "validation NLL (default none: the last epoch; --reduced: any value validates on its "
-                                "chromosome 2)")
-            p.add_argument("--weight-decays", default="1e-4", metavar="WD,WD,...",
+                                "validation NLL; none: the last epoch (default: realistic 11-12, tracks none; "
+                                "--reduced: any value but none validates on its chromosome 2)")
+            p.add_argument("--weight-decays", default=None, metavar="WD,WD,...",
                            help="AdamW weight decays to fit each cell with (realistic: the linear and MLP cells); "
                                 "with several, each cell and seed keeps the one of lowest validation NLL (needs "
-                                "--val-chroms; default 1e-4)")
+                                "--val-chroms; default: realistic 1e-4,1,10, tracks 1e-4)")
             p.add_argument("--seeds", type=int, default=3, metavar="N",
                            help="number of simulation and training seeds (default 3; datasets in --out are reused)")
             p.add_argument("--first-seed", type=int, default=0, metavar="S",
@@ -63,10 +63,10 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
         if name == "realistic":
             p.add_argument("--panel", type=int, default=None, metavar="N",
                            help="reference panel people, the LD source (default 500; the GWAS cohort stays 10,000)")
-            p.add_argument("--epochs", type=int, default=None, help="training epochs of every fit (default 12)")
-            p.add_argument("--patience", type=int, default=0,
+            p.add_argument("--epochs", type=int, default=None, help="training epochs of every fit (default 100)")
+            p.add_argument("--patience", type=int, default=None,
                            help="with --val-chroms: stop a fit after this many epochs without a lower validation "
-                                "NLL (default 0: train every epoch)")
+                                "NLL (0: train every epoch; default 25)")
             p.add_argument("--treatments", default=None, metavar="KEY,...",
                            help="only these cells: default (objective x prior) and the LD / sigma treatments "
                                 "sigma-ldsc, sigma-learn, sigma-1, lambda-all, no-mismatch, shrinkage, in-sample "
@@ -101,6 +101,14 @@ def _seeds(a: argparse.Namespace) -> tuple[int, ...]:
     return tuple(range(a.first_seed, a.first_seed + a.seeds))
 
 
+def _validation(a: argparse.Namespace) -> dict:
+    """The spec fields --val-chroms and --weight-decays set (those left out keep the experiment's default)."""
+    out = {} if a.val_chroms is None else {"val_chroms": a.val_chroms}
+    if a.weight_decays is not None:
+        out["weight_decays"] = _decays(a)
+    return out
+
+
 def _decays(a: argparse.Namespace) -> tuple[float, ...]:
     """--weight-decays as numbers (each >= 0)."""
     try:
@@ -122,8 +130,12 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
             run_scaling(spec.reduced() if a.reduced else spec, a.out, processes=a.processes)
         elif a.which == "realistic":
             from deepwas_dist.experiments.realistic import RealisticSpec, run_realistic
-            spec = RealisticSpec(seeds=_seeds(a), val_chroms=a.val_chroms, weight_decays=_decays(a),
-                                 patience=a.patience)
+            spec = RealisticSpec(seeds=_seeds(a))
+            if a.val_chroms in ("none", ""):
+                spec = spec.unvalidated()            # then the default decays and patience have nothing to read
+            spec = replace(spec, **_validation(a))
+            if a.patience is not None:
+                spec = replace(spec, patience=a.patience)
             if a.epochs is not None:
                 if a.epochs < 1:
                     raise InputError(f"--epochs must be at least 1, got {a.epochs}")
@@ -145,8 +157,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         elif a.which == "tracks":
             from deepwas_dist.data.chroms import parse_chroms
             from deepwas_dist.experiments.tracks import TracksSpec, run_tracks
-            spec = TracksSpec(val_chroms=a.val_chroms, weight_decays=_decays(a), seeds=_seeds(a),
-                              calibrated=a.calibrate, holdout=a.holdout_chroms)
+            spec = replace(TracksSpec(seeds=_seeds(a), calibrated=a.calibrate, holdout=a.holdout_chroms),
+                           **_validation(a))
             if a.chroms is not None:
                 spec = replace(spec, simulation=replace(spec.simulation, chroms=tuple(parse_chroms(a.chroms))))
             if a.cells is not None:

@@ -63,10 +63,11 @@ def test_tracks_cells_select_and_build_only_what_they_need():
     (["realistic", "--val-chroms", "14"], "--val-chroms: [14] are not training chromosomes"),
     (["realistic", "--val-chroms", "1-12"], "--val-chroms 1-12 leaves no chromosome to train on"),
     (["tracks", "--val-chroms", "7"], "--val-chroms: [7] are not training chromosomes"),
-    (["realistic", "--weight-decays", "1,10"], "--weight-decays 1.0,10.0: choosing among them needs validation"),
+    (["realistic", "--weight-decays", "1,10", "--val-chroms", "none"],
+     "--weight-decays 1.0,10.0: choosing among them needs validation"),
     (["realistic", "--weight-decays", "1,x"], "--weight-decays: expected numbers"),
     (["tracks", "--weight-decays", "-1"], "--weight-decays: expected numbers >= 0"),
-    (["realistic", "--patience", "5"], "--patience 5 stops on the validation NLL"),
+    (["realistic", "--patience", "5", "--val-chroms", "none"], "--patience 5 stops on the validation NLL"),
     (["realistic", "--patience", "-1", "--val-chroms", "12"], "--patience must be >= 0"),
 ])
 def test_bad_flags_are_one_line_errors(argv, message, capsys, tmp_path):
@@ -77,10 +78,12 @@ def test_bad_flags_are_one_line_errors(argv, message, capsys, tmp_path):
 
 
 def test_realistic_validates_where_asked():
-    assert not RealisticSpec().validates
-    spec = RealisticSpec(val_chroms="11-12")
-    assert spec.validates and spec.reduced().val_chroms == "2"       # reduced: chromosomes 1-3, 3 held out
-    assert RealisticSpec().reduced().val_chroms == "none"
+    spec = RealisticSpec()                                            # the default protocol validates
+    assert spec.validates and spec.val_chroms == "11-12" and len(spec.weight_decays) > 1
+    assert spec.reduced().val_chroms == "2" and len(spec.reduced().weight_decays) == 1   # chromosomes 1-3, 3 out
+    off = RealisticSpec().unvalidated()
+    assert off.val_chroms == "none" and off.patience == 0 and off.weight_decays == (1e-4,)
+    assert off.reduced().val_chroms == "none"
 
 
 def test_tracks_refuses_to_reuse_a_dataset_of_other_chromosomes(tmp_path):
