@@ -288,8 +288,10 @@ def summary_table(metrics: dict) -> str:
            for m in metrics["traits"].values() if "jackknife" in m}
     sel = metrics.get("selection")
     if sel:
+        what = "NLL/SNP" if sel.get("metric", "val_nll_per_snp") == "val_nll_per_snp" else "LDSC loss/SNP"
         lines.append(f"the prior of epoch {sel['epoch']} of {sel['epochs_trained']} trained: the lowest validation "
-                     f"NLL/SNP ({sel['val_nll_per_snp']:.5f}) on chromosomes {metrics['holdout']['val_chroms']}"
+                     f"{what} ({sel.get('score', sel['val_nll_per_snp']):.5f}) on chromosomes "
+                     f"{metrics['holdout']['val_chroms']}"
                      + (" (stopped early, --patience)" if sel["stopped_early"] else ""))
     if jks:
         lines.append(f"SE of h2 and enrichment: {', '.join(sorted(jks))} delete-one-block jackknife")

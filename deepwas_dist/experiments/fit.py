@@ -68,9 +68,10 @@ def check_weight_decays(weight_decays: tuple[float, ...], validates: bool) -> No
 
 
 def keep_best_weight_decay(fits: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Per ``keys`` (a cell and seed) the fit whose kept epoch has the lowest validation NLL
-    (``val_nll_per_snp``) among its weight decays, in the order of first appearance."""
-    return fits.loc[fits.groupby(keys, sort=False)["val_nll_per_snp"].idxmin()].reset_index(drop=True)
+    """Per ``keys`` (a cell and seed) the fit whose kept epoch has the lowest validation score
+    (``val_score``: the score its choice of epoch read, :class:`~deepwas_dist.train.selection.Selection`)
+    among its weight decays, in the order of first appearance."""
+    return fits.loc[fits.groupby(keys, sort=False)["val_score"].idxmin()].reset_index(drop=True)
 
 
 #: Slices read in this process, kept across fits of the same dataset (a process-pool worker runs many).

@@ -41,7 +41,7 @@ from ..simulate.traits import TraitSpec
 from ..train.config import TrainConfig
 from ..train.holdout import check_chromosome_split
 from ..train.plan import make_plan
-from ..train.selection import selection
+from ..train.selection import selection, selection_metric
 from .fit import check_weight_decays, fit_and_score, fit_pool, keep_best_weight_decay
 from .realistic_report import write_tables
 
@@ -96,6 +96,9 @@ class RealisticSpec:
     weight_decays: tuple[float, ...] = (1e-4, 1.0, 10.0)
     #: with validation: stop a fit after this many epochs without a lower validation NLL (0: every epoch)
     patience: int = 25
+    #: what picks an LDSC-trained fit's epoch and decay: "nll" (the likelihood's, as for every fit) or
+    #: "objective" (its own LDSC loss on the validation chromosomes: LDSC without the likelihood)
+    val_select: str = "nll"
     seeds: tuple[int, ...] = (0, 1, 2)
     #: enough for the constant and linear priors to converge (12 did not: README); the MLP stops far earlier
     epochs: int = 100
@@ -172,9 +175,10 @@ def _true_f(ds: Dataset, trait: str) -> np.ndarray:
 def _cell(args: tuple) -> dict:
     import torch
     torch.set_num_threads(1)
-    data, holdout, val, patience, wd, t, objective, model, size, seed, epochs, lr = args
+    data, holdout, val, patience, val_select, wd, t, objective, model, size, seed, epochs, lr = args
     cfg = TrainConfig(data=data, objective=objective, model=model, size=size, seed=seed, epochs=epochs, lr=lr,
-                      holdout_chroms=holdout, val_chroms=val, patience=patience, weight_decay=wd, method="exact",
+                      holdout_chroms=holdout, val_chroms=val, patience=patience, val_select=val_select,
+                      weight_decay=wd, method="exact",
                       eval_every=0, log_every_epoch=False, workers=1, accumulation=4, mismatch=t.mismatch,
                       ld_keep_variance=t.keep_variance, sigma=t.sigma)
     ds = Dataset.open(data)
@@ -183,14 +187,15 @@ def _cell(args: tuple) -> dict:
     f_true = _true_f(ds, TRAIT.name)
     ann, enr, enr_true = strongest_enrichment(ds, r.log_f[:, 0], f_true)
     n = float(r.heldout_snps[0])
-    chosen = selection(r.history, epochs)
+    chosen = selection(r.history, epochs, selection_metric(val_select, objective))
     return {"treatment": t.name, "objective": objective, "model": model if model != "mlp" else f"mlp/{size}",
             "seed": seed, "parameters": r.parameters, "h2": float(r.h2[0]), "h2_bias": float(r.h2[0]) - TRAIT.h2,
             "annotation": ann, "enrichment": enr, "true_enrichment": enr_true,
             "log_f_pearson_r": float(r.recovery_r[0]), "nll_vs_null_per_snp": (r.null[0] - r.nll[0]) / n,
             "sigma": float(r.sigma[0]), "lambda": float(r.lam[0]) if r.lam is not None else float("nan"),
             "seconds": r.seconds, "epoch_kept": chosen.epoch if chosen else epochs,
-            "val_nll_per_snp": chosen.val_nll_per_snp if chosen else float("nan"), "weight_decay": wd,
+            "val_nll_per_snp": chosen.val_nll_per_snp if chosen else float("nan"),
+            "val_score": chosen.score if chosen else float("nan"), "weight_decay": wd,
             **h2_by_maf(ds, np.exp(r.log_f[:, 0]), "h2_maf"), **h2_by_maf(ds, f_true, "true_h2_maf")}
 
 
@@ -199,8 +204,9 @@ def run_realistic(spec: RealisticSpec, out_dir: str, processes: int | None = Non
     """Simulate (or reuse) one dataset per (seed, design, shrinkage), fit every cell, write the tables."""
     check_chromosome_split(list(spec.simulation.chroms), spec.holdout, spec.val_chroms)
     check_weight_decays(spec.weight_decays, spec.validates)
+    # the fits' flags, checked before anything is simulated
     TrainConfig(data=out_dir, epochs=spec.epochs, lr=spec.lr, val_chroms=spec.val_chroms, patience=spec.patience,
-                workers=1).validate()           # the fits' flags, checked before anything is simulated
+                val_select=spec.val_select, workers=1).validate()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -214,8 +220,8 @@ def run_realistic(spec: RealisticSpec, out_dir: str, processes: int | None = Non
                               n_gwas=spec.simulation.n_gwas if design == "out-of-sample" else None)
                 write_simulated_dataset(str(path), sim, log=log)
             data[(seed, design, shrink)] = str(path)
-    jobs = [(data[(seed, t.design, t.shrinkage)], spec.holdout, spec.val_chroms, spec.patience, wd, t, o, m, s, seed,
-             spec.epochs, spec.lr)
+    jobs = [(data[(seed, t.design, t.shrinkage)], spec.holdout, spec.val_chroms, spec.patience, spec.val_select, wd,
+             t, o, m, s, seed, spec.epochs, spec.lr)
             for seed in spec.seeds for t, o, m, s in spec.cells()
             for wd in (spec.weight_decays if m != "constant" else spec.weight_decays[:1])]
     log(f"[realistic] {len(jobs)} fits ({len(spec.cells())} cells x {len(spec.seeds)} seeds, weight decays "
@@ -246,4 +252,6 @@ def header(spec: RealisticSpec) -> str:
             + (f", each fit keeping its epoch of lowest NLL on validation chromosome(s) {spec.val_chroms}"
                if spec.validates else "")
             + (f"; weight decays {', '.join(f'{w:g}' for w in spec.weight_decays)} chosen on validation"
-               if len(spec.weight_decays) > 1 else ""))
+               if len(spec.weight_decays) > 1 else "")
+            + ("; LDSC-trained fits chosen by their own LDSC loss on validation" if spec.validates and
+               spec.val_select == "objective" else ""))

@@ -203,7 +203,8 @@ def _fit_cell(args: tuple) -> dict:
            "true_vs_null_per_snp": (r.null[0] - r.true[0]) / n if r.true is not None else float("nan"),
            "heldout_snps": n, "seconds": r.seconds, "f16_max_dlogf": float("nan"),
            "epoch_kept": chosen.epoch if (chosen := selection(r.history, epochs)) else epochs,
-           "val_nll_per_snp": chosen.val_nll_per_snp if chosen else float("nan"), "weight_decay": wd}
+           "val_nll_per_snp": chosen.val_nll_per_snp if chosen else float("nan"),
+           "val_score": chosen.score if chosen else float("nan"), "weight_decay": wd}
     if calibrated:
         row.update(slope=float(r.net.slope.detach()[0]), shift=float(r.net.shift.detach()[0]))
     if cell.model == "conv" and ds.manifest.tracks.dtype == "float32":

@@ -16,6 +16,7 @@ from typing import Any
 from ..errors import InputError
 from ..models.names import MODELS, SIZES
 from ..settings import MismatchSetting, SigmaSetting
+from .selection import VAL_SELECT
 
 #: --sigma's help (train and tune).
 SIGMA_HELP = ("null variance of z (the LDSC intercept): sldsc (held at the S-LDSC intercept of the training slices, "
@@ -71,6 +72,9 @@ class TrainConfig:
                                    "with the lowest validation NLL (train/holdout.py)")
     patience: int = flag(0, "with --val-chroms: stop after this many epochs without a lower validation NLL "
                             "(0: train every epoch)")
+    val_select: str = flag("nll", "with --val-chroms, the score that picks the epoch: nll (the likelihood's, "
+                                  "for every objective) or objective (the run's own: the LDSC loss with "
+                                  "--objective ldsc, as a user of LDSC alone would choose)")
     storage: str = flag("runs", "where run directories go: local path or s3://bucket/prefix")
     name: str | None = flag(None, "run name", shown="generated")
     resume: bool = flag(False, "continue the run --name from its latest checkpoint")
@@ -157,6 +161,8 @@ class TrainConfig:
         if self.patience and self.val_chroms in ("none", ""):
             raise InputError(f"--patience {self.patience} stops on the validation NLL; fix: add --val-chroms "
                              "(e.g. auto)")
+        if self.val_select not in VAL_SELECT:
+            raise InputError(f"--val-select must be one of {', '.join(VAL_SELECT)}, got {self.val_select!r}")
         if self.jackknife not in JACKKNIFE_CHOICES:
             raise InputError(f"--jackknife must be one of {', '.join(JACKKNIFE_CHOICES)}, got {self.jackknife!r}")
         if self.jackknife_blocks < 2:

@@ -24,7 +24,7 @@ from .holdout import HoldoutSplit
 from .loop import build_model
 from .plan import make_plan
 from .runplan import PLAN_FILE, RunPlan
-from .selection import selection
+from .selection import selection, selection_metric
 
 
 def evaluate_run(cfg: TrainConfig, ds: Dataset, plan: RunPlan, split: HoldoutSplit, checkpoint,
@@ -41,13 +41,14 @@ def evaluate_state(cfg: TrainConfig, ds: Dataset, plan: RunPlan, split: HoldoutS
     """Every metric and output of the prior in checkpoint ``state`` (with its ``meta``: the history): the
     last epoch's, or with validation (``--val-chroms``) the epoch's the run keeps (train/selection.py)."""
     history = meta.get("history", [])
-    chosen = selection(history, cfg.epochs) if "best_model" in state else None
+    chosen = selection(history, cfg.epochs, selection_metric(cfg.val_select, cfg.objective)) \
+        if "best_model" in state else None
     net = build_model(cfg, plan)
     net.load_state_dict(state["best_model"] if chosen is not None else state["model"])
     net.eval()
     if chosen is not None:
-        log(f"[deepwas] the prior of epoch {chosen.epoch} of {chosen.epochs_trained} (lowest validation NLL/SNP, "
-            f"{chosen.val_nll_per_snp:.5f}{'; stopped early' if chosen.stopped_early else ''})")
+        log(f"[deepwas] the prior of epoch {chosen.epoch} of {chosen.epochs_trained} (lowest validation "
+            f"{chosen.metric}, {chosen.score:.5f}{'; stopped early' if chosen.stopped_early else ''})")
     return evaluate_model(cfg, ds, plan, split, net, history, log=log,
                           selection=None if chosen is None else chosen.to_dict())
 

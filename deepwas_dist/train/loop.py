@@ -37,7 +37,7 @@ from .checkpoint import load_or_fall_back, save_state
 from .config import TrainConfig
 from .objective import probe_generator, slice_loss
 from .runplan import RunPlan
-from .selection import best_epoch, should_stop
+from .selection import OBJECTIVE_METRIC, best_epoch, selection_metric, should_stop
 from .session import RayTrainSession, Session
 from .tblog import EpochLogger
 
@@ -196,12 +196,13 @@ def run_worker(cfg: TrainConfig, plan: RunPlan, session: Session, heldout_keys: 
             session.report(metrics, None)
 
     thrash_warned = False
+    metric = selection_metric(cfg.val_select, cfg.objective)     # the history key the choice of epoch reads
     tb = EpochLogger(plan.run_url, restore_secrets(plan.storage_options)) if rank == 0 and plan.run_url else None
     for epoch in range(start_epoch, cfg.epochs):
-        if should_stop(history, cfg.patience):
+        if should_stop(history, cfg.patience, metric):
             if rank == 0:
-                b, v = best_epoch(history)
-                print(f"[deepwas] early stop after epoch {history[-1]['epoch']}: the validation NLL/SNP has not "
+                b, v = best_epoch(history, metric)
+                print(f"[deepwas] early stop after epoch {history[-1]['epoch']}: the validation {metric} has not "
                       f"fallen below epoch {b}'s {v:.5f} for {cfg.patience} epoch(s) (--patience)", flush=True)
             break
         ep = shards.epoch(epoch)
@@ -264,10 +265,12 @@ def run_worker(cfg: TrainConfig, plan: RunPlan, session: Session, heldout_keys: 
         if plan.val_keys:               # every epoch: the choice of epoch reads it
             row.update(heldout_metrics(plan.traits, plan.val_keys, plan.val_costs, net, cache, session, log_N,
                                        null_prior(plan, net.log_lambda() is not None), prefix="val"))
+            if metric == OBJECTIVE_METRIC:
+                row[metric] = objective_per_snp(cfg, plan.val_keys, plan.val_costs, net, cache, session, log_N)
         if final_metrics is not None and epoch + 1 == cfg.epochs:
             row.update(final_metrics(net, cache))
         history.append(row)
-        if plan.val_keys and (best_epoch(history) or (None,))[0] == row["epoch"]:
+        if plan.val_keys and (best_epoch(history, metric) or (None,))[0] == row["epoch"]:
             best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
         if rank == 0 and cfg.log_every_epoch:
             print(format_epoch_line(row, plan.traits), flush=True)
@@ -319,6 +322,23 @@ def heldout_metrics(traits: list[str], keys: list, costs: list[float], net: nn.M
         out[f"{p}_nll_per_snp/{name}"] = float(nll[t] / max(n[t], 1))
         out[f"{p}_improvement_per_snp/{name}"] = float((null[t] - nll[t]) / max(n[t], 1))
     return out
+
+
+def objective_per_snp(cfg: TrainConfig, keys: list, costs: list[float], net: nn.Module, cache: SliceCache,
+                      session: Session, log_N: torch.Tensor) -> float:
+    """The training objective (``cfg.objective``) of the network on ``keys`` per core SNP and trait, this
+    rank's share summed over ranks (:data:`~deepwas_dist.train.selection.OBJECTIVE_METRIC`)."""
+    mine = split_evenly(keys, costs, session.world)[session.rank]
+    sums = np.zeros(2)
+    with torch.no_grad():
+        for k in mine:
+            b = cache.get(k)
+            log_f = net(b.features, b.tracks)
+            loss, _ = slice_loss(b, log_f, net.log_sigma, log_N, cfg.objective, cfg.method, cfg.num_probes,
+                                 probe_generator(cfg.seed, 0, *k), log_lambda=net.log_lambda())
+            sums += [float(loss), b.n * log_f.shape[1]]
+    tot = session.allreduce(sums)
+    return float(tot[0] / max(tot[1], 1))
 
 
 def run_null(plan: RunPlan) -> RunNull:

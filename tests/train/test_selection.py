@@ -100,3 +100,51 @@ def test_a_validating_run_evaluates_its_chosen_epoch(sim_dataset, run_storage):
                            log=lambda s: None)
     assert mixed["traits"][TRAIT]["heldout_nll"] == pytest.approx(nll, rel=1e-9)
     assert evaluate_run_dir(run_dir, log=lambda s: None)["traits"][TRAIT]["heldout_nll"] == pytest.approx(nll, rel=1e-9)
+
+
+def test_the_rule_reads_the_metric_it_is_given():
+    """--val-select objective: the choice reads the LDSC loss rows; the selection still reports the
+    validation NLL of the epoch it keeps, and the score it chose by."""
+    from deepwas_dist.train.selection import OBJECTIVE_METRIC, VAL_METRIC, selection_metric
+    assert selection_metric("objective", "ldsc") == OBJECTIVE_METRIC
+    assert selection_metric("objective", "likelihood") == VAL_METRIC == selection_metric("nll", "ldsc")
+    hist = [{"epoch": 1, VAL_METRIC: 0.5, OBJECTIVE_METRIC: 2.0}, {"epoch": 2, VAL_METRIC: 0.4, OBJECTIVE_METRIC: 3.0},
+            {"epoch": 3, VAL_METRIC: 0.45, OBJECTIVE_METRIC: 2.5}]
+    assert best_epoch(hist) == (2, 0.4) and best_epoch(hist, OBJECTIVE_METRIC) == (1, 2.0)
+    assert should_stop(hist, 2, OBJECTIVE_METRIC) and not should_stop(hist, 2)
+    s = selection(hist, epochs=3, metric=OBJECTIVE_METRIC)
+    assert (s.epoch, s.val_nll_per_snp, s.metric, s.score) == (1, 0.5, OBJECTIVE_METRIC, 2.0)
+
+
+def test_an_ldsc_run_chooses_by_its_own_objective(sim_dataset, run_storage):
+    """--objective ldsc --val-select objective: every epoch's row has the LDSC loss per SNP on the validation
+    slices; the kept network is the epoch of the lowest one, and its loss recomputed by hand slice by slice
+    (slice_loss of the kept network, summed and divided by core SNPs x traits) is that row's."""
+    from deepwas_dist.data.cache import SliceCache
+    from deepwas_dist.data.reader import Dataset
+    from deepwas_dist.evaluate.objective import slice_loss
+    from deepwas_dist.train.plan import make_plan
+    from deepwas_dist.train.selection import OBJECTIVE_METRIC
+    from deepwas_dist.train.session import LocalSession
+
+    cfg = base_config(sim_dataset, str(run_storage), "ldsc-sel", workers=0, model="linear", objective="ldsc",
+                      epochs=4, lr=3e-2, method="exact", val_chroms="3", val_select="objective")
+    plan, _ = make_plan(cfg, Dataset.open(sim_dataset), [TRAIT])
+    session = LocalSession()
+    try:
+        net, history = loop.run_worker(cfg, plan, session)
+    finally:
+        session.close()
+    scores = [h[OBJECTIVE_METRIC] for h in history]
+    assert len(scores) == 4 and all(math.isfinite(v) and v > 0 for v in scores)
+    best = scores.index(min(scores))
+    cache = SliceCache(Dataset.open(sim_dataset), plan.traits, bandwidth_kb=cfg.bandwidth_kb,
+                       device=torch.device("cpu"), dtype=cfg.dtype, keep_variance=cfg.ld_keep_variance)
+    log_N = torch.tensor(plan.log_N, dtype=torch.float64)
+    total, n = 0.0, 0
+    with torch.no_grad():
+        for k in plan.val_keys:
+            b = cache.get(k)
+            total += float(slice_loss(b, net(b.features, b.tracks), net.log_sigma, log_N, "ldsc")[0])
+            n += b.n * len(plan.traits)
+    assert total / n == pytest.approx(scores[best], rel=1e-9)
