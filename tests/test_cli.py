@@ -78,7 +78,7 @@ def test_train_flags_are_generated_from_the_config_dataclass():
     ap = parser()
     by_dest = {a.dest: a for a in ap._actions}
     flags = config_flags(TrainConfig)
-    assert {f.name for f in flags} <= FIELDS - TEST_ONLY and len(flags) == 32
+    assert {f.name for f in flags} <= FIELDS - TEST_ONLY and len(flags) == 33
     spelling = {v: k for k, v in ALIASES.items()}
     for f in flags:
         action = by_dest[f.name]
@@ -91,6 +91,7 @@ def test_train_flags_are_generated_from_the_config_dataclass():
     args = vars(ap.parse_args(["--epochs", "3", "--bandwidth", "250", "--resume", "--model", "linear"]))
     assert (args["epochs"], args["bandwidth_kb"], args["resume"], args["model"], args["lr"]) == (3, 250.0, True,
                                                                                                "linear", None)
+    assert tuple(by_dest["val_select"].choices) == ("nll", "objective")
     assert {f.name for f in dataclasses.fields(TrainConfig)} - {f.name for f in flags} - TEST_ONLY == {
         "grad_clip", "warmup_epochs", "storage_options", "eval_every", "log_every_epoch"}
 

@@ -74,7 +74,8 @@ class TrainConfig:
                             "(0: train every epoch)")
     val_select: str = flag("nll", "with --val-chroms, the score that picks the epoch: nll (the likelihood's, "
                                   "for every objective) or objective (the run's own: the LDSC loss with "
-                                  "--objective ldsc, as a user of LDSC alone would choose)")
+                                  "--objective ldsc, as a user of LDSC alone would choose)",
+                            choices=VAL_SELECT)
     storage: str = flag("runs", "where run directories go: local path or s3://bucket/prefix")
     name: str | None = flag(None, "run name", shown="generated")
     resume: bool = flag(False, "continue the run --name from its latest checkpoint")
