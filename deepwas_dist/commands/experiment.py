@@ -25,6 +25,7 @@ from dataclasses import replace
 
 from ..cli import run_cli
 from ..errors import InputError
+from ..train.selection import VAL_SELECT
 
 
 def parser(prog: str | None = None) -> argparse.ArgumentParser:
@@ -64,7 +65,7 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
             p.add_argument("--panel", type=int, default=None, metavar="N",
                            help="reference panel people, the LD source (default 500; the GWAS cohort stays 10,000)")
             p.add_argument("--epochs", type=int, default=None, help="training epochs of every fit (default 100)")
-            p.add_argument("--val-select", default="nll", choices=("nll", "objective"),
+            p.add_argument("--val-select", default=VAL_SELECT[0], choices=VAL_SELECT,
                            help="what picks an LDSC-trained fit's epoch and weight decay on validation: nll (the "
                                 "likelihood's, as for every fit; default) or objective (its own LDSC loss)")
             p.add_argument("--patience", type=int, default=None,
