@@ -65,7 +65,7 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
             p.add_argument("--panel", type=int, default=None, metavar="N",
                            help="reference panel people, the LD source (default 500; the GWAS cohort stays 10,000)")
             p.add_argument("--epochs", type=int, default=None, help="training epochs of every fit (default 100)")
-            p.add_argument("--val-select", default=VAL_SELECT[0], choices=VAL_SELECT,
+            p.add_argument("--val-select", default=None, choices=VAL_SELECT,
                            help="what picks an LDSC-trained fit's epoch and weight decay on validation: nll (the "
                                 "likelihood's, as for every fit; default) or objective (its own LDSC loss)")
             p.add_argument("--patience", type=int, default=None,
@@ -140,7 +140,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
             spec = replace(spec, **_validation(a))
             if a.patience is not None:
                 spec = replace(spec, patience=a.patience)
-            spec = replace(spec, val_select=a.val_select)
+            if a.val_select is not None:
+                spec = replace(spec, val_select=a.val_select)
             if a.epochs is not None:
                 if a.epochs < 1:
                     raise InputError(f"--epochs must be at least 1, got {a.epochs}")

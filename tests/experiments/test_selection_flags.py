@@ -96,3 +96,14 @@ def test_tracks_refuses_to_reuse_a_dataset_of_other_chromosomes(tmp_path):
     build_datasets(replace(spec, simulation=sim).select(["mlp"]), 0, tmp_path, log=lambda s: None)
     with pytest.raises(InputError, match=r"holds chromosomes \[1\].*--chroms"):
         build_datasets(spec.select(["mlp"]), 0, tmp_path, log=lambda s: None)
+
+
+@pytest.mark.parametrize("argv, expected", [([], RealisticSpec.val_select),
+                                            (["--val-select", "objective"], "objective")])
+def test_realistic_val_select_reaches_the_spec(argv, expected, monkeypatch, tmp_path):
+    """--val-select sets the spec the fits run from; without it the spec's own default stands."""
+    import deepwas_dist.experiments.realistic as realistic
+    seen = []
+    monkeypatch.setattr(realistic, "run_realistic", lambda spec, out, processes=None: seen.append(spec))
+    assert main(["realistic", *argv, "--out", str(tmp_path / "out")]) == 0
+    assert [s.val_select for s in seen] == [expected]
